@@ -1,0 +1,96 @@
+//! Errors of the file connectors. Every variant names the file or folder involved.
+
+use std::path::PathBuf;
+
+/// An error reading or writing files.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The configured path does not exist.
+    #[error(
+        "{path} does not exist; check the `path` of this home (and that the entity name is right)"
+    )]
+    NotFound {
+        /// The missing path.
+        path: PathBuf,
+    },
+    /// A folder holds no file of the expected format.
+    #[error("{path} holds no {format} files (looked for *.{ext}, recursively)")]
+    NoFiles {
+        /// The folder.
+        path: PathBuf,
+        /// The format looked for.
+        format: &'static str,
+        /// The extension looked for.
+        ext: &'static str,
+    },
+    /// A file could not be read or decoded.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Two files of one entity have different schemas.
+    #[error(
+        "{other} does not have the same schema as {first}: {detail}. All files of one entity must share a schema; move the odd file elsewhere or split the entity"
+    )]
+    SchemaMismatch {
+        /// The file whose schema was taken.
+        first: PathBuf,
+        /// The file that differs.
+        other: PathBuf,
+        /// The first difference.
+        detail: String,
+    },
+    /// A file system operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done (`create`, `rename`, ...).
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding a file failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Another process holds the entity's lock.
+    #[error(
+        "another hygge run is writing {path} right now (lock {lock} is held); wait for it to finish"
+    )]
+    Locked {
+        /// The entity folder.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A value that the format cannot carry.
+    #[error("{path}: {detail}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What cannot be carried.
+        detail: String,
+    },
+}
+
+impl FileError {
+    /// An I/O error with its operation and path.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        FileError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! File formats shared by file (and later cloud) homes and stores: decoding files into
+//! Arrow batches lazily, and encoding batches into files.
+
+pub mod csv;
+pub mod ndjson;
+pub mod parquet;
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FileError;
+
+/// A file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// Apache Parquet.
+    #[default]
+    Parquet,
+    /// Comma (or otherwise) separated values.
+    Csv,
+    /// Newline-delimited JSON: one object per line.
+    Ndjson,
+}
+
+impl FileFormat {
+    /// The name used in YAML and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Ndjson => "ndjson",
+        }
+    }
+
+    /// The extension of files this format writes.
+    pub fn extension(self) -> &'static str {
+        self.name()
+    }
+
+    /// Extensions recognised when reading a folder.
+    pub fn read_extensions(self) -> &'static [&'static str] {
+        match self {
+            FileFormat::Parquet => &["parquet"],
+            FileFormat::Csv => &["csv"],
+            FileFormat::Ndjson => &["ndjson", "jsonl", "json"],
+        }
+    }
+}
+
+/// Batches decoded from one file, lazily.
+pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+
+/// Encodes batches into one file.
+pub trait FileWriter: Send {
+    /// Appends a batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError>;
+    /// Completes the file, flushes it to disk (fsync) and returns its size in bytes.
+    fn finish(self: Box<Self>) -> Result<u64, FileError>;
+}
+
+/// Lists the files of `format` at `path`: the file itself, or every matching file below the
+/// folder (recursively, sorted, skipping names starting with `.` or `_`).
+pub fn list_files(path: &Path, format: FileFormat) -> Result<Vec<PathBuf>, FileError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => FileError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => FileError::io("read", path, e),
+    })?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    walk(path, format, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        return Err(FileError::NoFiles {
+            path: path.to_path_buf(),
+            format: format.name(),
+            ext: format.read_extensions()[0],
+        });
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, format: FileFormat, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| FileError::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| FileError::io("list", dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| FileError::io("stat", &path, e))?;
+        let is_dir = if kind.is_symlink() {
+            path.is_dir()
+        } else {
+            kind.is_dir()
+        };
+        if is_dir {
+            walk(&path, format, out)?;
+        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            format
+                .read_extensions()
+                .contains(&e.to_ascii_lowercase().as_str())
+        }) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `other`'s schema has the same column names and types as `first`'s.
+/// Nullability and metadata may differ. Returns the first difference.
+pub fn schema_difference(first: &SchemaRef, other: &SchemaRef) -> Option<String> {
+    let (a, b) = (first.fields(), other.fields());
+    for (i, fa) in a.iter().enumerate() {
+        match b.get(i) {
+            None => return Some(format!("column `{}` is missing", fa.name())),
+            Some(fb) if fb.name() != fa.name() => {
+                return Some(format!(
+                    "column {} is `{}` instead of `{}`",
+                    i + 1,
+                    fb.name(),
+                    fa.name()
+                ));
+            }
+            Some(fb) if fb.data_type() != fa.data_type() => {
+                return Some(format!(
+                    "column `{}` is {} instead of {}",
+                    fa.name(),
+                    fb.data_type(),
+                    fa.data_type()
+                ));
+            }
+            _ => {}
+        }
+    }
+    b.get(a.len())
+        .map(|extra| format!("it has an extra column `{}`", extra.name()))
+}
+
+/// Creates the writer for one output file.
+pub fn create_writer(
+    path: &Path,
+    schema: SchemaRef,
+    options: &WriteOptions,
+) -> Result<Box<dyn FileWriter>, FileError> {
+    let file = std::fs::File::create(path).map_err(|e| FileError::io("create", path, e))?;
+    Ok(match options {
+        WriteOptions::Parquet(o) => {
+            Box::new(parquet::ParquetFileWriter::new(path, file, schema, o))
+        }
+        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(path, file, o)?),
+        WriteOptions::Ndjson => Box::new(ndjson::NdjsonFileWriter::new(path, file)),
+    })
+}
+
+/// How to encode files, per format.
+#[derive(Debug, Clone)]
+pub enum WriteOptions {
+    /// Parquet options.
+    Parquet(parquet::ParquetWriteOptions),
+    /// CSV options.
+    Csv(csv::CsvWriteOptions),
+    /// NDJSON has no options.
+    Ndjson,
+}
+
+impl WriteOptions {
+    /// The format these options encode.
+    pub fn format(&self) -> FileFormat {
+        match self {
+            WriteOptions::Parquet(_) => FileFormat::Parquet,
+            WriteOptions::Csv(_) => FileFormat::Csv,
+            WriteOptions::Ndjson => FileFormat::Ndjson,
+        }
+    }
+}
+
+/// Flushes a written file to stable storage.
+pub(crate) fn sync(path: &Path, file: std::fs::File) -> Result<u64, FileError> {
+    file.sync_all()
+        .map_err(|e| FileError::io("sync", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| FileError::io("stat", path, e))?
+        .len();
+    Ok(len)
+}

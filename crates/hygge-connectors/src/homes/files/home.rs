@@ -1,0 +1,211 @@
+//! Reads Parquet, CSV or NDJSON files lazily, one batch at a time, on the blocking pool.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use hygge_core::{BatchStream, BoxError, Home, ReadRequest};
+
+use super::config::ReadFormat;
+use crate::error::FileError;
+use crate::format::{self, BatchIter};
+
+/// A home over local files.
+#[derive(Debug, Clone)]
+pub struct FileHome {
+    kind: &'static str,
+    path: PathBuf,
+    read: ReadFormat,
+}
+
+impl FileHome {
+    /// A home reading `path` (a file or a folder) in `read`'s format.
+    pub fn new(kind: &'static str, path: PathBuf, read: ReadFormat) -> Self {
+        FileHome { kind, path, read }
+    }
+
+    /// The path, or `<path>.<ext>` when only that exists (`users` -> `users.parquet`).
+    fn resolve(&self) -> PathBuf {
+        if !self.path.exists() {
+            let ext = self.read.format().extension();
+            let mut with_ext = self.path.clone().into_os_string();
+            with_ext.push(".");
+            with_ext.push(ext);
+            let with_ext = PathBuf::from(with_ext);
+            if with_ext.is_file() {
+                return with_ext;
+            }
+        }
+        self.path.clone()
+    }
+
+    /// Lists the files and settles the schema they share.
+    fn plan(&self) -> Result<(SchemaRef, Vec<PathBuf>), FileError> {
+        let files = format::list_files(&self.resolve(), self.read.format())?;
+        let first = &files[0];
+        let schema = self.schema_of(first)?;
+        let mut nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
+        if let ReadFormat::Parquet = self.read {
+            for other in &files[1..] {
+                let s = self.schema_of(other)?;
+                if let Some(detail) = format::schema_difference(&schema, &s) {
+                    return Err(FileError::SchemaMismatch {
+                        first: first.clone(),
+                        other: other.clone(),
+                        detail,
+                    });
+                }
+                for (n, f) in nullable.iter_mut().zip(s.fields()) {
+                    *n |= f.is_nullable();
+                }
+            }
+        }
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .zip(nullable)
+            .map(|(f, n)| f.as_ref().clone().with_nullable(n))
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        Ok((schema, files))
+    }
+
+    fn schema_of(&self, path: &Path) -> Result<SchemaRef, FileError> {
+        match &self.read {
+            ReadFormat::Parquet => format::parquet::read_schema(path),
+            ReadFormat::Csv(o) => o.infer_schema(path),
+            ReadFormat::Ndjson(o) => o.infer_schema(path),
+        }
+    }
+
+    fn open(
+        &self,
+        path: &Path,
+        schema: &SchemaRef,
+        batch_size: usize,
+    ) -> Result<BatchIter, FileError> {
+        match &self.read {
+            ReadFormat::Parquet => format::parquet::open(path, batch_size),
+            ReadFormat::Csv(o) => o.open(path, schema.clone(), batch_size),
+            ReadFormat::Ndjson(o) => o.open(path, schema.clone(), batch_size),
+        }
+    }
+}
+
+/// Where a lazy read is.
+struct Cursor {
+    home: FileHome,
+    schema: SchemaRef,
+    batch_size: usize,
+    files: VecDeque<PathBuf>,
+    current: Option<(PathBuf, BatchIter)>,
+    failed: bool,
+}
+
+impl Cursor {
+    /// Decodes the next batch (blocking).
+    fn next_batch(&mut self) -> Option<Result<RecordBatch, FileError>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if self.current.is_none() {
+                let path = self.files.pop_front()?;
+                match self.home.open(&path, &self.schema, self.batch_size) {
+                    Ok(iter) => self.current = Some((path, iter)),
+                    Err(e) => return self.fail(e),
+                }
+            }
+            let (path, iter) = self.current.as_mut().expect("opened");
+            match iter.next() {
+                None => self.current = None,
+                Some(Err(e)) => {
+                    let e = FileError::Read {
+                        path: path.clone(),
+                        source: Box::new(e),
+                    };
+                    return self.fail(e);
+                }
+                Some(Ok(batch)) => {
+                    let path = path.clone();
+                    return Some(self.conform(batch, &path));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: FileError) -> Option<Result<RecordBatch, FileError>> {
+        self.failed = true;
+        Some(Err(e))
+    }
+
+    /// Gives the batch the announced schema (same columns; nullability widened).
+    fn conform(&mut self, batch: RecordBatch, path: &Path) -> Result<RecordBatch, FileError> {
+        if batch.schema().fields() == self.schema.fields() {
+            return Ok(batch);
+        }
+        RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec()).map_err(|e| {
+            self.failed = true;
+            FileError::Read {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Home for FileHome {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn describe(&self, _entity: &str) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn check(&self, _entity: &str) -> Result<(), BoxError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.plan().map(|_| ()))
+            .await
+            .map_err(|e| BoxError::from(e.to_string()))??;
+        Ok(())
+    }
+
+    async fn read(&self, req: &ReadRequest) -> Result<(SchemaRef, BatchStream), BoxError> {
+        let me = self.clone();
+        let (schema, files) = tokio::task::spawn_blocking(move || me.plan())
+            .await
+            .map_err(|e| BoxError::from(e.to_string()))??;
+        let cursor = Cursor {
+            home: self.clone(),
+            schema: schema.clone(),
+            batch_size: req.batch_size,
+            files: files.into(),
+            current: None,
+            failed: false,
+        };
+        // Pull-based: each poll decodes exactly one batch on the blocking pool, so a stalled
+        // store stops the reading (no read-ahead beyond the flow's queue).
+        let stream = futures::stream::unfold(Some(cursor), |cursor| async move {
+            let mut cursor = cursor?;
+            let decoded = tokio::task::spawn_blocking(move || {
+                let item = cursor.next_batch();
+                (cursor, item)
+            })
+            .await;
+            match decoded {
+                Ok((cursor, item)) => item.map(|r| (r.map_err(BoxError::from), Some(cursor))),
+                // Never end silently: a failed decoder task is an error.
+                Err(e) => Some((
+                    Err(BoxError::from(format!("file reader task failed: {e}"))),
+                    None,
+                )),
+            }
+        });
+        Ok((schema, Box::pin(stream)))
+    }
+}

@@ -1,0 +1,7 @@
+//! The file home: `type: parquet` and `type: local` (parquet, csv or ndjson files).
+
+mod config;
+mod home;
+
+pub use config::{LocalHomeConfig, ParquetHomeConfig, ReadFormat};
+pub use home::FileHome;

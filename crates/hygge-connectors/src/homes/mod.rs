@@ -1,0 +1,3 @@
+//! Homes: where data comes from. One folder per connector.
+
+pub mod files;

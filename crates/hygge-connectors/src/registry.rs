@@ -1,0 +1,205 @@
+//! The closed set of homes and stores: YAML `type:` -> config struct -> built connector.
+//!
+//! Adding a connector = a folder, a variant here, a match arm in `build`. Types the original
+//! hygge knows but this build does not implement yet are still recognised, so a project
+//! that uses them gets "not available in this build" instead of "unknown variant".
+
+use std::sync::Arc;
+
+use hygge_core::{Home, Store};
+use serde::Deserialize;
+
+use crate::format::csv::CsvWriteOptions;
+use crate::format::parquet::ParquetWriteOptions;
+use crate::format::{FileFormat, WriteOptions};
+use crate::homes::files::{FileHome, LocalHomeConfig, ParquetHomeConfig, ReadFormat};
+use crate::stores::files::{
+    FilePattern, FileStore, FileStoreSettings, LocalStoreConfig, ParquetStoreConfig,
+};
+
+/// Home types this build implements.
+pub const HOME_TYPES: &[&str] = &["parquet", "local"];
+/// Store types this build implements.
+pub const STORE_TYPES: &[&str] = &["parquet", "local"];
+/// Types known to hygge (the original's, and the roadmap's) but not in this build yet.
+pub const PLANNED_TYPES: &[&str] = &[
+    "mssql",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "sqlite",
+    "duckdb",
+    "adls",
+    "onelake",
+    "open_mirroring",
+    "s3",
+    "gcs",
+    "delta",
+];
+
+/// A home's configuration, by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HomeConfig {
+    /// Parquet files.
+    Parquet(ParquetHomeConfig),
+    /// Parquet, CSV or NDJSON files.
+    Local(LocalHomeConfig),
+}
+
+/// A store's configuration, by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StoreConfig {
+    /// Parquet files.
+    Parquet(ParquetStoreConfig),
+    /// Parquet, CSV or NDJSON files.
+    Local(LocalStoreConfig),
+}
+
+/// A home ready to build, after validation.
+#[derive(Debug, Clone)]
+pub struct ValidHome {
+    home: FileHome,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+/// A store ready to build, after validation.
+#[derive(Debug, Clone)]
+pub struct ValidStore {
+    settings: FileStoreSettings,
+}
+
+impl HomeConfig {
+    /// Checks the configuration without touching anything; errors name the key.
+    pub fn validate(&self) -> Result<ValidHome, String> {
+        match self {
+            HomeConfig::Parquet(c) => {
+                positive("batch_size", c.batch_size)?;
+                Ok(ValidHome {
+                    home: FileHome::new("parquet", c.path.clone(), ReadFormat::Parquet),
+                    batch_size: c.batch_size,
+                })
+            }
+            HomeConfig::Local(c) => {
+                positive("batch_size", c.batch_size)?;
+                let read = ReadFormat::parse(c.format, &c.format_options)?;
+                Ok(ValidHome {
+                    home: FileHome::new("local", c.path.clone(), read),
+                    batch_size: c.batch_size,
+                })
+            }
+        }
+    }
+}
+
+impl ValidHome {
+    /// Builds the connector (opens nothing yet for files).
+    pub fn build(&self) -> Arc<dyn Home> {
+        Arc::new(self.home.clone())
+    }
+}
+
+impl StoreConfig {
+    /// Checks the configuration without touching anything; errors name the key.
+    pub fn validate(&self) -> Result<ValidStore, String> {
+        let (kind, path, format, options, batch, codec, level, pattern, row_group, polish) =
+            match self {
+                StoreConfig::Parquet(c) => (
+                    "parquet",
+                    &c.path,
+                    FileFormat::Parquet,
+                    None,
+                    c.batch_size,
+                    c.compression,
+                    c.compression_level,
+                    Some(c.file_pattern.clone()),
+                    c.row_group_size,
+                    &c.polish,
+                ),
+                StoreConfig::Local(c) => (
+                    "local",
+                    &c.path,
+                    c.format,
+                    Some(&c.format_options),
+                    c.batch_size,
+                    c.compression,
+                    c.compression_level,
+                    c.file_pattern.clone(),
+                    c.row_group_size,
+                    &c.polish,
+                ),
+            };
+        if polish.is_some() {
+            return Err(
+                "polish: last-mile transforms are not supported by this version of hygge yet; remove `polish` (nothing was run)"
+                    .into(),
+            );
+        }
+        positive("batch_size", batch)?;
+        let pattern =
+            pattern.unwrap_or_else(|| format!("{{sequence:020d}}.{}", format.extension()));
+        let pattern = FilePattern::parse(&pattern)?;
+        let write = match format {
+            FileFormat::Parquet => {
+                if let Some(o) = options.filter(|o| !o.is_empty()) {
+                    return Err(format!(
+                        "format_options: parquet takes no options (got {}); use `compression`",
+                        o.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                let o = ParquetWriteOptions {
+                    codec,
+                    level,
+                    row_group_size: row_group.unwrap_or(batch.min(1 << 20)),
+                };
+                positive("row_group_size", o.row_group_size)?;
+                o.compression()
+                    .map_err(|e| format!("compression_level: {e}"))?;
+                WriteOptions::Parquet(o)
+            }
+            FileFormat::Csv => {
+                let o: CsvWriteOptions = serde_json::from_value(serde_json::Value::Object(
+                    options.cloned().unwrap_or_default(),
+                ))
+                .map_err(|e| format!("format_options: {e}"))?;
+                o.validate().map_err(|e| format!("format_options: {e}"))?;
+                WriteOptions::Csv(o)
+            }
+            FileFormat::Ndjson => {
+                if let Some(o) = options.filter(|o| !o.is_empty()) {
+                    return Err(format!(
+                        "format_options: ndjson takes no options (got {})",
+                        o.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                WriteOptions::Ndjson
+            }
+        };
+        Ok(ValidStore {
+            settings: FileStoreSettings {
+                kind,
+                dir: path.clone(),
+                write,
+                pattern,
+                rows_per_file: batch,
+            },
+        })
+    }
+}
+
+impl ValidStore {
+    /// Builds the connector.
+    pub fn build(&self) -> Arc<dyn Store> {
+        Arc::new(FileStore::new(self.settings.clone()))
+    }
+}
+
+fn positive(key: &str, v: usize) -> Result<(), String> {
+    if v == 0 {
+        Err(format!("{key} must be at least 1"))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,73 @@
+//! Configuration of the file stores, as the original hygge defines them.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::format::FileFormat;
+use crate::format::parquet::Codec;
+
+fn batch_size() -> usize {
+    100_000
+}
+fn parquet_pattern() -> String {
+    "{sequence:020d}.parquet".into()
+}
+
+/// `store: {type: parquet, path, compression, file_pattern, batch_size}` (or a path string).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetStoreConfig {
+    /// The folder; the entity's files go to `<path>/<entity>/`.
+    pub path: PathBuf,
+    /// Rows per file, default 100,000 (as the original).
+    #[serde(default = "batch_size")]
+    pub batch_size: usize,
+    /// `snappy` (default), `zstd`, `gzip`, `lz4`, `brotli` or `none`.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Codec level (zstd 1-22, gzip 0-9, brotli 0-11).
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    /// File names, default `{sequence:020d}.parquet`.
+    #[serde(default = "parquet_pattern")]
+    pub file_pattern: String,
+    /// Rows per row group inside a file, default min(batch_size, 1,048,576).
+    #[serde(default)]
+    pub row_group_size: Option<usize>,
+    /// The original's last-mile transforms: not supported by this version (rejected).
+    #[serde(default)]
+    pub polish: Option<serde_json::Value>,
+}
+
+/// `store: {type: local, path, format, format_options, batch_size, file_pattern}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalStoreConfig {
+    /// The folder; the entity's files go to `<path>/<entity>/`.
+    pub path: PathBuf,
+    /// `parquet` (default), `csv` or `ndjson`.
+    #[serde(default)]
+    pub format: FileFormat,
+    /// CSV options (`separator`, `include_header`, ...).
+    #[serde(default)]
+    pub format_options: serde_json::Map<String, serde_json::Value>,
+    /// Rows per file, default 100,000.
+    #[serde(default = "batch_size")]
+    pub batch_size: usize,
+    /// Parquet codec.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Codec level.
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    /// File names, default `{sequence:020d}.<format>`.
+    #[serde(default)]
+    pub file_pattern: Option<String>,
+    /// Rows per Parquet row group.
+    #[serde(default)]
+    pub row_group_size: Option<usize>,
+    /// Not supported by this version (rejected).
+    #[serde(default)]
+    pub polish: Option<serde_json::Value>,
+}

@@ -1,0 +1,175 @@
+//! `file_pattern`: names of output files, e.g. `{sequence:020d}.parquet`.
+
+use regex::Regex;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Sequence { width: usize },
+    Name,
+    FlowName,
+}
+
+/// A parsed `file_pattern` with `{sequence}` / `{sequence:0Nd}`, `{name}` (the entity) and
+/// `{flow_name}` (`<flow>_<entity>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePattern {
+    parts: Vec<Part>,
+    source: String,
+}
+
+impl FilePattern {
+    /// Parses a pattern; the error says what is wrong and what is allowed.
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = pattern;
+        let mut has_sequence = false;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("file_pattern {pattern:?}: unclosed `{{`"))?
+                + open;
+            let field = &rest[open + 1..close];
+            let part = match field.split_once(':') {
+                None if field == "sequence" => Part::Sequence { width: 0 },
+                Some(("sequence", spec)) => {
+                    let digits = spec
+                        .strip_prefix('0')
+                        .and_then(|s| s.strip_suffix('d'))
+                        .or_else(|| spec.strip_suffix('d'))
+                        .ok_or_else(|| {
+                            format!("file_pattern {pattern:?}: `{{sequence:{spec}}}` must look like `{{sequence:020d}}`")
+                        })?;
+                    let width = if digits.is_empty() {
+                        0
+                    } else {
+                        digits.parse().map_err(|_| {
+                            format!("file_pattern {pattern:?}: bad width in `{{sequence:{spec}}}`")
+                        })?
+                    };
+                    Part::Sequence { width }
+                }
+                None if field == "name" => Part::Name,
+                None if field == "flow_name" => Part::FlowName,
+                _ => {
+                    return Err(format!(
+                        "file_pattern {pattern:?}: unknown placeholder `{{{field}}}`; use {{sequence}}, {{sequence:020d}}, {{name}} or {{flow_name}}"
+                    ));
+                }
+            };
+            has_sequence |= matches!(part, Part::Sequence { .. });
+            parts.push(part);
+            rest = &rest[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        if !has_sequence {
+            return Err(format!(
+                "file_pattern {pattern:?} has no {{sequence}}: every file of a run would get the same name"
+            ));
+        }
+        if pattern.contains('/') || pattern.contains('\\') {
+            return Err(format!(
+                "file_pattern {pattern:?} must be a file name, not a path"
+            ));
+        }
+        Ok(FilePattern {
+            parts,
+            source: pattern.to_string(),
+        })
+    }
+
+    /// The file name for `sequence`.
+    pub fn render(&self, sequence: u64, name: &str, flow_name: &str) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                Part::Sequence { width } => out.push_str(&format!("{sequence:0width$}")),
+                Part::Name => out.push_str(name),
+                Part::FlowName => out.push_str(flow_name),
+            }
+        }
+        out
+    }
+
+    /// The highest sequence among `names` that this pattern produced, if any.
+    pub fn max_sequence<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+        name: &str,
+        flow_name: &str,
+    ) -> Option<u64> {
+        let mut re = String::from("^");
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => re.push_str(&regex::escape(s)),
+                Part::Sequence { .. } => re.push_str(r"(\d+)"),
+                Part::Name => re.push_str(&regex::escape(name)),
+                Part::FlowName => re.push_str(&regex::escape(flow_name)),
+            }
+        }
+        re.push('$');
+        let re = Regex::new(&re).expect("escaped pattern is a valid regex");
+        names
+            .into_iter()
+            .filter_map(|n| re.captures(n))
+            .filter_map(|c| c.get(1).and_then(|m| m.as_str().parse::<u64>().ok()))
+            .max()
+    }
+}
+
+impl std::fmt::Display for FilePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_original_default() {
+        let p = FilePattern::parse("{sequence:020d}.parquet").unwrap();
+        assert_eq!(
+            p.render(7, "users", "f_users"),
+            "00000000000000000007.parquet"
+        );
+        let p = FilePattern::parse("{flow_name}-{name}-{sequence}.csv").unwrap();
+        assert_eq!(p.render(12, "users", "f_users"), "f_users-users-12.csv");
+    }
+
+    #[test]
+    fn finds_the_highest_sequence() {
+        let p = FilePattern::parse("{name}_{sequence:05d}.parquet").unwrap();
+        let names = [
+            "users_00003.parquet",
+            "users_00010.parquet",
+            "other_00099.parquet",
+            "x.txt",
+        ];
+        assert_eq!(p.max_sequence(names, "users", "f_users"), Some(10));
+        assert_eq!(p.max_sequence(["a"], "users", "f_users"), None);
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        assert!(
+            FilePattern::parse("data.parquet")
+                .unwrap_err()
+                .contains("no {sequence}")
+        );
+        assert!(
+            FilePattern::parse("{seq}.parquet")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
+        assert!(FilePattern::parse("{sequence:x}.parquet").is_err());
+        assert!(FilePattern::parse("a/{sequence}.parquet").is_err());
+    }
+}

@@ -1,0 +1,292 @@
+//! Writes an entity's files into staging and publishes them atomically at `finish`.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use hygge_core::{BoxError, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+
+use super::pattern::FilePattern;
+use super::publish::{Staging, link_tree, remove_all};
+use crate::error::FileError;
+use crate::format::{self, FileWriter, WriteOptions};
+
+/// A validated file store for one entity folder.
+#[derive(Debug, Clone)]
+pub struct FileStoreSettings {
+    /// `parquet` or `local`.
+    pub kind: &'static str,
+    /// The entity's visible folder.
+    pub dir: PathBuf,
+    /// How files are encoded.
+    pub write: WriteOptions,
+    /// File names.
+    pub pattern: FilePattern,
+    /// Rows per file.
+    pub rows_per_file: usize,
+}
+
+/// A store over local files.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    settings: Arc<FileStoreSettings>,
+}
+
+impl FileStore {
+    /// A store with validated settings.
+    pub fn new(settings: FileStoreSettings) -> Self {
+        FileStore {
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FileError> + Send + 'static,
+) -> Result<T, BoxError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(BoxError::from),
+        Err(e) => Err(BoxError::from(format!("file writer task failed: {e}"))),
+    }
+}
+
+#[async_trait]
+impl Store for FileStore {
+    fn kind(&self) -> &'static str {
+        self.settings.kind
+    }
+
+    fn describe(&self, _entity: &str) -> String {
+        self.settings.dir.display().to_string()
+    }
+
+    async fn check(&self, _entity: &str) -> Result<(), BoxError> {
+        let s = self.settings.clone();
+        blocking(move || {
+            let staging = Staging::for_dir(&s.dir)?;
+            let probe = staging.hygge_dir.join("staging");
+            fs::create_dir_all(&probe).map_err(|e| FileError::io("create", &probe, e))?;
+            let file = probe.join(format!("check.{}", std::process::id()));
+            fs::write(&file, b"ok").map_err(|e| FileError::io("write", &file, e))?;
+            fs::remove_file(&file).map_err(|e| FileError::io("remove", &file, e))?;
+            staging.tidy();
+            Ok(())
+        })
+        .await
+    }
+
+    async fn open(
+        &self,
+        target: &WriteTarget,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn StoreWriter>, BoxError> {
+        if let WriteOptions::Csv(_) = self.settings.write {
+            format::csv::check_schema(&schema).map_err(|detail| FileError::Unsupported {
+                path: self.settings.dir.clone(),
+                detail,
+            })?;
+        }
+        let s = self.settings.clone();
+        let target = target.clone();
+        let state = blocking(move || Run::begin(s, target, schema)).await?;
+        Ok(Box::new(FileStoreWriter { run: Some(state) }))
+    }
+}
+
+/// One run's state. Dropping it unfinished removes its staging folder.
+struct Run {
+    s: Arc<FileStoreSettings>,
+    target: WriteTarget,
+    schema: SchemaRef,
+    staging: Staging,
+    dir: PathBuf,
+    _lock: fs::File,
+    next_sequence: u64,
+    current: Option<(Box<dyn FileWriter>, usize)>,
+    outputs: Vec<String>,
+    rows: u64,
+    bytes: u64,
+    done: bool,
+}
+
+impl Run {
+    fn begin(
+        s: Arc<FileStoreSettings>,
+        target: WriteTarget,
+        schema: SchemaRef,
+    ) -> Result<Self, FileError> {
+        let staging = Staging::for_dir(&s.dir)?;
+        let lock = staging.begin()?;
+        let dir = staging.run_dir(&target.run_id);
+        fs::create_dir_all(&dir).map_err(|e| FileError::io("create", &dir, e))?;
+        let next_sequence = match target.run_type {
+            RunType::FullDrop => 1,
+            RunType::Incremental => existing_max(&s, &target)?.map_or(1, |m| m + 1),
+        };
+        Ok(Run {
+            s,
+            target,
+            schema,
+            staging,
+            dir,
+            _lock: lock,
+            next_sequence,
+            current: None,
+            outputs: vec![],
+            rows: 0,
+            bytes: 0,
+            done: false,
+        })
+    }
+
+    fn open_file(&mut self) -> Result<(), FileError> {
+        let name = self.s.pattern.render(
+            self.next_sequence,
+            &self.target.entity,
+            &self.target.flow_name,
+        );
+        self.next_sequence += 1;
+        let path = self.dir.join(&name);
+        let w = format::create_writer(&path, self.schema.clone(), &self.s.write)?;
+        self.outputs.push(name);
+        self.current = Some((w, 0));
+        Ok(())
+    }
+
+    fn close_file(&mut self) -> Result<(), FileError> {
+        if let Some((w, _)) = self.current.take() {
+            self.bytes += w.finish()?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if self.current.is_none() {
+                self.open_file()?;
+            }
+            let (w, in_file) = self.current.as_mut().expect("open");
+            let n = (self.s.rows_per_file - *in_file).min(batch.num_rows() - offset);
+            w.write(&batch.slice(offset, n))?;
+            *in_file += n;
+            offset += n;
+            if *in_file >= self.s.rows_per_file {
+                self.close_file()?;
+            }
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<WriteReport, FileError> {
+        let incremental = self.target.run_type == RunType::Incremental;
+        if self.rows == 0 && incremental {
+            // Nothing new: the published folder stays exactly as it is.
+            self.discard();
+            return Ok(self.report(vec![]));
+        }
+        if self.outputs.is_empty() {
+            self.open_file()?; // full_drop of an empty source: one empty file keeps the schema
+        }
+        self.close_file()?;
+        if incremental && self.s.dir.exists() {
+            link_tree(&self.s.dir, &self.dir)?;
+        }
+        let old = self.staging.publish(&self.dir)?;
+        self.done = true;
+        if let Some(old) = old
+            && let Err(e) = remove_all(&old)
+        {
+            // Published already: a leftover of the old data is not a failure of this run.
+            tracing::warn!("published, but could not remove the previous data: {e}");
+        }
+        self.staging.tidy();
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|n| self.s.dir.join(n).display().to_string())
+            .collect();
+        Ok(self.report(outputs))
+    }
+
+    fn report(&self, outputs: Vec<String>) -> WriteReport {
+        WriteReport {
+            rows: self.rows,
+            bytes: self.bytes,
+            outputs,
+            destination: self.s.dir.display().to_string(),
+        }
+    }
+
+    fn discard(&mut self) {
+        self.current = None;
+        if !self.done {
+            self.done = true;
+            if let Err(e) = remove_all(&self.dir) {
+                tracing::warn!("could not remove staging folder: {e}");
+            }
+            self.staging.tidy();
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+fn existing_max(s: &FileStoreSettings, target: &WriteTarget) -> Result<Option<u64>, FileError> {
+    let entries = match fs::read_dir(&s.dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FileError::io("list", &s.dir, e)),
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    Ok(s.pattern.max_sequence(
+        names.iter().map(String::as_str),
+        &target.entity,
+        &target.flow_name,
+    ))
+}
+
+/// The writer handed to the engine; the run moves to the blocking pool for each call.
+struct FileStoreWriter {
+    run: Option<Run>,
+}
+
+impl FileStoreWriter {
+    fn take(&mut self) -> Result<Run, BoxError> {
+        self.run
+            .take()
+            .ok_or_else(|| BoxError::from("file writer used after a failed write"))
+    }
+}
+
+#[async_trait]
+impl StoreWriter for FileStoreWriter {
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
+        let mut run = self.take()?;
+        let run = blocking(move || run.write(&batch).map(|_| run)).await?;
+        self.run = Some(run);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
+        let run = self.take()?;
+        blocking(move || run.finish()).await
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        if let Some(run) = self.run.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(run)).await;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Stores: where data goes. One folder per connector.
+
+pub mod files;

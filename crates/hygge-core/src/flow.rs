@@ -1,0 +1,197 @@
+//! One entity flow: home stream -> bounded channel -> store writer -> atomic publish.
+//!
+//! Memory bound: the producer holds at most one batch it is trying to send, the channel
+//! holds `queue_size`, the writer holds the one it is writing. So a flow never holds more
+//! than `queue_size + 2` batches, whatever the table's size; `tests/memory_bound.rs` proves
+//! it with a store that stalls.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::home::{Home, ReadRequest};
+use crate::progress::{Event, Observer};
+use crate::report::{FlowReport, FlowStatus};
+use crate::store::{RunType, Store, WriteReport, WriteTarget};
+
+/// Default depth of the channel between home and store (the original's `queue_size`).
+pub const DEFAULT_QUEUE_SIZE: usize = 10;
+
+/// Everything the engine needs to run one entity flow.
+#[derive(Debug, Clone)]
+pub struct FlowSpec {
+    /// The base flow.
+    pub flow: String,
+    /// The entity.
+    pub entity: String,
+    /// `<flow>_<entity>`.
+    pub name: String,
+    /// Replace or append.
+    pub run_type: RunType,
+    /// Batches between home and store.
+    pub queue_size: usize,
+    /// Rows per batch asked of the home.
+    pub batch_size: usize,
+    /// Time limit for the whole flow, if any.
+    pub timeout: Option<Duration>,
+}
+
+/// Runs one flow to the end and reports; never panics, never returns early on error.
+pub async fn run_flow(
+    spec: &FlowSpec,
+    run_id: &str,
+    home: Arc<dyn Home>,
+    store: Arc<dyn Store>,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> FlowReport {
+    let started_at = Utc::now();
+    let start = Instant::now();
+    let mut rows_read = 0u64;
+    let work = move_data(spec, run_id, &*home, &*store, observer, &mut rows_read);
+    let outcome = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::Cancelled),
+        r = with_timeout(spec.timeout, work) => r,
+    };
+    let source = home.describe(&spec.entity);
+    let destination = store.describe(&spec.entity);
+    let mut report = match outcome {
+        Err(e) => FlowReport::failed(spec, &e, source, destination),
+        Ok(written) => FlowReport {
+            name: spec.name.clone(),
+            flow: spec.flow.clone(),
+            entity: spec.entity.clone(),
+            status: if rows_read == 0 {
+                FlowStatus::Skipped
+            } else {
+                FlowStatus::Success
+            },
+            run_type: spec.run_type,
+            rows_read,
+            rows_written: written.rows,
+            bytes: written.bytes,
+            started_at,
+            duration_secs: 0.0,
+            source,
+            destination: if written.destination.is_empty() {
+                destination
+            } else {
+                written.destination
+            },
+            outputs: written.outputs,
+            error: None,
+        },
+    };
+    report.rows_read = rows_read;
+    report.started_at = started_at;
+    report.duration_secs = start.elapsed().as_secs_f64();
+    report
+}
+
+async fn with_timeout<F: std::future::Future<Output = Result<WriteReport>>>(
+    limit: Option<Duration>,
+    work: F,
+) -> Result<WriteReport> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, work)
+            .await
+            .unwrap_or(Err(Error::TimedOut(d))),
+        None => work.await,
+    }
+}
+
+/// The data path. On any error the writer is aborted, so nothing is published.
+///
+/// If this future is dropped (cancel, timeout) while a writer is open, the writer's `Drop`
+/// must discard its staging; stores guarantee that (see the store conformance suite).
+async fn move_data(
+    spec: &FlowSpec,
+    run_id: &str,
+    home: &dyn Home,
+    store: &dyn Store,
+    observer: &dyn Observer,
+    rows_read: &mut u64,
+) -> Result<WriteReport> {
+    let req = ReadRequest {
+        flow_name: spec.name.clone(),
+        entity: spec.entity.clone(),
+        batch_size: spec.batch_size.max(1),
+    };
+    let (schema, mut stream) = home.read(&req).await.map_err(Error::Home)?;
+    let target = WriteTarget {
+        flow: spec.flow.clone(),
+        entity: spec.entity.clone(),
+        flow_name: spec.name.clone(),
+        run_type: spec.run_type,
+        run_id: run_id.to_string(),
+    };
+    let mut writer = store
+        .open(&target, schema.clone())
+        .await
+        .map_err(Error::Store)?;
+
+    let (tx, mut rx) = mpsc::channel(spec.queue_size.max(1));
+    let expected = schema.clone();
+    let producer = tokio::spawn(async move {
+        let mut read = 0u64;
+        while let Some(item) = stream.next().await {
+            let batch = item.map_err(Error::Home)?;
+            if batch.schema().fields() != expected.fields() {
+                return Err(Error::SchemaMismatch(format!(
+                    "announced {:?}, got {:?}",
+                    expected.fields(),
+                    batch.schema().fields()
+                )));
+            }
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            read += batch.num_rows() as u64;
+            if tx.send(batch).await.is_err() {
+                break; // the writer failed; its error is the one to report
+            }
+        }
+        Ok(read)
+    });
+
+    let mut write_error = None;
+    while let Some(batch) = rx.recv().await {
+        let rows = batch.num_rows() as u64;
+        if let Err(e) = writer.write(batch).await {
+            write_error = Some(Error::Store(e));
+            break;
+        }
+        observer.on_event(Event::BatchWritten {
+            name: &spec.name,
+            rows,
+        });
+    }
+    drop(rx); // unblocks a producer waiting to send after a write error
+
+    let produced = match producer.await {
+        Ok(r) => r,
+        Err(join) => Err(Error::Panicked(join.to_string())),
+    };
+    match (produced, write_error) {
+        (Ok(read), None) => {
+            *rows_read = read;
+            let report = writer.finish().await.map_err(Error::Store)?;
+            Ok(report)
+        }
+        (Ok(read), Some(e)) => {
+            *rows_read = read;
+            writer.abort().await;
+            Err(e)
+        }
+        (Err(e), _) => {
+            writer.abort().await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! hygge's engine.
+//!
+//! One **flow** per entity pulls Arrow [`RecordBatch`](arrow::record_batch::RecordBatch)es
+//! from a [`Home`], pushes them through a bounded channel into a [`StoreWriter`], and
+//! publishes atomically with [`StoreWriter::finish`]. The [`Coordinator`] runs many flows
+//! under a concurrency limit, lets every flow finish, and returns one [`FlowReport`] each.
+//!
+//! This crate knows no file format, driver or YAML: connectors implement the traits, the
+//! `hygge` binary builds them from configuration. The engine counts, the CLI prints.
+
+pub mod coordinator;
+pub mod error;
+pub mod flow;
+pub mod home;
+pub mod progress;
+pub mod report;
+pub mod store;
+
+pub use coordinator::{Coordinator, FlowJob};
+pub use error::{BoxError, Error, Result};
+pub use flow::{FlowSpec, run_flow};
+pub use home::{BatchStream, Home, ReadRequest};
+pub use progress::{Event, NoopObserver, Observer};
+pub use report::{FlowReport, FlowStatus, RunReport, RunTotals};
+pub use store::{RunType, Store, StoreWriter, WriteReport, WriteTarget};

@@ -1,0 +1,166 @@
+//! Typed reports: one per entity flow, one per run. Serialisable for `--output json`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::flow::FlowSpec;
+use crate::store::RunType;
+
+/// How an entity flow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    /// Data was read and published.
+    Success,
+    /// The home had no rows; the run published nothing new (full_drop publishes an empty
+    /// entity, since the source is empty).
+    Skipped,
+    /// Something failed; the destination is as it was before the run.
+    Failed,
+}
+
+impl FlowStatus {
+    /// `success`, `skip` or `fail`: the journal's words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Success => "success",
+            FlowStatus::Skipped => "skip",
+            FlowStatus::Failed => "fail",
+        }
+    }
+}
+
+/// The report of one entity flow.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    /// `<flow>_<entity>`.
+    pub name: String,
+    /// The base flow.
+    pub flow: String,
+    /// The entity.
+    pub entity: String,
+    /// How it ended.
+    pub status: FlowStatus,
+    /// Replace or append.
+    pub run_type: RunType,
+    /// Rows the home produced.
+    pub rows_read: u64,
+    /// Rows the store published (equal to `rows_read` on success).
+    pub rows_written: u64,
+    /// Bytes the store wrote.
+    pub bytes: u64,
+    /// When the flow started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// Wall time in seconds.
+    pub duration_secs: f64,
+    /// Where the data was read from.
+    pub source: String,
+    /// Where the data now lives.
+    pub destination: String,
+    /// What was published.
+    pub outputs: Vec<String>,
+    /// The error, with its causes, when the flow failed.
+    pub error: Option<String>,
+}
+
+impl FlowReport {
+    /// The report of a flow that failed with `error`; nothing was published.
+    pub fn failed(
+        spec: &FlowSpec,
+        error: &crate::error::Error,
+        source: String,
+        destination: String,
+    ) -> Self {
+        FlowReport {
+            name: spec.name.clone(),
+            flow: spec.flow.clone(),
+            entity: spec.entity.clone(),
+            status: FlowStatus::Failed,
+            run_type: spec.run_type,
+            rows_read: 0,
+            rows_written: 0,
+            bytes: 0,
+            started_at: Utc::now(),
+            duration_secs: 0.0,
+            source,
+            destination,
+            outputs: vec![],
+            error: Some(crate::error::chain(error)),
+        }
+    }
+}
+
+/// Totals over a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunTotals {
+    /// Entity flows in the run.
+    pub entities: usize,
+    /// Flows that succeeded.
+    pub ok: usize,
+    /// Flows that failed.
+    pub failed: usize,
+    /// Flows that read no rows.
+    pub skipped: usize,
+    /// Rows published.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Rows per second over the run's wall time.
+    pub rows_per_sec: f64,
+}
+
+/// The report of a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Unique id of the run.
+    pub run_id: String,
+    /// When the run started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// Wall time in seconds.
+    pub duration_secs: f64,
+    /// Totals.
+    pub totals: RunTotals,
+    /// One report per entity flow, in the order they were planned.
+    pub flows: Vec<FlowReport>,
+}
+
+impl RunReport {
+    /// Builds the report and its totals.
+    pub fn new(
+        run_id: String,
+        started_at: DateTime<Utc>,
+        duration_secs: f64,
+        flows: Vec<FlowReport>,
+    ) -> Self {
+        let mut totals = RunTotals {
+            entities: flows.len(),
+            ..RunTotals::default()
+        };
+        for f in &flows {
+            match f.status {
+                FlowStatus::Success => totals.ok += 1,
+                FlowStatus::Skipped => totals.skipped += 1,
+                FlowStatus::Failed => totals.failed += 1,
+            }
+            totals.rows += f.rows_written;
+            totals.bytes += f.bytes;
+        }
+        totals.rows_per_sec = if duration_secs > 0.0 {
+            totals.rows as f64 / duration_secs
+        } else {
+            0.0
+        };
+        RunReport {
+            run_id,
+            started_at,
+            duration_secs,
+            totals,
+            flows,
+        }
+    }
+
+    /// True when no flow failed.
+    pub fn succeeded(&self) -> bool {
+        self.totals.failed == 0
+    }
+}

@@ -1,0 +1,96 @@
+//! Where data goes.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::BoxError;
+
+/// How a run treats the entity's existing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunType {
+    /// Replace the entity's data with what this run read (the default).
+    #[default]
+    FullDrop,
+    /// Add what this run read to the entity's data.
+    Incremental,
+}
+
+impl RunType {
+    /// The name used in YAML, logs and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunType::FullDrop => "full_drop",
+            RunType::Incremental => "incremental",
+        }
+    }
+}
+
+impl std::fmt::Display for RunType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one entity flow writes.
+#[derive(Debug, Clone)]
+pub struct WriteTarget {
+    /// The base flow (directory name under `flows/`).
+    pub flow: String,
+    /// The entity name.
+    pub entity: String,
+    /// `<flow>_<entity>`: the entity flow's name.
+    pub flow_name: String,
+    /// Replace or append.
+    pub run_type: RunType,
+    /// Identifies this run (staging names, manifests).
+    pub run_id: String,
+}
+
+/// What a writer published.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WriteReport {
+    /// Rows the destination received.
+    pub rows: u64,
+    /// Bytes written (file sizes, or the connector's best measure).
+    pub bytes: u64,
+    /// Files or tables published.
+    pub outputs: Vec<String>,
+    /// Where the entity's data now lives.
+    pub destination: String,
+}
+
+/// A destination of one or many entities.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Short connector name.
+    fn kind(&self) -> &'static str;
+    /// A human description of where the entity is written (folder, table).
+    fn describe(&self, entity: &str) -> String;
+    /// For `hygge debug`: checks the store is reachable and writable; writes nothing visible.
+    async fn check(&self, entity: &str) -> Result<(), BoxError>;
+    /// Starts writing one entity. Per-run state lives in the writer, never in the store.
+    async fn open(
+        &self,
+        target: &WriteTarget,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn StoreWriter>, BoxError>;
+}
+
+/// Writes one entity run.
+///
+/// Contract: `write` stages data where readers never look. `finish` publishes everything
+/// atomically (readers see the old data or the new, never a mix) and consumes the writer.
+/// After any error, the engine calls `abort`, which removes what was staged and leaves the
+/// destination exactly as it was.
+#[async_trait]
+pub trait StoreWriter: Send {
+    /// Stages one batch.
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError>;
+    /// Publishes atomically.
+    async fn finish(self: Box<Self>) -> Result<WriteReport, BoxError>;
+    /// Discards everything staged; the destination is unchanged.
+    async fn abort(self: Box<Self>);
+}

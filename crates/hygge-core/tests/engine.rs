@@ -1,0 +1,276 @@
+//! Engine behaviour with test homes and stores: memory bound, error isolation, reports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hygge_core::{
+    Coordinator, FlowJob, FlowSpec, FlowStatus, Home, NoopObserver, RunType, Store, run_flow,
+};
+use hygge_testkit::expected_rows;
+use hygge_testkit::homes::{BrokenHome, CountingHome};
+use hygge_testkit::stores::MemoryStore;
+use tokio_util::sync::CancellationToken;
+
+fn spec(entity: &str, queue_size: usize) -> FlowSpec {
+    FlowSpec {
+        flow: "f".into(),
+        entity: entity.into(),
+        name: format!("f_{entity}"),
+        run_type: RunType::FullDrop,
+        queue_size,
+        batch_size: 100,
+        timeout: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_store_bounds_what_the_home_reads() {
+    for queue_size in [1usize, 3, 10] {
+        let home = CountingHome::new(1000, 100);
+        let store = MemoryStore {
+            stall_on_batch: Some(0),
+            ..MemoryStore::default()
+        };
+        let cancel = CancellationToken::new();
+        let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
+        let task = tokio::spawn(async move {
+            run_flow(
+                &spec("t", queue_size),
+                "run",
+                Arc::new(h),
+                Arc::new(s),
+                &NoopObserver,
+                &c,
+            )
+            .await
+        });
+        // Let the producer run until it blocks on the full channel.
+        let mut last = usize::MAX;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = home.produced();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        assert!(
+            home.produced() <= queue_size + 2,
+            "queue_size {queue_size}: home produced {} batches while the store stalled",
+            home.produced()
+        );
+        assert!(home.produced() >= queue_size, "the queue does fill up");
+        cancel.cancel();
+        let report = task.await.expect("join");
+        assert_eq!(report.status, FlowStatus::Failed);
+        assert!(report.error.unwrap().contains("cancelled"));
+        assert!(
+            store.rows("t").is_empty(),
+            "a cancelled flow publishes nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_failing_flow_does_not_stop_the_others() {
+    let store = MemoryStore::default();
+    let good: Arc<dyn Home> = Arc::new(CountingHome::new(5, 10));
+    let mut failing = CountingHome::new(3, 10);
+    failing.fail_after = Some("disk on fire".into());
+    let jobs = vec![
+        FlowJob {
+            spec: spec("a", 2),
+            home: good.clone(),
+            store: Arc::new(store.clone()),
+        },
+        FlowJob {
+            spec: spec("b", 2),
+            home: Arc::new(failing),
+            store: Arc::new(store.clone()),
+        },
+        FlowJob {
+            spec: spec("c", 2),
+            home: Arc::new(BrokenHome("table not found".into())),
+            store: Arc::new(store.clone()),
+        },
+        FlowJob {
+            spec: spec("d", 2),
+            home: good,
+            store: Arc::new(store.clone()) as Arc<dyn Store>,
+        },
+    ];
+    let report = Coordinator::new(2, "r1")
+        .run(jobs, Arc::new(NoopObserver), CancellationToken::new())
+        .await;
+    let status: Vec<_> = report
+        .flows
+        .iter()
+        .map(|f| (f.entity.as_str(), f.status))
+        .collect();
+    assert_eq!(
+        status,
+        vec![
+            ("a", FlowStatus::Success),
+            ("b", FlowStatus::Failed),
+            ("c", FlowStatus::Failed),
+            ("d", FlowStatus::Success)
+        ]
+    );
+    assert!(
+        report.flows[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("disk on fire")
+    );
+    assert!(
+        report.flows[2]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("table not found")
+    );
+    assert_eq!(store.rows("a"), expected_rows(0..50));
+    assert!(
+        store.rows("b").is_empty(),
+        "the failed entity published nothing"
+    );
+    assert_eq!(report.totals.ok, 2);
+    assert_eq!(report.totals.failed, 2);
+    assert_eq!(report.totals.rows, 100);
+    assert!(!report.succeeded());
+}
+
+#[tokio::test]
+async fn a_store_failure_aborts_and_stops_the_home() {
+    let home = CountingHome::new(1000, 10);
+    let store = MemoryStore {
+        fail_on_batch: Some(2),
+        ..MemoryStore::default()
+    };
+    let report = run_flow(
+        &spec("x", 4),
+        "run",
+        Arc::new(home.clone()),
+        Arc::new(store.clone()),
+        &NoopObserver,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, FlowStatus::Failed);
+    assert!(
+        report
+            .error
+            .unwrap()
+            .contains("injected failure on batch 2")
+    );
+    assert!(
+        home.produced() < 1000,
+        "the home stopped reading after the store failed"
+    );
+    assert!(store.rows("x").is_empty());
+}
+
+#[tokio::test]
+async fn concurrency_limit_is_respected() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Peak {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+    impl hygge_core::Observer for Peak {
+        fn on_event(&self, e: hygge_core::Event<'_>) {
+            match e {
+                hygge_core::Event::FlowStarted { .. } => {
+                    let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.peak.fetch_max(n, Ordering::SeqCst);
+                }
+                hygge_core::Event::FlowFinished { .. } => {
+                    self.now.fetch_sub(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+    }
+    let peak = Arc::new(Peak {
+        now: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    });
+    let store = MemoryStore::default();
+    let jobs = (0..12)
+        .map(|i| FlowJob {
+            spec: spec(&format!("e{i}"), 2),
+            home: Arc::new(CountingHome::new(20, 10)),
+            store: Arc::new(store.clone()),
+        })
+        .collect();
+    let report = Coordinator::new(3, "r")
+        .run(jobs, peak.clone(), CancellationToken::new())
+        .await;
+    assert!(report.succeeded());
+    assert_eq!(report.totals.rows, 12 * 200);
+    let p = peak.peak.load(Ordering::SeqCst);
+    assert!(p <= 3 && p >= 1, "peak concurrency {p}");
+}
+
+#[tokio::test]
+async fn an_empty_home_is_skipped() {
+    let store = MemoryStore::default();
+    let report = run_flow(
+        &spec("empty", 2),
+        "run",
+        Arc::new(CountingHome::new(0, 10)),
+        Arc::new(store.clone()),
+        &NoopObserver,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, FlowStatus::Skipped);
+    assert_eq!(report.rows_written, 0);
+}
+
+#[tokio::test]
+async fn timeout_fails_the_flow_and_publishes_nothing() {
+    let store = MemoryStore {
+        stall_on_batch: Some(1),
+        ..MemoryStore::default()
+    };
+    let mut s = spec("slow", 2);
+    s.timeout = Some(Duration::from_millis(100));
+    let report = run_flow(
+        &s,
+        "run",
+        Arc::new(CountingHome::new(10, 10)),
+        Arc::new(store.clone()),
+        &NoopObserver,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, FlowStatus::Failed);
+    assert!(report.error.unwrap().contains("timed out"));
+    assert!(store.rows("slow").is_empty());
+}
+
+#[tokio::test]
+async fn the_memory_store_passes_the_conformance_suite() {
+    struct H(MemoryStore);
+    #[async_trait::async_trait]
+    impl hygge_testkit::conformance::StoreHarness for H {
+        async fn store(&self) -> Arc<dyn Store> {
+            Arc::new(self.0.clone())
+        }
+        async fn published(&self, entity: &str) -> Vec<arrow::record_batch::RecordBatch> {
+            self.0
+                .published
+                .lock()
+                .unwrap()
+                .get(entity)
+                .cloned()
+                .unwrap_or_default()
+        }
+        async fn leftovers(&self, _entity: &str) -> Vec<String> {
+            vec![]
+        }
+    }
+    hygge_testkit::conformance::run_store_conformance(&H(MemoryStore::default())).await;
+}
