@@ -73,12 +73,18 @@ pub struct ValidStore {
 
 impl HomeConfig {
     /// Checks the configuration without touching anything; errors name the key.
-    pub fn validate(&self) -> Result<ValidHome, String> {
+    /// With `entity_folder`, each entity is read from `<path>/<entity>`.
+    pub fn validate(&self, entity_folder: bool) -> Result<ValidHome, String> {
         match self {
             HomeConfig::Parquet(c) => {
                 positive("batch_size", c.batch_size)?;
                 Ok(ValidHome {
-                    home: FileHome::new("parquet", c.path.clone(), ReadFormat::Parquet),
+                    home: FileHome::new(
+                        "parquet",
+                        c.path.clone(),
+                        entity_folder,
+                        ReadFormat::Parquet,
+                    ),
                     batch_size: c.batch_size,
                 })
             }
@@ -86,7 +92,7 @@ impl HomeConfig {
                 positive("batch_size", c.batch_size)?;
                 let read = ReadFormat::parse(c.format, &c.format_options)?;
                 Ok(ValidHome {
-                    home: FileHome::new("local", c.path.clone(), read),
+                    home: FileHome::new("local", c.path.clone(), entity_folder, read),
                     batch_size: c.batch_size,
                 })
             }
@@ -103,7 +109,8 @@ impl ValidHome {
 
 impl StoreConfig {
     /// Checks the configuration without touching anything; errors name the key.
-    pub fn validate(&self) -> Result<ValidStore, String> {
+    /// With `entity_folder`, each entity is written to `<path>/<entity>`.
+    pub fn validate(&self, entity_folder: bool) -> Result<ValidStore, String> {
         let (kind, path, format, options, batch, codec, level, pattern, row_group, polish) =
             match self {
                 StoreConfig::Parquet(c) => (
@@ -181,6 +188,7 @@ impl StoreConfig {
             settings: FileStoreSettings {
                 kind,
                 dir: path.clone(),
+                entity_folder,
                 write,
                 pattern,
                 rows_per_file: batch,

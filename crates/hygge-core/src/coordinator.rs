@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::Error;
 use crate::flow::{FlowSpec, run_flow};
@@ -87,7 +88,8 @@ impl Coordinator {
                     &*observer,
                     &cancel,
                 );
-                let report = match AssertUnwindSafe(flow).catch_unwind().await {
+                let span = tracing::info_span!("flow", name = %job.spec.name);
+                let report = match AssertUnwindSafe(flow.instrument(span)).catch_unwind().await {
                     Ok(report) => report,
                     Err(panic) => FlowReport::failed(
                         &job.spec,

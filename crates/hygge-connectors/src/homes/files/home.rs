@@ -18,20 +18,36 @@ use crate::format::{self, BatchIter};
 pub struct FileHome {
     kind: &'static str,
     path: PathBuf,
+    entity_folder: bool,
     read: ReadFormat,
 }
 
 impl FileHome {
-    /// A home reading `path` (a file or a folder) in `read`'s format.
-    pub fn new(kind: &'static str, path: PathBuf, read: ReadFormat) -> Self {
-        FileHome { kind, path, read }
+    /// A home reading `path` (a file or a folder) in `read`'s format; with `entity_folder`,
+    /// each entity is read from `<path>/<entity>`.
+    pub fn new(kind: &'static str, path: PathBuf, entity_folder: bool, read: ReadFormat) -> Self {
+        FileHome {
+            kind,
+            path,
+            entity_folder,
+            read,
+        }
+    }
+
+    fn entity_path(&self, entity: &str) -> PathBuf {
+        if self.entity_folder {
+            self.path.join(entity)
+        } else {
+            self.path.clone()
+        }
     }
 
     /// The path, or `<path>.<ext>` when only that exists (`users` -> `users.parquet`).
-    fn resolve(&self) -> PathBuf {
-        if !self.path.exists() {
+    fn resolve(&self, entity: &str) -> PathBuf {
+        let path = self.entity_path(entity);
+        if !path.exists() {
             let ext = self.read.format().extension();
-            let mut with_ext = self.path.clone().into_os_string();
+            let mut with_ext = path.clone().into_os_string();
             with_ext.push(".");
             with_ext.push(ext);
             let with_ext = PathBuf::from(with_ext);
@@ -39,12 +55,12 @@ impl FileHome {
                 return with_ext;
             }
         }
-        self.path.clone()
+        path
     }
 
     /// Lists the files and settles the schema they share.
-    fn plan(&self) -> Result<(SchemaRef, Vec<PathBuf>), FileError> {
-        let files = format::list_files(&self.resolve(), self.read.format())?;
+    fn plan(&self, entity: &str) -> Result<(SchemaRef, Vec<PathBuf>), FileError> {
+        let files = format::list_files(&self.resolve(entity), self.read.format())?;
         let first = &files[0];
         let schema = self.schema_of(first)?;
         let mut nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
@@ -163,13 +179,14 @@ impl Home for FileHome {
         self.kind
     }
 
-    fn describe(&self, _entity: &str) -> String {
-        self.path.display().to_string()
+    fn describe(&self, entity: &str) -> String {
+        self.entity_path(entity).display().to_string()
     }
 
-    async fn check(&self, _entity: &str) -> Result<(), BoxError> {
+    async fn check(&self, entity: &str) -> Result<(), BoxError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.plan().map(|_| ()))
+        let entity = entity.to_string();
+        tokio::task::spawn_blocking(move || me.plan(&entity).map(|_| ()))
             .await
             .map_err(|e| BoxError::from(e.to_string()))??;
         Ok(())
@@ -177,7 +194,8 @@ impl Home for FileHome {
 
     async fn read(&self, req: &ReadRequest) -> Result<(SchemaRef, BatchStream), BoxError> {
         let me = self.clone();
-        let (schema, files) = tokio::task::spawn_blocking(move || me.plan())
+        let entity = req.entity.clone();
+        let (schema, files) = tokio::task::spawn_blocking(move || me.plan(&entity))
             .await
             .map_err(|e| BoxError::from(e.to_string()))??;
         let cursor = Cursor {

@@ -19,8 +19,11 @@ use crate::format::{self, FileWriter, WriteOptions};
 pub struct FileStoreSettings {
     /// `parquet` or `local`.
     pub kind: &'static str,
-    /// The entity's visible folder.
+    /// The store's folder (`path`).
     pub dir: PathBuf,
+    /// Whether each entity gets its own subfolder `<path>/<entity>` (entity flows), or
+    /// writes to `path` itself (a flow without entities).
+    pub entity_folder: bool,
     /// How files are encoded.
     pub write: WriteOptions,
     /// File names.
@@ -33,6 +36,17 @@ pub struct FileStoreSettings {
 #[derive(Debug, Clone)]
 pub struct FileStore {
     settings: Arc<FileStoreSettings>,
+}
+
+impl FileStoreSettings {
+    /// The visible folder of `entity`.
+    pub fn entity_dir(&self, entity: &str) -> PathBuf {
+        if self.entity_folder {
+            self.dir.join(entity)
+        } else {
+            self.dir.clone()
+        }
+    }
 }
 
 impl FileStore {
@@ -59,14 +73,14 @@ impl Store for FileStore {
         self.settings.kind
     }
 
-    fn describe(&self, _entity: &str) -> String {
-        self.settings.dir.display().to_string()
+    fn describe(&self, entity: &str) -> String {
+        self.settings.entity_dir(entity).display().to_string()
     }
 
-    async fn check(&self, _entity: &str) -> Result<(), BoxError> {
-        let s = self.settings.clone();
+    async fn check(&self, entity: &str) -> Result<(), BoxError> {
+        let dir = self.settings.entity_dir(entity);
         blocking(move || {
-            let staging = Staging::for_dir(&s.dir)?;
+            let staging = Staging::for_dir(&dir)?;
             let probe = staging.hygge_dir.join("staging");
             fs::create_dir_all(&probe).map_err(|e| FileError::io("create", &probe, e))?;
             let file = probe.join(format!("check.{}", std::process::id()));
@@ -85,7 +99,7 @@ impl Store for FileStore {
     ) -> Result<Box<dyn StoreWriter>, BoxError> {
         if let WriteOptions::Csv(_) = self.settings.write {
             format::csv::check_schema(&schema).map_err(|detail| FileError::Unsupported {
-                path: self.settings.dir.clone(),
+                path: self.settings.entity_dir(&target.entity),
                 detail,
             })?;
         }
@@ -102,6 +116,9 @@ struct Run {
     target: WriteTarget,
     schema: SchemaRef,
     staging: Staging,
+    /// The visible entity folder.
+    entity_dir: PathBuf,
+    /// This run's staging folder: the entity's complete new folder once finished.
     dir: PathBuf,
     _lock: fs::File,
     next_sequence: u64,
@@ -118,19 +135,21 @@ impl Run {
         target: WriteTarget,
         schema: SchemaRef,
     ) -> Result<Self, FileError> {
-        let staging = Staging::for_dir(&s.dir)?;
+        let entity_dir = s.entity_dir(&target.entity);
+        let staging = Staging::for_dir(&entity_dir)?;
         let lock = staging.begin()?;
         let dir = staging.run_dir(&target.run_id);
         fs::create_dir_all(&dir).map_err(|e| FileError::io("create", &dir, e))?;
         let next_sequence = match target.run_type {
             RunType::FullDrop => 1,
-            RunType::Incremental => existing_max(&s, &target)?.map_or(1, |m| m + 1),
+            RunType::Incremental => existing_max(&s, &entity_dir, &target)?.map_or(1, |m| m + 1),
         };
         Ok(Run {
             s,
             target,
             schema,
             staging,
+            entity_dir,
             dir,
             _lock: lock,
             next_sequence,
@@ -193,8 +212,8 @@ impl Run {
             self.open_file()?; // full_drop of an empty source: one empty file keeps the schema
         }
         self.close_file()?;
-        if incremental && self.s.dir.exists() {
-            link_tree(&self.s.dir, &self.dir)?;
+        if incremental && self.entity_dir.exists() {
+            link_tree(&self.entity_dir, &self.dir)?;
         }
         let old = self.staging.publish(&self.dir)?;
         self.done = true;
@@ -208,7 +227,7 @@ impl Run {
         let outputs = self
             .outputs
             .iter()
-            .map(|n| self.s.dir.join(n).display().to_string())
+            .map(|n| self.entity_dir.join(n).display().to_string())
             .collect();
         Ok(self.report(outputs))
     }
@@ -218,7 +237,7 @@ impl Run {
             rows: self.rows,
             bytes: self.bytes,
             outputs,
-            destination: self.s.dir.display().to_string(),
+            destination: self.entity_dir.display().to_string(),
         }
     }
 
@@ -240,11 +259,15 @@ impl Drop for Run {
     }
 }
 
-fn existing_max(s: &FileStoreSettings, target: &WriteTarget) -> Result<Option<u64>, FileError> {
-    let entries = match fs::read_dir(&s.dir) {
+fn existing_max(
+    s: &FileStoreSettings,
+    dir: &std::path::Path,
+    target: &WriteTarget,
+) -> Result<Option<u64>, FileError> {
+    let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(FileError::io("list", &s.dir, e)),
+        Err(e) => return Err(FileError::io("list", dir, e)),
     };
     let names: Vec<String> = entries
         .flatten()

@@ -1,0 +1,178 @@
+//! `hygge go`: validate, select, run, report.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hygge_core::{Coordinator, RunType};
+use tokio_util::sync::CancellationToken;
+
+use super::output::{Printer, print_summary};
+use super::{Cli, GoArgs, OutputFormat, load_project, logging, print_diagnostics};
+use crate::config::Diagnostics;
+use crate::plan::{self, EntityPlan, Overrides};
+
+pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
+    if args.incremental && args.full_drop {
+        eprintln!("Error: --incremental and --full-drop cannot be used together; pick one.");
+        return ExitCode::from(1);
+    }
+    let Some(project) = load_project(cli) else {
+        return ExitCode::from(1);
+    };
+    let overrides = Overrides {
+        run_type: if args.incremental {
+            Some(RunType::Incremental)
+        } else if args.full_drop {
+            Some(RunType::FullDrop)
+        } else {
+            None
+        },
+    };
+    let mut diags = Diagnostics::default();
+    let plans = plan::plan(&project, &overrides, &mut diags);
+    print_diagnostics(&diags);
+    if diags.has_errors() {
+        return ExitCode::from(1);
+    }
+    let plans = match select(plans, &args.flows, &args.entities) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("Error: {msg}");
+            return ExitCode::from(1);
+        }
+    };
+    let concurrency = args
+        .concurrency
+        .or(project.options.concurrency)
+        .unwrap_or(hygge_core::coordinator::DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        eprintln!("Error: concurrency must be at least 1");
+        return ExitCode::from(1);
+    }
+    logging::init(cli.verbose, cli.quiet, project.options.log_level.as_deref());
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let json = args.output == OutputFormat::Json;
+    let run_id = run_id();
+    let report = runtime.block_on(async {
+        let printer = Arc::new(Printer::new(json, plans.len()));
+        printer.header(&project.name, plans.len(), concurrency);
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping; nothing half-written is published");
+                on_signal.cancel();
+            }
+        });
+        let ticker = printer.start_ticker();
+        let jobs = plans.iter().map(EntityPlan::job).collect();
+        let report = Coordinator::new(concurrency, run_id)
+            .run(jobs, printer.clone(), cancel)
+            .await;
+        ticker.abort();
+        printer.finish();
+        report
+    });
+    let continue_on_error = project.options.continue_on_error.unwrap_or(false);
+    print_summary(&report, json, continue_on_error);
+    if json {
+        let doc = serde_json::json!({
+            "project": project.name,
+            "hygge_version": env!("CARGO_PKG_VERSION"),
+            "report": report,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("report serialises")
+        );
+    }
+    if report.succeeded() || continue_on_error {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A sortable, file-name-safe id for this run.
+fn run_id() -> String {
+    let now = chrono::Utc::now();
+    format!(
+        "{}-{:x}",
+        now.format("%Y%m%dT%H%M%S%.6fZ"),
+        std::process::id()
+    )
+}
+
+/// Keeps the entities named by `--flow` and `--entity` (all when neither is given).
+pub fn select(
+    plans: Vec<EntityPlan>,
+    flows: &[String],
+    entities: &[String],
+) -> Result<Vec<EntityPlan>, String> {
+    let flows: Vec<&str> = flows
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let entities: Vec<&str> = entities
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if flows.is_empty() && entities.is_empty() {
+        return Ok(plans);
+    }
+    let mut wanted: Vec<&str> = Vec::new(); // entity flow names
+    for f in &flows {
+        let matches: Vec<&EntityPlan> = plans
+            .iter()
+            .filter(|p| p.flow == *f || p.name == *f)
+            .collect();
+        if matches.is_empty() {
+            let mut names: Vec<&str> = plans.iter().map(|p| p.flow.as_str()).collect();
+            names.dedup();
+            let entity_flows: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!(
+                "no flow named `{f}`. Flows: {}. Entity flows: {}",
+                names.join(", "),
+                entity_flows.join(", ")
+            ));
+        }
+        wanted.extend(matches.iter().map(|p| p.name.as_str()));
+    }
+    for e in &entities {
+        let Some((flow, entity)) = e
+            .split_once('.')
+            .filter(|(f, e)| !f.is_empty() && !e.is_empty() && !e.contains('.'))
+        else {
+            return Err(format!(
+                "--entity `{e}` is not in the form flow.entity (for example users_to_lake.users)"
+            ));
+        };
+        match plans.iter().find(|p| p.flow == flow && p.entity == entity) {
+            Some(p) => wanted.push(p.name.as_str()),
+            None => {
+                let valid: Vec<String> = plans
+                    .iter()
+                    .map(|p| format!("{}.{}", p.flow, p.entity))
+                    .collect();
+                return Err(format!("no entity `{e}`. Entities: {}", valid.join(", ")));
+            }
+        }
+    }
+    let wanted: Vec<String> = wanted.into_iter().map(String::from).collect();
+    Ok(plans
+        .into_iter()
+        .filter(|p| wanted.contains(&p.name))
+        .collect())
+}

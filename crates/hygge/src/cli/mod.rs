@@ -1,0 +1,122 @@
+//! The command line: the only place that prints.
+
+mod go;
+mod logging;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Diagnostics, Project};
+
+/// hygge moves tables and files from homes (sources) to stores (destinations), one entity
+/// at a time, many entities in parallel.
+#[derive(Debug, Parser)]
+#[command(name = "hygge", version, about, long_about = None)]
+pub struct Cli {
+    /// The project folder (default: the nearest folder with a hygge.yml, from the current one up).
+    #[arg(long, global = true, env = "HYGGE_PROJECT_DIR", value_name = "DIR")]
+    project_dir: Option<PathBuf>,
+    /// More output: -v debug, -vv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less output: warnings and errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the project's flows.
+    #[command(visible_alias = "start")]
+    Go(GoArgs),
+}
+
+/// How the run report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Lines for people (and a progress bar on a terminal).
+    #[default]
+    Text,
+    /// The run report as JSON on stdout; lines for people go to stderr.
+    Json,
+}
+
+/// `hygge go`.
+#[derive(Debug, clap::Args)]
+pub struct GoArgs {
+    /// Run only these flows: base flow names (`users_to_lake`) or entity flow names
+    /// (`users_to_lake_users`); repeatable and comma-separated.
+    #[arg(short, long = "flow", value_name = "NAME", value_delimiter = ',')]
+    flows: Vec<String>,
+    /// Run only these entities, as `flow.entity`; repeatable and comma-separated.
+    #[arg(
+        short,
+        long = "entity",
+        value_name = "FLOW.ENTITY",
+        value_delimiter = ','
+    )]
+    entities: Vec<String>,
+    /// Entity flows that run at once (overrides options.concurrency; default 8).
+    #[arg(short, long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Run every selected flow as incremental (append).
+    #[arg(short, long)]
+    incremental: bool,
+    /// Run every selected flow as full_drop (replace).
+    #[arg(short = 'd', long)]
+    full_drop: bool,
+    /// How to print the run report.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Parses arguments, runs, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Go(ref args) => go::run(&cli, args),
+    }
+}
+
+/// Finds and loads the project, printing every diagnostic. `None` when it has errors.
+fn load_project(cli: &Cli) -> Option<Project> {
+    let start = cli
+        .project_dir
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
+    let hygge_yml = match config::discover(&start) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("Configuration error: {msg}");
+            return None;
+        }
+    };
+    let mut diags = Diagnostics::default();
+    let env = |name: &str| std::env::var(name).ok();
+    let project = config::load(&hygge_yml, &env, &mut diags);
+    print_diagnostics(&diags);
+    if diags.has_errors() { None } else { project }
+}
+
+/// Prints diagnostics to stderr, errors last, with a count.
+fn print_diagnostics(diags: &Diagnostics) {
+    for d in diags.warnings() {
+        eprintln!("{d}");
+    }
+    let errors: Vec<_> = diags.errors().collect();
+    for d in &errors {
+        eprintln!("{d}");
+    }
+    if !errors.is_empty() {
+        eprintln!(
+            "Configuration error: {} problem{} found; nothing was run.",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+    }
+}

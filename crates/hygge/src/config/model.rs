@@ -1,0 +1,159 @@
+//! The typed shape of `hygge.yml`, `flow.yml` and entity files, as the original defines them.
+//! Unknown keys are errors (the original ignored them silently); keys the original wrote
+//! but never read are accepted with a warning.
+
+use serde::Deserialize;
+
+use hygge_core::RunType;
+
+/// `hygge.yml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFile {
+    /// Project name (default: the folder's name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Folder of flows, default `flows`.
+    #[serde(default)]
+    pub flows_dir: Option<String>,
+    /// Named connections (used by SQL homes and stores).
+    #[serde(default)]
+    pub connections: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Project-wide journal.
+    #[serde(default)]
+    pub journal: Option<serde_json::Value>,
+    /// Run options.
+    #[serde(default)]
+    pub options: Option<ProjectOptions>,
+}
+
+/// `hygge.yml` `options`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectOptions {
+    /// Entity flows that run at once (default 8).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// When true, failed entities are reported but the run exits 0.
+    #[serde(default)]
+    pub continue_on_error: Option<bool>,
+    /// Console log level: DEBUG, INFO, WARNING, ERROR.
+    #[serde(default)]
+    pub log_level: Option<String>,
+}
+
+/// `flows/<flow>/flow.yml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowFile {
+    /// Ignored: the flow's name is its folder's name (as the original).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where data comes from: a path (parquet) or a mapping with `type`.
+    pub home: serde_json::Value,
+    /// Where data goes: a path (parquet) or a mapping with `type`.
+    pub store: serde_json::Value,
+    /// `full_drop` (default) or `incremental`.
+    #[serde(default)]
+    pub run_type: Option<RunType>,
+    /// Legacy: true = full_drop, false = incremental; overrides `run_type`.
+    #[serde(default)]
+    pub full_drop: Option<bool>,
+    /// `{primary_key, watermark_column}`.
+    #[serde(default)]
+    pub watermark: Option<Watermark>,
+    /// Flow-level journal.
+    #[serde(default)]
+    pub journal: Option<serde_json::Value>,
+    /// Batches between home and store, 1-100 (default 10).
+    #[serde(default)]
+    pub queue_size: Option<usize>,
+    /// Seconds; accepted (the original never enforced it).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Passed through.
+    #[serde(default)]
+    pub options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Inline entities: names or mappings.
+    #[serde(default)]
+    pub entities: Option<Vec<serde_json::Value>>,
+    /// Merged under every `entities/*.yml` file.
+    #[serde(default)]
+    pub defaults: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `watermark:`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Watermark {
+    /// Key of a row.
+    pub primary_key: String,
+    /// Column whose maximum marks how far a load got.
+    pub watermark_column: String,
+}
+
+/// An entity: a file in `entities/`, or a mapping in `entities:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityFile {
+    /// The entity's name (`{entity}`, and the folder under home and store paths).
+    pub name: String,
+    /// Overrides the flow's run type.
+    #[serde(default)]
+    pub run_type: Option<RunType>,
+    /// Legacy run type switch.
+    #[serde(default)]
+    pub full_drop: Option<bool>,
+    /// Overrides the flow's watermark.
+    #[serde(default)]
+    pub watermark: Option<Watermark>,
+    /// Overrides the flow's journal.
+    #[serde(default)]
+    pub journal: Option<serde_json::Value>,
+    /// Merged over the flow's home (two `path`s are joined).
+    #[serde(default)]
+    pub home: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Merged over the flow's store.
+    #[serde(default)]
+    pub store: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Copied into the store (SQL stores).
+    #[serde(default)]
+    pub if_exists: Option<serde_json::Value>,
+    /// Copied into the store: rows per file or per bulk batch.
+    #[serde(default)]
+    pub batch_size: Option<serde_json::Value>,
+    /// Copied into the store (SQL Server).
+    #[serde(default)]
+    pub parallel_workers: Option<serde_json::Value>,
+    /// Copied into the store (SQL stores).
+    #[serde(default)]
+    pub timeout: Option<serde_json::Value>,
+    /// Copied into the store (Open Mirroring).
+    #[serde(default)]
+    pub folder_deletion_wait_seconds: Option<serde_json::Value>,
+    /// Copied into the store (Open Mirroring).
+    #[serde(default)]
+    pub deletion_query_timeout: Option<serde_json::Value>,
+    /// Written by the original's `init`, never read: ignored with a warning.
+    #[serde(default)]
+    pub columns: Option<serde_json::Value>,
+    /// Written by the original's `init`, never read: ignored with a warning.
+    #[serde(default)]
+    pub source_config: Option<serde_json::Value>,
+    /// Written by the original's `init` (in defaults), never read: ignored with a warning.
+    #[serde(default)]
+    pub key_column: Option<serde_json::Value>,
+}
+
+/// Entity keys that the original copies into the store's configuration.
+pub const STORE_KEYS_FROM_ENTITY: &[&str] = &[
+    "if_exists",
+    "batch_size",
+    "parallel_workers",
+    "timeout",
+    "folder_deletion_wait_seconds",
+    "deletion_query_timeout",
+];
+
+/// Entity keys the original wrote but never read.
+pub const IGNORED_ENTITY_KEYS: &[&str] = &["columns", "source_config", "key_column"];

@@ -1,0 +1,420 @@
+//! Finding and reading a project: `hygge.yml`, `flows/<flow>/flow.yml`, `entities/*.yml`,
+//! merged into one located tree per entity, exactly as the original merges them.
+
+use std::path::{Path, PathBuf};
+
+use super::diag::Diagnostics;
+use super::fields::field_names;
+use super::model::{
+    EntityFile, FlowFile, IGNORED_ENTITY_KEYS, ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
+};
+use super::typed::{check_keys, typed};
+use super::yaml::{self, Loc, Node, Value};
+
+/// A loaded project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The folder holding `hygge.yml`; relative paths in the project are relative to it.
+    pub root: PathBuf,
+    /// `hygge.yml`.
+    pub file: PathBuf,
+    /// The project's name.
+    pub name: String,
+    /// `options`.
+    pub options: ProjectOptions,
+    /// The flows, sorted by name.
+    pub flows: Vec<FlowDef>,
+}
+
+/// One flow folder.
+#[derive(Debug, Clone)]
+pub struct FlowDef {
+    /// The folder's name.
+    pub name: String,
+    /// Its entities (one implicit entity named after the flow when it has none).
+    pub entities: Vec<EntityDef>,
+}
+
+/// One entity with its flow's configuration merged in.
+#[derive(Debug, Clone)]
+pub struct EntityDef {
+    /// The base flow.
+    pub flow: String,
+    /// The entity (the flow's name for the implicit entity).
+    pub entity: String,
+    /// True for a flow without entities.
+    pub implicit: bool,
+    /// `<flow>_<entity>`, or the flow's name for the implicit entity.
+    pub name: String,
+    /// `home`, `store`, `run_type`, `full_drop`, `watermark`, `journal`, `queue_size`,
+    /// `timeout`, `options`, merged.
+    pub config: Node,
+    /// True when the entity set its own home `path` (then its name is not appended).
+    pub home_path_from_entity: bool,
+    /// Where the entity is defined.
+    pub loc: Loc,
+}
+
+/// Finds `hygge.yml` in `start` or the nearest folder above it.
+pub fn discover(start: &Path) -> Result<PathBuf, String> {
+    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    let mut searched = Vec::new();
+    let mut cur = Some(start.as_path());
+    while let Some(dir) = cur {
+        let candidate = dir.join("hygge.yml");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        searched.push(candidate.display().to_string());
+        cur = dir.parent();
+    }
+    Err(format!(
+        "no hygge.yml found in {} or any folder above it.\n\nSearched:\n{}\n\nTo get started, run: hygge init <project_name>\nor point at a project with --project-dir",
+        start.display(),
+        searched
+            .iter()
+            .map(|s| format!("  - {s}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ))
+}
+
+fn read_yaml(
+    path: &Path,
+    vars: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<Node> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let loc = Loc {
+                file: path.to_path_buf().into(),
+                ..Loc::default()
+            };
+            diags.error(&loc, "", format!("cannot read file: {e}"));
+            return None;
+        }
+    };
+    match yaml::parse(&text, path) {
+        Ok(mut node) => {
+            let mut errors = Vec::new();
+            yaml::expand_vars(&mut node, vars, &mut errors);
+            for (loc, msg) in errors {
+                diags.error(&loc, "", msg);
+            }
+            if !matches!(node.value, Value::Map(_)) {
+                diags.error(
+                    &node.loc,
+                    "",
+                    format!("expected a mapping of keys, found {}", node.kind()),
+                );
+                return None;
+            }
+            Some(node)
+        }
+        Err((loc, msg)) => {
+            diags.error(&loc, "", msg);
+            None
+        }
+    }
+}
+
+/// Reads the whole project, collecting every problem.
+pub fn load(
+    hygge_yml: &Path,
+    vars: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<Project> {
+    let root = hygge_yml
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let node = read_yaml(hygge_yml, vars, diags)?;
+    let clean = check_keys(
+        &node,
+        field_names::<ProjectFile>(),
+        &[],
+        "hygge.yml",
+        "",
+        diags,
+    );
+    let clean = match clean.get("options") {
+        Some(opts) if matches!(opts.value, Value::Map(_)) => {
+            let o = check_keys(
+                opts,
+                field_names::<ProjectOptions>(),
+                &[],
+                "options",
+                "options",
+                diags,
+            );
+            let mut c = clean.clone();
+            c.set("options", o);
+            c
+        }
+        _ => clean,
+    };
+    let file: ProjectFile = typed(&clean, "", diags).unwrap_or_default();
+    let name = file.name.clone().unwrap_or_else(|| {
+        root.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "hygge".into())
+    });
+    let flows_dir = root.join(file.flows_dir.as_deref().unwrap_or("flows"));
+    let mut flows = Vec::new();
+    match std::fs::read_dir(&flows_dir) {
+        Err(e) => diags.error(
+            &node.loc,
+            "flows_dir",
+            format!("cannot read the flows folder {}: {e}", flows_dir.display()),
+        ),
+        Ok(entries) => {
+            let mut dirs: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("flow.yml").is_file())
+                .collect();
+            dirs.sort();
+            if dirs.is_empty() {
+                diags.error(
+                    &node.loc,
+                    "flows_dir",
+                    format!(
+                        "no flows in {}: each flow is a folder with a flow.yml",
+                        flows_dir.display()
+                    ),
+                );
+            }
+            for dir in dirs {
+                if let Some(flow) = load_flow(&dir, vars, diags) {
+                    flows.push(flow);
+                }
+            }
+        }
+    }
+    Some(Project {
+        root,
+        file: hygge_yml.to_path_buf(),
+        name,
+        options: file.options.unwrap_or_default(),
+        flows,
+    })
+}
+
+fn load_flow(
+    dir: &Path,
+    vars: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Option<FlowDef> {
+    let flow_name = dir.file_name()?.to_string_lossy().into_owned();
+    let flow_yml = dir.join("flow.yml");
+    let node = read_yaml(&flow_yml, vars, diags)?;
+    let clean = check_keys(&node, field_names::<FlowFile>(), &[], "flow.yml", "", diags);
+    let errors_before = diags.errors().count();
+    let _: FlowFile = typed(&clean, "", diags)?;
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    let mut base = clean.clone();
+    for key in ["name", "entities", "defaults"] {
+        base.remove(key);
+    }
+    for side in ["home", "store"] {
+        if let Some(n) = base.get(side) {
+            let normal = normalise_side(n);
+            base.set(side, normal);
+        }
+    }
+
+    // Entities: the entities/ folder wins over inline ones (as the original).
+    let mut sources: Vec<(Node, bool)> = Vec::new(); // (entity node, from a file)
+    let entities_dir = dir.join("entities");
+    if entities_dir.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&entities_dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"));
+        files.sort();
+        let defaults = clean.get("defaults").cloned();
+        for f in files {
+            let Some(entity) = read_yaml(&f, vars, diags) else {
+                continue;
+            };
+            // defaults first, the entity's keys over them (a shallow merge, as the original)
+            let mut merged = match &defaults {
+                Some(d) if matches!(d.value, Value::Map(_)) => {
+                    let mut m = d.clone();
+                    m.loc = entity.loc.clone();
+                    m
+                }
+                _ => Node::synthetic(Value::Map(vec![]), &entity.loc),
+            };
+            for (k, v) in entity.entries().unwrap_or_default() {
+                merged.set(k, v.clone());
+            }
+            sources.push((merged, true));
+        }
+    } else if let Some(Node {
+        value: Value::Seq(items),
+        ..
+    }) = clean.get("entities")
+    {
+        for item in items {
+            match &item.value {
+                Value::Str(name) => {
+                    let loc = item.loc.clone();
+                    let mut m = Node::synthetic(Value::Map(vec![]), &loc);
+                    m.set("name", Node::synthetic(Value::Str(name.clone()), &loc));
+                    sources.push((m, false));
+                }
+                Value::Map(_) => sources.push((item.clone(), false)),
+                _ => diags.error(
+                    &item.loc,
+                    "entities",
+                    format!(
+                        "an entity is a name or a mapping with `name`, found {}",
+                        item.kind()
+                    ),
+                ),
+            }
+        }
+    }
+
+    let mut entities = Vec::new();
+    if sources.is_empty() {
+        entities.push(EntityDef {
+            flow: flow_name.clone(),
+            entity: flow_name.clone(),
+            implicit: true,
+            name: flow_name.clone(),
+            config: base.clone(),
+            home_path_from_entity: false,
+            loc: base.loc.clone(),
+        });
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for (entity_node, _from_file) in sources {
+        let clean = check_keys(
+            &entity_node,
+            field_names::<EntityFile>(),
+            IGNORED_ENTITY_KEYS,
+            "an entity",
+            "",
+            diags,
+        );
+        let Some(entity) = typed::<EntityFile>(&clean, "", diags) else {
+            continue;
+        };
+        let name = entity.name.clone();
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            diags.error(
+                &entity_node.loc,
+                "name",
+                format!("entity name {name:?} must be a plain name (it becomes a folder name)"),
+            );
+            continue;
+        }
+        if seen.contains(&name) {
+            diags.error(
+                &entity_node.loc,
+                "name",
+                format!("entity `{name}` is defined twice in flow `{flow_name}`"),
+            );
+            continue;
+        }
+        seen.push(name.clone());
+        let (config, home_path_from_entity) = merge_entity(&base, &clean);
+        entities.push(EntityDef {
+            flow: flow_name.clone(),
+            entity: name.clone(),
+            implicit: false,
+            name: format!("{flow_name}_{name}"),
+            config,
+            home_path_from_entity,
+            loc: entity_node.loc.clone(),
+        });
+    }
+    Some(FlowDef {
+        name: flow_name,
+        entities,
+    })
+}
+
+/// A home/store given as a path string is `{type: parquet, path}`; a mapping without
+/// `type` is parquet too (as the original).
+fn normalise_side(n: &Node) -> Node {
+    match &n.value {
+        Value::Str(s) => {
+            let mut m = Node::synthetic(Value::Map(vec![]), &n.loc);
+            m.set(
+                "type",
+                Node::synthetic(Value::Str("parquet".into()), &n.loc),
+            );
+            m.set("path", Node::synthetic(Value::Str(s.clone()), &n.loc));
+            m
+        }
+        Value::Map(_) if n.get("type").is_none() => {
+            let mut m = n.clone();
+            if let Value::Map(entries) = &mut m.value {
+                entries.insert(
+                    0,
+                    (
+                        "type".into(),
+                        Node::synthetic(Value::Str("parquet".into()), &n.loc),
+                    ),
+                );
+            }
+            m
+        }
+        _ => n.clone(),
+    }
+}
+
+/// The original's `_merge_entity_config`, on located trees.
+fn merge_entity(base: &Node, entity: &Node) -> (Node, bool) {
+    let mut merged = base.clone();
+    merged.loc = entity.loc.clone();
+    for key in ["run_type", "full_drop", "watermark", "journal"] {
+        if let Some(v) = entity.get(key) {
+            merged.set(key, v.clone());
+        }
+    }
+    let mut home_path_from_entity = false;
+    if let Some(eh) = entity.get("home")
+        && let Some(fh) = merged.get("home").cloned()
+    {
+        let mut h = fh.clone();
+        for (k, v) in eh.entries().unwrap_or_default() {
+            h.set(k, v.clone());
+        }
+        if let (Some(fp), Some(ep)) = (
+            fh.get("path").and_then(Node::as_str),
+            eh.get("path").and_then(Node::as_str),
+        ) {
+            let joined = Path::new(fp).join(ep).display().to_string();
+            let loc = eh.get("path").map(|n| n.loc.clone()).unwrap_or_default();
+            h.set("path", Node::synthetic(Value::Str(joined), &loc));
+        }
+        home_path_from_entity = eh.get("path").is_some();
+        merged.set("home", h);
+    }
+    if let Some(es) = entity.get("store")
+        && let Some(fs) = merged.get("store").cloned()
+    {
+        let mut s = fs;
+        for (k, v) in es.entries().unwrap_or_default() {
+            s.set(k, v.clone());
+        }
+        merged.set("store", s);
+    }
+    if let Some(mut store) = merged.get("store").cloned() {
+        for key in STORE_KEYS_FROM_ENTITY {
+            if let Some(v) = entity.get(key) {
+                store.set(key, v.clone());
+            }
+        }
+        merged.set("store", store);
+    }
+    (merged, home_path_from_entity)
+}

@@ -1,0 +1,296 @@
+//! From a loaded project to a validated plan: one [`EntityPlan`] per entity, every error
+//! collected. Validation touches nothing; building connectors happens after.
+
+use std::path::Path;
+
+use hygge_connectors::homes::files::{LocalHomeConfig, ParquetHomeConfig};
+use hygge_connectors::registry::{
+    self, HomeConfig, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
+};
+use hygge_connectors::stores::files::{LocalStoreConfig, ParquetStoreConfig};
+use hygge_core::{FlowJob, FlowSpec, RunType};
+
+use crate::config::diag::did_you_mean;
+use crate::config::fields::field_names;
+use crate::config::model::STORE_KEYS_FROM_ENTITY;
+use crate::config::typed::{check_keys, typed};
+use crate::config::yaml::{Loc, Node, Value};
+use crate::config::{Diagnostics, EntityDef, Project};
+
+/// One entity, validated and ready to build.
+#[derive(Debug, Clone)]
+pub struct EntityPlan {
+    /// The base flow.
+    pub flow: String,
+    /// The entity.
+    pub entity: String,
+    /// `<flow>_<entity>` (the flow's name for a flow without entities).
+    pub name: String,
+    /// Replace or append.
+    pub run_type: RunType,
+    /// Batches between home and store.
+    pub queue_size: usize,
+    /// The home.
+    pub home: ValidHome,
+    /// The store.
+    pub store: ValidStore,
+    /// The home's type.
+    pub home_type: String,
+    /// The store's type.
+    pub store_type: String,
+}
+
+impl EntityPlan {
+    /// Builds the connectors and the engine's job.
+    pub fn job(&self) -> FlowJob {
+        FlowJob {
+            spec: FlowSpec {
+                flow: self.flow.clone(),
+                entity: self.entity.clone(),
+                name: self.name.clone(),
+                run_type: self.run_type,
+                queue_size: self.queue_size,
+                batch_size: self.home.batch_size,
+                timeout: None,
+            },
+            home: self.home.build(),
+            store: self.store.build(),
+        }
+    }
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--incremental` / `--full-drop`.
+    pub run_type: Option<RunType>,
+}
+
+/// Validates every entity of the project.
+pub fn plan(project: &Project, overrides: &Overrides, diags: &mut Diagnostics) -> Vec<EntityPlan> {
+    let mut out = Vec::new();
+    for flow in &project.flows {
+        for e in &flow.entities {
+            if let Some(p) = plan_entity(project, e, overrides, diags) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn plan_entity(
+    project: &Project,
+    e: &EntityDef,
+    overrides: &Overrides,
+    diags: &mut Diagnostics,
+) -> Option<EntityPlan> {
+    let errors_before = diags.errors().count();
+    let c = &e.config;
+    let home = side(project, e, "home", diags).and_then(|(node, ty)| {
+        let cfg: HomeConfig = typed(&node, "home", diags)?;
+        let folder = !e.implicit && !e.home_path_from_entity;
+        report(cfg.validate(folder), &node, "home", diags).map(|h| (h, ty))
+    });
+    let store = side(project, e, "store", diags).and_then(|(node, ty)| {
+        let cfg: StoreConfig = typed(&node, "store", diags)?;
+        report(cfg.validate(!e.implicit), &node, "store", diags).map(|s| (s, ty))
+    });
+
+    let legacy = c.get("full_drop").and_then(|n| match n.value {
+        Value::Bool(b) => Some(if b {
+            RunType::FullDrop
+        } else {
+            RunType::Incremental
+        }),
+        _ => None,
+    });
+    let configured = c.get("run_type").and_then(|n| match n.as_str() {
+        Some("incremental") => Some(RunType::Incremental),
+        Some("full_drop") => Some(RunType::FullDrop),
+        _ => None,
+    });
+    let run_type = overrides
+        .run_type
+        .or(legacy)
+        .or(configured)
+        .unwrap_or_default();
+
+    let queue_size = match c.get("queue_size") {
+        None => hygge_core::flow::DEFAULT_QUEUE_SIZE,
+        Some(n) => match n.value {
+            Value::Int(q) if (1..=100).contains(&q) => q as usize,
+            _ => {
+                diags.error(
+                    &n.loc,
+                    "queue_size",
+                    "queue_size must be a whole number from 1 to 100",
+                );
+                return None;
+            }
+        },
+    };
+    if run_type == RunType::Incremental
+        && let Some(w) = c.get("watermark")
+    {
+        diags.error(
+            &w.loc,
+            "watermark",
+            format!(
+                "entity `{}` asks for an incremental load by watermark, but this version of hygge does not filter by watermark yet, so every run would append all rows again; run it as full_drop, or remove `watermark` to append everything on purpose",
+                e.name
+            ),
+        );
+    }
+    let (home, home_type) = home?;
+    let (store, store_type) = store?;
+    if diags.errors().count() > errors_before {
+        return None;
+    }
+    Some(EntityPlan {
+        flow: e.flow.clone(),
+        entity: e.entity.clone(),
+        name: e.name.clone(),
+        run_type,
+        queue_size,
+        home,
+        store,
+        home_type,
+        store_type,
+    })
+}
+
+/// Reports a connector's validation error at the key it names (`key: message`).
+fn report<T>(
+    result: Result<T, String>,
+    node: &Node,
+    which: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    result
+        .map_err(|msg| {
+            let key = msg.split(':').next().unwrap_or_default().trim().to_string();
+            let loc: Loc = node
+                .get(&key)
+                .map(|n| n.loc.clone())
+                .unwrap_or_else(|| node.loc.clone());
+            diags.error(&loc, format!("{which}.{key}"), msg);
+        })
+        .ok()
+}
+
+/// The checked, path-resolved mapping of `home` or `store`, and its type.
+fn side(
+    project: &Project,
+    e: &EntityDef,
+    which: &str,
+    diags: &mut Diagnostics,
+) -> Option<(Node, String)> {
+    let Some(node) = e.config.get(which) else {
+        diags.error(&e.loc, which, format!("flow `{}` has no `{which}`", e.flow));
+        return None;
+    };
+    if !matches!(node.value, Value::Map(_)) {
+        diags.error(
+            &node.loc,
+            which,
+            format!(
+                "`{which}` must be a path or a mapping with `type`, found {}",
+                node.kind()
+            ),
+        );
+        return None;
+    }
+    let ty = match node.get("type").map(|t| (t, t.as_str())) {
+        Some((_, Some(t))) => t.to_string(),
+        Some((t, None)) => {
+            diags.error(&t.loc, format!("{which}.type"), "`type` must be text");
+            return None;
+        }
+        None => "parquet".into(),
+    };
+    let available: &[&str] = if which == "home" {
+        registry::HOME_TYPES
+    } else {
+        registry::STORE_TYPES
+    };
+    if !available.contains(&ty.as_str()) {
+        let loc = node
+            .get("type")
+            .map(|t| t.loc.clone())
+            .unwrap_or_else(|| node.loc.clone());
+        if PLANNED_TYPES.contains(&ty.as_str()) {
+            diags.error(
+                &loc,
+                format!("{which}.type"),
+                format!(
+                    "{which} type `{ty}` is not available in this version of hygge yet (available: {})",
+                    available.join(", ")
+                ),
+            );
+        } else {
+            let hint = did_you_mean(&ty, available)
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
+            diags.error(
+                &loc,
+                format!("{which}.type"),
+                format!(
+                    "unknown {which} type `{ty}`; {hint}available: {}",
+                    available.join(", ")
+                ),
+            );
+        }
+        return None;
+    }
+    let fields: &[&str] = match (which, ty.as_str()) {
+        ("home", "parquet") => field_names::<ParquetHomeConfig>(),
+        ("home", _) => field_names::<LocalHomeConfig>(),
+        ("store", "parquet") => field_names::<ParquetStoreConfig>(),
+        (_, _) => field_names::<LocalStoreConfig>(),
+    };
+    let mut allowed: Vec<&str> = vec!["type"];
+    allowed.extend_from_slice(fields);
+    // Keys an entity copies into every store: only some stores use them.
+    let ignored: Vec<&str> = if which == "store" {
+        STORE_KEYS_FROM_ENTITY
+            .iter()
+            .copied()
+            .filter(|k| !allowed.contains(k))
+            .collect()
+    } else {
+        vec![]
+    };
+    let mut clean = check_keys(
+        node,
+        &allowed,
+        &[],
+        &format!("a {ty} {which}"),
+        which,
+        diags,
+    );
+    for key in &ignored {
+        if let Some(v) = clean.remove(key) {
+            diags.warn(
+                &v.loc,
+                format!("{which}.{key}"),
+                format!("`{key}` does not apply to a {ty} store; ignored"),
+            );
+        }
+    }
+    resolve_path(&mut clean, &project.root);
+    Some((clean, ty))
+}
+
+/// Relative paths are relative to the project folder (where `hygge.yml` is), so `hygge go`
+/// works from any folder inside the project.
+fn resolve_path(side: &mut Node, root: &Path) {
+    if let Some(p) = side.get("path").and_then(Node::as_str) {
+        let path = Path::new(p);
+        if path.is_relative() {
+            let loc = side.get("path").map(|n| n.loc.clone()).unwrap_or_default();
+            let abs = root.join(path).display().to_string();
+            side.set("path", Node::synthetic(Value::Str(abs), &loc));
+        }
+    }
+}
