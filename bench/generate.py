@@ -110,6 +110,16 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+def progress(written: int, rows: int, started: float, overwrite: bool) -> None:
+    """A progress line on stderr: rewritten in place on a terminal, one per file otherwise."""
+    rate = written / max(time.monotonic() - started, 1e-9)
+    line = f"  generated {written:,}/{rows:,} rows ({rate:,.0f} rows/s)"
+    if overwrite:
+        print("\r" + line, end="", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
 def generate(
     rows: int,
     out: str,
@@ -131,6 +141,7 @@ def generate(
         "entities": {},
         "schema": [f"{f.name}: {f.type}" for f in SCHEMA],
     }
+    tty = sys.stderr.isatty()
     next_id = 1
     started = time.monotonic()
     written = 0
@@ -149,17 +160,14 @@ def generate(
                     next_id += n
                     left -= n
                     written += n
-                    elapsed = time.monotonic() - started
-                    print(
-                        f"\r  generated {written:,}/{rows:,} rows "
-                        f"({written / max(elapsed, 1e-9):,.0f} rows/s)",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    if tty:
+                        progress(written, rows, started, overwrite=True)
             files.append({"file": name, "rows": file_rows})
+            if not tty:
+                progress(written, rows, started, overwrite=False)
         manifest["entities"][entity] = {"rows": entity_rows, "files": files}
-    print(file=sys.stderr)
+    if tty:
+        print(file=sys.stderr)
     with open(os.path.join(tmp, "_manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
     shutil.rmtree(out, ignore_errors=True)

@@ -7,7 +7,7 @@ use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use hygge_connectors::format::FileFormat;
 use hygge_connectors::{HomeConfig, StoreConfig};
-use hygge_core::{Home, ReadRequest, Store};
+use hygge_core::{ReadRequest, Store};
 use hygge_testkit::conformance::{StoreHarness, run_store_conformance};
 
 struct Files {

@@ -210,7 +210,7 @@ async fn concurrency_limit_is_respected() {
     assert!(report.succeeded());
     assert_eq!(report.totals.rows, 12 * 200);
     let p = peak.peak.load(Ordering::SeqCst);
-    assert!(p <= 3 && p >= 1, "peak concurrency {p}");
+    assert!((1..=3).contains(&p), "peak concurrency {p}");
 }
 
 #[tokio::test]

@@ -88,12 +88,12 @@ fn plan_entity(
     let errors_before = diags.errors().count();
     let c = &e.config;
     let home = side(project, e, "home", diags).and_then(|(node, ty)| {
-        let cfg: HomeConfig = typed(&node, "home", diags)?;
+        let cfg = home_config(&node, &ty, diags)?;
         let folder = !e.implicit && !e.home_path_from_entity;
         report(cfg.validate(folder), &node, "home", diags).map(|h| (h, ty))
     });
     let store = side(project, e, "store", diags).and_then(|(node, ty)| {
-        let cfg: StoreConfig = typed(&node, "store", diags)?;
+        let cfg = store_config(&node, &ty, diags)?;
         report(cfg.validate(!e.implicit), &node, "store", diags).map(|s| (s, ty))
     });
 
@@ -157,6 +157,26 @@ fn plan_entity(
         store,
         home_type,
         store_type,
+    })
+}
+
+/// Typed per variant (not through the tagged enum) so errors keep their key path.
+fn home_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<HomeConfig> {
+    let mut n = node.clone();
+    n.remove("type");
+    Some(match ty {
+        "parquet" => HomeConfig::Parquet(typed(&n, "home", diags)?),
+        _ => HomeConfig::Local(typed(&n, "home", diags)?),
+    })
+}
+
+/// Typed per variant, like [`home_config`].
+fn store_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<StoreConfig> {
+    let mut n = node.clone();
+    n.remove("type");
+    Some(match ty {
+        "parquet" => StoreConfig::Parquet(typed(&n, "store", diags)?),
+        _ => StoreConfig::Local(typed(&n, "store", diags)?),
     })
 }
 

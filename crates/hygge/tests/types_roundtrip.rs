@@ -227,12 +227,14 @@ fn all_types() -> RecordBatch {
         ),
     ];
     // list<int32> with null lists and null items
+    let lengths: Vec<usize> = (0..N).map(|x| x % 3).collect();
+    let total = lengths.iter().sum::<usize>() as i32;
     let values = Int32Array::from(
-        (0..N as i32 * 2)
+        (0..total)
             .map(|v| (v % 7 != 0).then_some(v))
             .collect::<Vec<_>>(),
     );
-    let offsets = OffsetBuffer::from_lengths((0..N).map(|x| if x % 2 == 0 { 2 } else { 2 }));
+    let offsets = OffsetBuffer::from_lengths(lengths);
     let list = ListArray::new(
         Arc::new(Field::new_list_field(DataType::Int32, true)),
         offsets,

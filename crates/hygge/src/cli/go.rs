@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::output::{Printer, print_summary};
 use super::{Cli, GoArgs, OutputFormat, load_project, logging, print_diagnostics};
-use crate::config::Diagnostics;
 use crate::plan::{self, EntityPlan, Overrides};
 
 pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
@@ -16,7 +15,7 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         eprintln!("Error: --incremental and --full-drop cannot be used together; pick one.");
         return ExitCode::from(1);
     }
-    let Some(project) = load_project(cli) else {
+    let Some((project, mut diags)) = load_project(cli) else {
         return ExitCode::from(1);
     };
     let overrides = Overrides {
@@ -28,7 +27,6 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
             None
         },
     };
-    let mut diags = Diagnostics::default();
     let plans = plan::plan(&project, &overrides, &mut diags);
     print_diagnostics(&diags);
     if diags.has_errors() {

@@ -83,8 +83,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Finds and loads the project, printing every diagnostic. `None` when it has errors.
-fn load_project(cli: &Cli) -> Option<Project> {
+/// Finds and loads the project. `None` (after printing why) when there is no project;
+/// otherwise the project and its diagnostics so far, printed by the caller.
+fn load_project(cli: &Cli) -> Option<(Project, Diagnostics)> {
     let start = cli
         .project_dir
         .clone()
@@ -98,9 +99,13 @@ fn load_project(cli: &Cli) -> Option<Project> {
     };
     let mut diags = Diagnostics::default();
     let env = |name: &str| std::env::var(name).ok();
-    let project = config::load(&hygge_yml, &env, &mut diags);
-    print_diagnostics(&diags);
-    if diags.has_errors() { None } else { project }
+    match config::load(&hygge_yml, &env, &mut diags) {
+        Some(project) => Some((project, diags)),
+        None => {
+            print_diagnostics(&diags);
+            None
+        }
+    }
 }
 
 /// Prints diagnostics to stderr, errors last, with a count.

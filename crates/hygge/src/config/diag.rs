@@ -49,24 +49,29 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
-    /// Records an error.
+    /// Records an error (once: entities sharing a flow share its mistakes).
     pub fn error(&mut self, loc: &Loc, key: impl Into<String>, message: impl Into<String>) {
-        self.items.push(Diagnostic {
-            severity: Severity::Error,
-            loc: loc.clone(),
-            key: key.into(),
-            message: message.into(),
-        });
+        self.push(Severity::Error, loc, key.into(), message.into());
     }
 
-    /// Records a warning.
+    /// Records a warning (once).
     pub fn warn(&mut self, loc: &Loc, key: impl Into<String>, message: impl Into<String>) {
-        self.items.push(Diagnostic {
-            severity: Severity::Warning,
+        self.push(Severity::Warning, loc, key.into(), message.into());
+    }
+
+    fn push(&mut self, severity: Severity, loc: &Loc, key: String, message: String) {
+        let d = Diagnostic {
+            severity,
             loc: loc.clone(),
-            key: key.into(),
-            message: message.into(),
+            key,
+            message,
+        };
+        let seen = self.items.iter().any(|o| {
+            o.severity == d.severity && o.loc == d.loc && o.key == d.key && o.message == d.message
         });
+        if !seen {
+            self.items.push(d);
+        }
     }
 
     /// The errors.

@@ -32,7 +32,7 @@ pub fn check_keys(
     for (key, value) in entries {
         if ignored.contains(&key.as_str()) {
             diags.warn(
-                &value.loc,
+                value.key_or_value_loc(),
                 join(prefix, key),
                 format!("`{key}` is accepted for compatibility with the original hygge, which never used it; it is ignored"),
             );
@@ -43,7 +43,7 @@ pub fn check_keys(
                 None => String::new(),
             };
             diags.error(
-                &value.loc,
+                value.key_or_value_loc(),
                 join(prefix, key),
                 format!(
                     "unknown key `{key}` in {what}; {hint}valid keys: {}",

@@ -40,6 +40,8 @@ pub struct Node {
     /// True when the value is the whole result of one `${VAR}`: serde may read it as a
     /// number or boolean if the key wants one (as the original's pydantic did).
     pub from_var: bool,
+    /// Where the key holding this value is written (for values in mappings).
+    pub key_loc: Option<Loc>,
 }
 
 /// A YAML value.
@@ -68,6 +70,7 @@ impl Node {
             value,
             loc: loc.clone(),
             from_var: false,
+            key_loc: None,
         }
     }
 
@@ -128,8 +131,16 @@ impl Node {
         }
     }
 
+    /// Where the key of this value is, or the value itself.
+    pub fn key_or_value_loc(&self) -> &Loc {
+        self.key_loc.as_ref().unwrap_or(&self.loc)
+    }
+
     fn set_file(&mut self, file: &Arc<PathBuf>) {
         self.loc.file = file.clone();
+        if let Some(k) = &mut self.key_loc {
+            k.file = file.clone();
+        }
         match &mut self.value {
             Value::Seq(items) => items.iter_mut().for_each(|n| n.set_file(file)),
             Value::Map(entries) => entries.iter_mut().for_each(|(_, n)| n.set_file(file)),
@@ -223,8 +234,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries: Vec<(String, Node)> = Vec::new();
-        while let Some(key) = map.next_key::<KeyString>()? {
-            let node = map.next_value::<Node>()?;
+        while let Some(key) = map.next_key::<Spanned<KeyString>>()? {
+            let mut node = map.next_value::<Node>()?;
+            node.key_loc = Some(Loc {
+                file: Arc::default(),
+                line: key.referenced.line(),
+                col: key.referenced.column(),
+            });
+            let key = key.value;
             if entries.iter().any(|(k, _)| *k == key.0) {
                 return Err(de::Error::custom(format!("duplicate key `{}`", key.0)));
             }
@@ -269,6 +286,7 @@ impl<'de> Deserialize<'de> for Node {
                 col: s.referenced.column(),
             },
             from_var: false,
+            key_loc: None,
         })
     }
 }

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Writes bench/RESULTS.md from the raw results in bench/results/*.json (run.sh calls it).
+
+    python bench/report.py                 # the newest compare and the newest scale results
+    python bench/report.py FILE.json ...   # these result files, in this order
+
+Per scenario: median wall time over the successful measured runs, rows/s, peak RSS
+(median over runs of each run's peak), CPU seconds, output size, and hygge's ratio to
+each peer (time ratio < 1: hygge is faster; RSS ratio < 1: hygge uses less memory).
+Runs that failed (exit code, or wrong rows/columns in the output) are listed, not timed.
+Uses only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import statistics
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def newest(mode: str) -> str | None:
+    files = sorted(glob.glob(os.path.join(HERE, "results", f"*-{mode}-*.json")))
+    return files[-1] if files else None
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec: str, none: str = "–") -> str:
+    return none if x is None else format(x, spec)
+
+
+def summarize(scenario: dict) -> dict[str, dict]:
+    """Per tool: the measured runs' statistics."""
+    out = {}
+    for tool in scenario["tools"]:
+        runs = [r for r in scenario["runs"] if r["tool"] == tool and not r["warmup"]]
+        ok = [r for r in runs if r["status"] == "ok"]
+        walls = [r["wall_s"] for r in ok]
+        out[tool] = {
+            "runs": len(runs),
+            "ok": len(ok),
+            "wall": median(walls),
+            "wall_min": min(walls) if walls else None,
+            "wall_max": max(walls) if walls else None,
+            "rows_s": scenario["rows"] / median(walls) if walls and median(walls) > 0 else None,
+            "rss_mib": median([r["max_rss_kib"] / 1024 for r in ok]),
+            "rss_max_mib": max([r["max_rss_kib"] / 1024 for r in ok], default=None),
+            "cpu_s": median([r["user_s"] + r["sys_s"] for r in ok]),
+            "out_mib": median([r["bytes_written"] / 2**20 for r in ok]),
+            "files": median([r["files_written"] for r in ok]),
+            "failures": [r for r in runs if r["status"] != "ok"],
+            "warmup_failures": [
+                r for r in scenario["runs"] if r["tool"] == tool and r["warmup"] and r["status"] != "ok"
+            ],
+        }
+    return out
+
+
+def header(result: dict, source: str) -> list[str]:
+    m, v = result["machine"], result["versions"]
+    mem = f"{m['mem_total_mib'] / 1024:.1f} GiB" if m.get("mem_total_mib") else "unknown"
+    lines = [
+        f"- Measured: {result['started_utc']} → {result.get('finished_utc', '?')} (UTC), "
+        f"raw runs in `{os.path.relpath(source, HERE)}`",
+        f"- Machine: {m['cpu_model']}, nproc {m['nproc']}, {mem} memory, Linux {m['kernel']}",
+        f"- Versions: {v.get('hygge') or 'hygge ?'} (git {v.get('hygge_git') or '?'}, "
+        f"{v.get('rustc') or 'rustc ?'}); DuckDB {v.get('duckdb')}, Polars {v.get('polars')}, "
+        f"pyarrow {v.get('pyarrow')} (Python {v.get('python')}, numpy {v.get('numpy')})",
+        f"- Runs: {result['warmup_rounds']} warm-up round(s), then {result['runs_per_tool']} measured "
+        "round(s); a round runs every tool once, in an order rotated from round to round",
+    ]
+    settings = {k: x for k, x in (result.get("settings") or {}).items() if x}
+    if settings:
+        lines.append("- Settings: " + ", ".join(f"`{k}={x}`" for k, x in settings.items()))
+    return lines
+
+
+def failures(stats: dict[str, dict]) -> list[str]:
+    lines = []
+    for tool, s in stats.items():
+        for r in s["failures"] + s["warmup_failures"]:
+            what = f"warm-up {r['round']}" if r["warmup"] else f"run {r['round']}"
+            lines.append(f"- **{tool} {what} failed** (not timed): {'; '.join(r['problems'])}")
+    return lines
+
+
+def compare_section(result: dict, source: str) -> list[str]:
+    lines = []
+    for sc in result["scenarios"]:
+        stats = summarize(sc)
+        h = stats.get("hygge")
+        n_in = sum(1 for _ in sc.get("columns", []))
+        lines += [
+            f"## Parquet → Parquet, {sc['rows']:,} rows",
+            "",
+            f"4 entities, {n_in} columns, zstd Parquet in ({sc['input_bytes'] / 2**20:,.0f} MiB), "
+            "snappy Parquet out, one output file per entity. Each run is one whole process "
+            "(`/usr/bin/time`); its output is checked (rows and columns per entity) before it counts.",
+            "",
+            *header(result, source),
+            "",
+            "| tool | ok runs | median wall s | min–max s | rows/s | peak RSS MiB | CPU s | out MiB "
+            "| hygge/peer time | hygge/peer RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for tool, s in stats.items():
+            if s["ok"] == 0:
+                lines.append(f"| {tool} | 0/{s['runs']} | FAILED | | | | | | | |")
+                continue
+            t_ratio = r_ratio = "–"
+            if tool != "hygge" and h and h["ok"]:
+                t_ratio = f"{h['wall'] / s['wall']:.2f}" if s["wall"] else "–"
+                r_ratio = f"{h['rss_mib'] / s['rss_mib']:.2f}" if s["rss_mib"] else "–"
+            lines.append(
+                f"| {'**hygge**' if tool == 'hygge' else tool} | {s['ok']}/{s['runs']} | {s['wall']:.2f} "
+                f"| {s['wall_min']:.2f}–{s['wall_max']:.2f} | {s['rows_s']:,.0f} | {s['rss_mib']:,.0f} "
+                f"| {s['cpu_s']:.1f} | {s['out_mib']:,.0f} | {t_ratio} | {r_ratio} |"
+            )
+        lines += [
+            "",
+            "Time ratio < 1: hygge is faster than that peer; RSS ratio < 1: hygge's peak memory is "
+            "smaller. CPU s = user + system.",
+        ]
+        f = failures(stats)
+        if f:
+            lines += ["", *f]
+        lines.append("")
+    return lines
+
+
+def scale_section(result: dict, source: str) -> list[str]:
+    lines = [
+        "## hygge at scale",
+        "",
+        "hygge alone on data sets of different sizes in one invocation (same data shape, "
+        "one output file per entity): its peak memory should not grow with the data.",
+        "",
+        *header(result, source),
+        "",
+        "| rows | ok runs | median wall s | min–max s | rows/s | peak RSS MiB (median / max) | CPU s | out MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base, notes, fails = None, [], []
+    for sc in sorted(result["scenarios"], key=lambda s: s["rows"]):
+        stats = summarize(sc)
+        s = stats.get("hygge")
+        if not s:
+            continue
+        fails += failures(stats)
+        if s["ok"] == 0:
+            lines.append(f"| {sc['rows']:,} | 0/{s['runs']} | FAILED | | | | | |")
+            continue
+        lines.append(
+            f"| {sc['rows']:,} | {s['ok']}/{s['runs']} | {s['wall']:.2f} | {s['wall_min']:.2f}–{s['wall_max']:.2f} "
+            f"| {s['rows_s']:,.0f} | {s['rss_mib']:,.0f} / {s['rss_max_mib']:,.0f} | {s['cpu_s']:.1f} "
+            f"| {s['out_mib']:,.0f} |"
+        )
+        if base is None:
+            base = (sc["rows"], s)
+        else:
+            notes.append(
+                f"- {sc['rows']:,} vs {base[0]:,} rows ({sc['rows'] / base[0]:.0f}× the rows): "
+                f"{s['rss_mib'] / base[1]['rss_mib']:.2f}× the peak RSS, "
+                f"{s['wall'] / base[1]['wall']:.1f}× the wall time"
+            )
+    return lines + ["", *notes, *fails, ""]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="*", help="result files (default: newest compare + newest scale)")
+    p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    a = p.parse_args()
+    files = a.files or [f for f in (newest("compare"), newest("scale")) if f]
+    if not files:
+        raise SystemExit("no results in bench/results/: run bash bench/run.sh first")
+    now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        "# hygge benchmark results",
+        "",
+        f"Written {now} by `bench/report.py`. Produced by `bash bench/run.sh` (see `bench/README.md`).",
+        "Timings compare tools only within one invocation: the ratios are the result, the absolute",
+        "seconds depend on the machine and on what else it was doing.",
+        "",
+    ]
+    for path in files:
+        with open(path) as f:
+            result = json.load(f)
+        if result["mode"] == "scale":
+            lines += scale_section(result, path)
+        else:
+            lines += compare_section(result, path)
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    print(a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+//! The command line and configuration errors, through the binary.
+
+mod common;
+
+use common::*;
+
+fn project() -> Project {
+    let p = parquet_project(&["users", "orders"], "");
+    write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 10)]);
+    write_parquet(&p.join("data/orders/x.parquet"), &[batch(0, 20)]);
+    p
+}
+
+#[test]
+fn version_and_help() {
+    let out = hygge().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("hygge "), "{}", stdout(&out));
+    let out = hygge().args(["go", "--help"]).output().unwrap();
+    assert!(stdout(&out).contains("--concurrency"));
+}
+
+#[test]
+fn start_is_an_alias_of_go() {
+    let p = project();
+    let out = p.run(&["start"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 ok"));
+}
+
+#[test]
+fn flow_and_entity_filters() {
+    let p = project();
+    p.write(
+        "flows/g/flow.yml",
+        "home: data\nstore: out_g\nentities: [users]\n",
+    );
+    // Two --flow flags both run (the original kept only the last: B4).
+    let (out, r) = p.go_json(&["--flow", "f_users", "--flow", "g"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<&str> = r["report"]["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["f_users", "g_users"]);
+    // Comma-separated, base flow names.
+    let (_, r) = p.go_json(&["--flow", "f,g"]);
+    assert_eq!(r["report"]["totals"]["entities"], 3);
+    // --entity flow.entity
+    let (_, r) = p.go_json(&["--entity", "f.orders"]);
+    assert_eq!(r["report"]["flows"][0]["name"], "f_orders");
+    assert_eq!(r["report"]["totals"]["entities"], 1);
+}
+
+#[test]
+fn an_unknown_flow_lists_the_valid_ones() {
+    let p = project();
+    let out = p.run(&["go", "--flow", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no flow named `nope`") && err.contains("Flows: f") && err.contains("f_users"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_entity_argument_is_explained() {
+    let p = project();
+    let out = p.run(&["go", "--entity", "users"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not in the form flow.entity"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["go", "--entity", "f.nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Entities: f.users, f.orders"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn incremental_and_full_drop_together_are_refused() {
+    let p = project();
+    let out = p.run(&["go", "--incremental", "--full-drop"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot be used together"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn concurrency_from_options_and_flag() {
+    let p = project();
+    p.write(
+        "hygge.yml",
+        "name: t\noptions:\n  concurrency: ${CONC:-1}\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(stdout(&out).contains("concurrency 1"), "{}", stdout(&out));
+    let out = p.run(&["go", "-c", "3"]);
+    assert!(stdout(&out).contains("concurrency 3"), "{}", stdout(&out));
+}
+
+#[test]
+fn config_errors_are_all_reported_with_file_line_and_suggestion() {
+    let p = Project::new("name: t\noptions:\n  concurency: 2\n");
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: parquet\n  path: out\n  compresion: zstd\n  batch_size: lots\nentities: [a]\n",
+    );
+    p.write("flows/g/flow.yml", "store: out\n");
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("hygge.yml:3:3: error at `options.concurency`: unknown key `concurency` in options; did you mean `concurrency`?"), "{err}");
+    assert!(err.contains("f/flow.yml:5:3: error at `store.compresion`: unknown key `compresion` in a parquet store; did you mean `compression`?"), "{err}");
+    assert!(err.contains("f/flow.yml:6:15: error at `store.batch_size`: invalid type: string \"lots\", expected a whole number"), "{err}");
+    assert!(
+        err.contains("g/flow.yml") && err.contains("missing field `home`"),
+        "{err}"
+    );
+    assert!(err.contains("4 problems found; nothing was run."), "{err}");
+    assert!(!p.join("out").exists());
+}
+
+#[test]
+fn an_unset_variable_is_named_with_its_place() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore: ${NOT_SET_ANYWHERE_42}/out\nentities: [users]\n",
+    );
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("flow.yml:2:8") && err.contains("`NOT_SET_ANYWHERE_42` is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn variables_expand_everywhere_with_defaults() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home: ${SRC:-data}\nstore:\n  type: parquet\n  path: ${DST_DIR}\n  batch_size: ${ROWS:-4}\nentities: [users]\n",
+    );
+    let out = hygge()
+        .args(["go"])
+        .current_dir(p.path())
+        .env("DST_DIR", p.join("elsewhere"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        listing(&p.join("elsewhere/users")).len(),
+        3,
+        "10 rows at 4 per file"
+    );
+}
+
+#[test]
+fn an_unknown_or_future_type_is_explained() {
+    let p = project();
+    p.write("flows/f/flow.yml", "home:\n  type: parquett\n  path: data\nstore:\n  type: mssql\n  table: x\nentities: [users]\n");
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown home type `parquett`; did you mean `parquet`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("store type `mssql` is not available in this version of hygge yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_project_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = hygge()
+        .args(["go"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no hygge.yml found"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn continue_on_error_exits_zero_but_reports_the_failure() {
+    let p = project();
+    p.write(
+        "hygge.yml",
+        "name: t\noptions:\n  continue_on_error: true\n",
+    );
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore: out\nentities: [users, ghost]\n",
+    );
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 ok, 1 failed"), "{}", stdout(&out));
+}
+
+#[test]
+fn legacy_keys_written_by_the_original_init_are_accepted() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore: out\ndefaults:\n  key_column: id\n  batch_size: 10000\n",
+    );
+    p.write(
+        "flows/f/entities/users.yml",
+        "name: users\ncolumns: [id, name]\nsource_config:\n  where: \"id > 0\"\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`columns` is accepted for compatibility"),
+        "{}",
+        stderr(&out)
+    );
+}
