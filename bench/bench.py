@@ -118,10 +118,13 @@ def write_hygge_project(project: str, data: str, out: str, manifest: dict) -> No
     home = f"home:\n  type: parquet\n  path: {json.dumps(data)}\n"
     if read_batch:
         home += f"  batch_size: {int(read_batch)}\n"
+    row_group = os.environ.get("HYGGE_ROW_GROUP")  # unset: hygge's default
     store = (
         f"store:\n  type: parquet\n  path: {json.dumps(out)}\n"
         f"  compression: snappy\n  batch_size: {file_rows}\n"
     )
+    if row_group:
+        store += f"  row_group_size: {int(row_group)}\n"
     with open(os.path.join(project, "flows", "p2p", "flow.yml"), "w") as f:
         f.write(home + store + f"entities: [{', '.join(entities)}]\n")
 
@@ -221,10 +224,12 @@ def run_one(tool: str, scenario: dict, args, round_no: int, warmup: bool) -> dic
         try:
             with open(stdout_path) as f:
                 report = json.load(f)
+            # hygge's own view of the run (its in-process duration excludes start-up)
             rec["hygge_report"] = {
-                k: report.get(k) for k in ("status", "rows", "rows_written", "duration_ms") if k in report
+                "duration_secs": report["report"]["duration_secs"],
+                "totals": report["report"]["totals"],
             }
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):
             pass
     rec["status"] = "ok" if not problems else "failed"
     rec["problems"] = problems
@@ -297,7 +302,8 @@ def main() -> None:
         "runs_per_tool": args.runs,
         "warmup_rounds": args.warmup,
         "settings": {
-            k: os.environ.get(k) for k in ("HYGGE_FILE_ROWS", "HYGGE_READ_BATCH", "HYGGE_CONCURRENCY")
+            k: os.environ.get(k)
+            for k in ("HYGGE_FILE_ROWS", "HYGGE_READ_BATCH", "HYGGE_ROW_GROUP", "HYGGE_CONCURRENCY")
         },
         "scenarios": [],
     }

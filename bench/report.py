@@ -36,6 +36,11 @@ def fmt(x, spec: str, none: str = "–") -> str:
     return none if x is None else format(x, spec)
 
 
+def mib(x: float) -> str:
+    """MiB, with a decimal below 100."""
+    return f"{x:.1f}" if x < 100 else f"{x:,.0f}"
+
+
 def summarize(scenario: dict) -> dict[str, dict]:
     """Per tool: the measured runs' statistics."""
     out = {}
@@ -100,7 +105,7 @@ def compare_section(result: dict, source: str) -> list[str]:
         lines += [
             f"## Parquet → Parquet, {sc['rows']:,} rows",
             "",
-            f"4 entities, {n_in} columns, zstd Parquet in ({sc['input_bytes'] / 2**20:,.0f} MiB), "
+            f"4 entities, {n_in} columns, zstd Parquet in ({mib(sc['input_bytes'] / 2**20)} MiB), "
             "snappy Parquet out, one output file per entity. Each run is one whole process "
             "(`/usr/bin/time`); its output is checked (rows and columns per entity) before it counts.",
             "",
@@ -120,8 +125,8 @@ def compare_section(result: dict, source: str) -> list[str]:
                 r_ratio = f"{h['rss_mib'] / s['rss_mib']:.2f}" if s["rss_mib"] else "–"
             lines.append(
                 f"| {'**hygge**' if tool == 'hygge' else tool} | {s['ok']}/{s['runs']} | {s['wall']:.2f} "
-                f"| {s['wall_min']:.2f}–{s['wall_max']:.2f} | {s['rows_s']:,.0f} | {s['rss_mib']:,.0f} "
-                f"| {s['cpu_s']:.1f} | {s['out_mib']:,.0f} | {t_ratio} | {r_ratio} |"
+                f"| {s['wall_min']:.2f}–{s['wall_max']:.2f} | {s['rows_s']:,.0f} | {mib(s['rss_mib'])} "
+                f"| {s['cpu_s']:.1f} | {mib(s['out_mib'])} | {t_ratio} | {r_ratio} |"
             )
         lines += [
             "",
@@ -159,8 +164,8 @@ def scale_section(result: dict, source: str) -> list[str]:
             continue
         lines.append(
             f"| {sc['rows']:,} | {s['ok']}/{s['runs']} | {s['wall']:.2f} | {s['wall_min']:.2f}–{s['wall_max']:.2f} "
-            f"| {s['rows_s']:,.0f} | {s['rss_mib']:,.0f} / {s['rss_max_mib']:,.0f} | {s['cpu_s']:.1f} "
-            f"| {s['out_mib']:,.0f} |"
+            f"| {s['rows_s']:,.0f} | {mib(s['rss_mib'])} / {mib(s['rss_max_mib'])} | {s['cpu_s']:.1f} "
+            f"| {mib(s['out_mib'])} |"
         )
         if base is None:
             base = (sc["rows"], s)

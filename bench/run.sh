@@ -13,7 +13,8 @@
 #             mode only hygge runs, on ROWS rows and on SCALE million rows, same invocation
 #   SCALE_ROWS  the scale data set's rows exactly (instead of SCALE)
 #   SKIP_BUILD=1  use the existing target/release/hygge
-#   HYGGE_FILE_ROWS, HYGGE_READ_BATCH, HYGGE_CONCURRENCY  hygge project knobs (bench.py)
+#   HYGGE_FILE_ROWS, HYGGE_READ_BATCH, HYGGE_ROW_GROUP, HYGGE_CONCURRENCY  hygge project
+#             knobs: store batch_size, home batch_size, store row_group_size, concurrency
 #   PYTHON    the interpreter that creates the venv (default python3)
 set -euo pipefail
 

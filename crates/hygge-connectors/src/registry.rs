@@ -17,6 +17,11 @@ use crate::stores::files::{
     FilePattern, FileStore, FileStoreSettings, LocalStoreConfig, ParquetStoreConfig,
 };
 
+/// Rows per Parquet row group unless `row_group_size` says otherwise (and at most the
+/// rows per file). Like DuckDB's 122,880, it keeps a writer's buffered row group small, so
+/// memory does not grow with `batch_size`.
+pub const DEFAULT_ROW_GROUP_SIZE: usize = 131_072;
+
 /// Home types this build implements.
 pub const HOME_TYPES: &[&str] = &["parquet", "local"];
 /// Store types this build implements.
@@ -159,7 +164,7 @@ impl StoreConfig {
                 let o = ParquetWriteOptions {
                     codec,
                     level,
-                    row_group_size: row_group.unwrap_or(batch.min(1 << 20)),
+                    row_group_size: row_group.unwrap_or(batch.min(DEFAULT_ROW_GROUP_SIZE)),
                 };
                 positive("row_group_size", o.row_group_size)?;
                 o.compression()

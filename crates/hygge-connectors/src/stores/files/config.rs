@@ -32,7 +32,7 @@ pub struct ParquetStoreConfig {
     /// File names, default `{sequence:020d}.parquet`.
     #[serde(default = "parquet_pattern")]
     pub file_pattern: String,
-    /// Rows per row group inside a file, default min(batch_size, 1,048,576).
+    /// Rows per row group inside a file, default min(batch_size, 131,072).
     #[serde(default)]
     pub row_group_size: Option<usize>,
     /// The original's last-mile transforms: not supported by this version (rejected).
