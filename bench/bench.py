@@ -103,8 +103,11 @@ def versions(hygge_bin: str) -> dict:
 # ----------------------------------------------------------------------------- tools
 
 
-def write_hygge_project(project: str, data: str, out: str, manifest: dict) -> None:
-    """A one-flow project: Parquet -> snappy Parquet, one output file per entity."""
+def write_hygge_project(project: str, data: str, out: str, manifest: dict, fsync: bool = True) -> None:
+    """A one-flow project: Parquet -> snappy Parquet, one output file per entity.
+
+    `fsync: false` (tool `hygge_nofsync`) is hygge without flushing files to disk before
+    publishing, which is what the peers do; the default `hygge` row is durable."""
     entities = list(manifest["entities"])
     file_rows = int(os.environ.get("HYGGE_FILE_ROWS") or max(
         e["rows"] for e in manifest["entities"].values()
@@ -123,6 +126,8 @@ def write_hygge_project(project: str, data: str, out: str, manifest: dict) -> No
         f"store:\n  type: parquet\n  path: {json.dumps(out)}\n"
         f"  compression: snappy\n  batch_size: {file_rows}\n"
     )
+    if not fsync:
+        store += "  fsync: false\n"
     if row_group:
         store += f"  row_group_size: {int(row_group)}\n"
     with open(os.path.join(project, "flows", "p2p", "flow.yml"), "w") as f:
@@ -130,7 +135,7 @@ def write_hygge_project(project: str, data: str, out: str, manifest: dict) -> No
 
 
 def command(tool: str, data: str, out: str, hygge_bin: str, project: str) -> list[str]:
-    if tool == "hygge":
+    if tool.startswith("hygge"):
         return [hygge_bin, "go", "--project-dir", project, "--output", "json"]
     if tool in PEERS:
         return [sys.executable, os.path.join(HERE, "peers.py"), tool, "--data", data, "--out", out]
@@ -179,9 +184,11 @@ def run_one(tool: str, scenario: dict, args, round_no: int, warmup: bool) -> dic
     out = os.path.join(args.out_root, tool)
     shutil.rmtree(out, ignore_errors=True)  # for hygge, with its staging area out/.hygge
     subprocess.run(["sync"], check=False)
-    project = os.path.join(args.out_root, "projects", f"hygge_{scenario['rows']}")
-    if tool == "hygge":
-        write_hygge_project(project, scenario["data"], out, scenario["manifest"])
+    project = os.path.join(args.out_root, "projects", f"{tool}_{scenario['rows']}")
+    if tool.startswith("hygge"):
+        write_hygge_project(
+            project, scenario["data"], out, scenario["manifest"], fsync=tool != "hygge_nofsync"
+        )
     cmd = command(tool, scenario["data"], out, args.hygge_bin, project)
     logs = os.path.join(args.out_root, "logs")
     os.makedirs(logs, exist_ok=True)
@@ -193,7 +200,7 @@ def run_one(tool: str, scenario: dict, args, round_no: int, warmup: bool) -> dic
             [TIME, "-f", "%e %M %U %S", "-o", timing, *cmd],
             stdout=so,
             stderr=se,
-            cwd=project if tool == "hygge" else args.out_root,
+            cwd=project if tool.startswith("hygge") else args.out_root,
         )
     rec = {
         "tool": tool,
@@ -220,7 +227,7 @@ def run_one(tool: str, scenario: dict, args, round_no: int, warmup: bool) -> dic
     check = verify(out, scenario["manifest"], scenario["columns"])
     problems += check.pop("problems")
     rec.update(check)
-    if tool == "hygge" and proc.returncode == 0:
+    if tool.startswith("hygge") and proc.returncode == 0:
         try:
             with open(stdout_path) as f:
                 report = json.load(f)
@@ -279,7 +286,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=["compare", "scale"], default="compare")
     p.add_argument("--data", action="append", required=True, help="a generated data folder (repeatable)")
-    p.add_argument("--tools", default="hygge,duckdb,polars,pyarrow")
+    p.add_argument("--tools", default="hygge,hygge_nofsync,duckdb,polars,pyarrow")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--hygge-bin", default=os.path.join(HERE, "..", "target", "release", "hygge"))

@@ -112,26 +112,31 @@ def compare_section(result: dict, source: str) -> list[str]:
             *header(result, source),
             "",
             "| tool | ok runs | median wall s | min–max s | rows/s | peak RSS MiB | CPU s | out MiB "
-            "| hygge/peer time | hygge/peer RSS |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| hygge/peer time | hygge/peer RSS | hygge_nofsync/peer time |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        hn = stats.get("hygge_nofsync")
         for tool, s in stats.items():
             if s["ok"] == 0:
-                lines.append(f"| {tool} | 0/{s['runs']} | FAILED | | | | | | | |")
+                lines.append(f"| {tool} | 0/{s['runs']} | FAILED | | | | | | | | |")
                 continue
-            t_ratio = r_ratio = "–"
-            if tool != "hygge" and h and h["ok"]:
+            t_ratio = r_ratio = n_ratio = "–"
+            if not tool.startswith("hygge") and h and h["ok"]:
                 t_ratio = f"{h['wall'] / s['wall']:.2f}" if s["wall"] else "–"
                 r_ratio = f"{h['rss_mib'] / s['rss_mib']:.2f}" if s["rss_mib"] else "–"
+            if not tool.startswith("hygge") and hn and hn["ok"] and s["wall"]:
+                n_ratio = f"{hn['wall'] / s['wall']:.2f}"
             lines.append(
                 f"| {'**hygge**' if tool == 'hygge' else tool} | {s['ok']}/{s['runs']} | {s['wall']:.2f} "
                 f"| {s['wall_min']:.2f}–{s['wall_max']:.2f} | {s['rows_s']:,.0f} | {mib(s['rss_mib'])} "
-                f"| {s['cpu_s']:.1f} | {mib(s['out_mib'])} | {t_ratio} | {r_ratio} |"
+                f"| {s['cpu_s']:.1f} | {mib(s['out_mib'])} | {t_ratio} | {r_ratio} | {n_ratio} |"
             )
         lines += [
             "",
             "Time ratio < 1: hygge is faster than that peer; RSS ratio < 1: hygge's peak memory is "
-            "smaller. CPU s = user + system.",
+            "smaller. CPU s = user + system. `hygge` is the default, durable store (every file "
+            "fsynced before the entity is published); `hygge_nofsync` sets `fsync: false`, like "
+            "the peers, which never flush their output to disk.",
         ]
         f = failures(stats)
         if f:

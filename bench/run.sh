@@ -8,7 +8,7 @@
 # Environment:
 #   ROWS      rows of the comparison data set (default 10000000)
 #   RUNS      measured runs per tool (default 3); WARMUP warm-up rounds (default 1)
-#   TOOLS     comma-separated subset of hygge,duckdb,polars,pyarrow (compare mode)
+#   TOOLS     comma-separated subset of hygge,hygge_nofsync,duckdb,polars,pyarrow (compare mode)
 #   SCALE     millions of rows for the scale mode (SCALE=100: 100,000,000 rows); in that
 #             mode only hygge runs, on ROWS rows and on SCALE million rows, same invocation
 #   SCALE_ROWS  the scale data set's rows exactly (instead of SCALE)
@@ -23,7 +23,7 @@ ROOT="$(cd "$BENCH/.." && pwd)"
 ROWS="${ROWS:-10000000}"
 RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-1}"
-TOOLS="${TOOLS:-hygge,duckdb,polars,pyarrow}"
+TOOLS="${TOOLS:-hygge,hygge_nofsync,duckdb,polars,pyarrow}"
 SCALE="${SCALE:-}"
 SCALE_ROWS="${SCALE_ROWS:-}"
 if [[ -n "$SCALE" && -z "$SCALE_ROWS" ]]; then SCALE_ROWS=$((SCALE * 1000000)); fi

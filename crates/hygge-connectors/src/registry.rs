@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use hygge_core::{Home, Store};
+use hygge_core::{Home, RunType, Store};
 use serde::Deserialize;
 
 use crate::format::csv::CsvWriteOptions;
@@ -110,39 +110,27 @@ impl ValidHome {
     pub fn build(&self) -> Arc<dyn Home> {
         Arc::new(self.home.clone())
     }
+
+    /// One line for plans (opens nothing).
+    pub fn summary(&self, entity: &str) -> String {
+        format!(
+            "{}, batch_size {}",
+            self.home.summary(entity),
+            self.batch_size
+        )
+    }
 }
 
 impl StoreConfig {
     /// Checks the configuration without touching anything; errors name the key.
     /// With `entity_folder`, each entity is written to `<path>/<entity>`.
     pub fn validate(&self, entity_folder: bool) -> Result<ValidStore, String> {
-        let (kind, path, format, options, batch, codec, level, pattern, row_group, polish) =
-            match self {
-                StoreConfig::Parquet(c) => (
-                    "parquet",
-                    &c.path,
-                    FileFormat::Parquet,
-                    None,
-                    c.batch_size,
-                    c.compression,
-                    c.compression_level,
-                    Some(c.file_pattern.clone()),
-                    c.row_group_size,
-                    &c.polish,
-                ),
-                StoreConfig::Local(c) => (
-                    "local",
-                    &c.path,
-                    c.format,
-                    Some(&c.format_options),
-                    c.batch_size,
-                    c.compression,
-                    c.compression_level,
-                    c.file_pattern.clone(),
-                    c.row_group_size,
-                    &c.polish,
-                ),
-            };
+        let (kind, c) = match self {
+            StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
+            StoreConfig::Local(c) => ("local", c.clone()),
+        };
+        let (path, format, batch, polish) = (&c.path, c.format, c.batch_size, &c.polish);
+        let options = Some(&c.format_options);
         if polish.is_some() {
             return Err(
                 "polish: last-mile transforms are not supported by this version of hygge yet; remove `polish` (nothing was run)"
@@ -150,8 +138,10 @@ impl StoreConfig {
             );
         }
         positive("batch_size", batch)?;
-        let pattern =
-            pattern.unwrap_or_else(|| format!("{{sequence:020d}}.{}", format.extension()));
+        let pattern = c
+            .file_pattern
+            .clone()
+            .unwrap_or_else(|| format!("{{sequence:020d}}.{}", format.extension()));
         let pattern = FilePattern::parse(&pattern)?;
         let write = match format {
             FileFormat::Parquet => {
@@ -162,9 +152,11 @@ impl StoreConfig {
                     ));
                 }
                 let o = ParquetWriteOptions {
-                    codec,
-                    level,
-                    row_group_size: row_group.unwrap_or(batch.min(DEFAULT_ROW_GROUP_SIZE)),
+                    codec: c.compression,
+                    level: c.compression_level,
+                    row_group_size: c
+                        .row_group_size
+                        .unwrap_or(batch.min(DEFAULT_ROW_GROUP_SIZE)),
                 };
                 positive("row_group_size", o.row_group_size)?;
                 o.compression()
@@ -197,6 +189,7 @@ impl StoreConfig {
                 write,
                 pattern,
                 rows_per_file: batch,
+                durable: c.fsync,
             },
         })
     }
@@ -206,6 +199,16 @@ impl ValidStore {
     /// Builds the connector.
     pub fn build(&self) -> Arc<dyn Store> {
         Arc::new(FileStore::new(self.settings.clone()))
+    }
+
+    /// One line for plans (opens nothing).
+    pub fn summary(&self, entity: &str) -> String {
+        FileStore::new(self.settings.clone()).summary(entity)
+    }
+
+    /// What a run of `run_type` would do to the destination (reads, never writes).
+    pub fn preview(&self, entity: &str, run_type: RunType) -> String {
+        FileStore::new(self.settings.clone()).preview(entity, run_type)
     }
 }
 

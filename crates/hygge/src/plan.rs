@@ -12,7 +12,7 @@ use hygge_core::{FlowJob, FlowSpec, RunType};
 
 use crate::config::diag::did_you_mean;
 use crate::config::fields::field_names;
-use crate::config::model::STORE_KEYS_FROM_ENTITY;
+use crate::config::model::{STORE_KEYS_FROM_ENTITY, Watermark};
 use crate::config::typed::{check_keys, typed};
 use crate::config::yaml::{Loc, Node, Value};
 use crate::config::{Diagnostics, EntityDef, Project};
@@ -38,6 +38,8 @@ pub struct EntityPlan {
     pub home_type: String,
     /// The store's type.
     pub store_type: String,
+    /// `{primary_key, watermark_column}`, when configured.
+    pub watermark: Option<Watermark>,
 }
 
 impl EntityPlan {
@@ -157,6 +159,9 @@ fn plan_entity(
         store,
         home_type,
         store_type,
+        watermark: c
+            .get("watermark")
+            .and_then(|w| typed::<Watermark>(w, "watermark", diags)),
     })
 }
 

@@ -237,3 +237,104 @@ fn legacy_keys_written_by_the_original_init_are_accepted() {
         stderr(&out)
     );
 }
+
+#[test]
+fn var_overrides_are_yaml_scalars_and_deep_merged() {
+    let p = project();
+    // `=3` is the number 3 (the original made `=1` into true); nested keys are created.
+    let out = p.run(&[
+        "go",
+        "--var",
+        "flow.f.store.batch_size=3",
+        "--var",
+        "flow.f.store.compression=zstd",
+        "--entity",
+        "f.users",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        listing(&p.join("out/users")).len(),
+        4,
+        "10 rows at 3 per file"
+    );
+    let out = p.run(&["go", "--var", "flow.f.queue_size=1"]);
+    assert!(
+        out.status.success(),
+        "queue_size=1 is the integer 1: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_var_arguments_are_explained() {
+    let p = project();
+    let out = p.run(&["go", "--var", "store.batch_size=3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not in the form flow.<flow>.<key>"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["go", "--var", "flow.nope.queue_size=3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no flow named `nope`. Flows: f"),
+        "{}",
+        stderr(&out)
+    );
+    let out = p.run(&["go", "--var", "flow.f.store.batch_size=lots"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("store.batch_size"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let p = project();
+    let out = p.run(&["go", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("dry run: no data is read or written"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✓ f_users  parquet → parquet  (full_drop: creates "),
+        "{text}"
+    );
+    assert!(!p.join("out").exists(), "a dry run creates nothing");
+    // After a real run, the plan says what would be replaced or appended.
+    assert!(p.run(&["go"]).status.success());
+    let text = stdout(&p.run(&["go", "--dry-run"]));
+    assert!(text.contains("replaces the 1 file now in"), "{text}");
+    let text = stdout(&p.run(&["go", "--dry-run", "--incremental"]));
+    assert!(
+        text.contains("appends to the 1 file now in") && text.contains("from sequence 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: incremental without a watermark"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dry_run_verbose_shows_the_watermark_column_b5() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore: out\nwatermark:\n  primary_key: id\n  watermark_column: updated_at\nentities: [users]\n",
+    );
+    let out = p.run(&["go", "--dry-run", "--verbose"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("watermark: column `updated_at`, primary key `id`"),
+        "{text}"
+    );
+    assert!(text.contains("batch_size 10000"), "{text}");
+    assert!(text.contains("100000 rows per file"), "{text}");
+}

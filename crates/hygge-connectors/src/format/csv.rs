@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::csv::reader::Format;
@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::{BatchIter, FileWriter};
+use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
 /// A single character, or a list of strings, as YAML allows.
@@ -231,19 +231,19 @@ impl CsvWriteOptions {
 
 /// Writes one CSV file.
 pub struct CsvFileWriter {
-    path: PathBuf,
+    out: Output,
     writer: arrow::csv::Writer<BufWriter<File>>,
 }
 
 impl CsvFileWriter {
     /// A writer into `file` (already created at `path`).
-    pub fn new(path: &Path, file: File, options: &CsvWriteOptions) -> Result<Self, FileError> {
+    pub fn new(out: Output, file: File, options: &CsvWriteOptions) -> Result<Self, FileError> {
         let builder = options.builder().map_err(|e| FileError::Write {
-            path: path.to_path_buf(),
+            path: out.path.clone(),
             source: e.into(),
         })?;
         Ok(CsvFileWriter {
-            path: path.to_path_buf(),
+            out,
             writer: builder.build(BufWriter::with_capacity(1 << 20, file)),
         })
     }
@@ -266,18 +266,17 @@ pub fn check_schema(schema: &SchemaRef) -> Result<(), String> {
 impl FileWriter for CsvFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
         self.writer.write(batch).map_err(|e| FileError::Write {
-            path: self.path.clone(),
+            path: self.out.path.clone(),
             source: Box::new(e),
         })
     }
 
     fn finish(self: Box<Self>) -> Result<u64, FileError> {
-        let path = self.path;
         let file = self
             .writer
             .into_inner()
             .into_inner()
-            .map_err(|e| FileError::io("write", &path, e.into_error()))?;
-        super::sync(&path, file)
+            .map_err(|e| FileError::io("write", &self.out.path, e.into_error()))?;
+        self.out.complete(file)
     }
 }

@@ -149,20 +149,48 @@ pub fn schema_difference(first: &SchemaRef, other: &SchemaRef) -> Option<String>
         .map(|extra| format!("it has an extra column `{}`", extra.name()))
 }
 
-/// Creates the writer for one output file.
+/// Creates the writer for one output file. With `durable`, the file is flushed to disk
+/// (fsync) before `finish` returns.
 pub fn create_writer(
     path: &Path,
     schema: SchemaRef,
     options: &WriteOptions,
+    durable: bool,
 ) -> Result<Box<dyn FileWriter>, FileError> {
     let file = std::fs::File::create(path).map_err(|e| FileError::io("create", path, e))?;
+    let out = Output {
+        path: path.to_path_buf(),
+        durable,
+    };
     Ok(match options {
-        WriteOptions::Parquet(o) => {
-            Box::new(parquet::ParquetFileWriter::new(path, file, schema, o))
-        }
-        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(path, file, o)?),
-        WriteOptions::Ndjson => Box::new(ndjson::NdjsonFileWriter::new(path, file)),
+        WriteOptions::Parquet(o) => Box::new(parquet::ParquetFileWriter::new(out, file, schema, o)),
+        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(out, file, o)?),
+        WriteOptions::Ndjson => Box::new(ndjson::NdjsonFileWriter::new(out, file)),
     })
+}
+
+/// Where a writer writes, and whether it must reach the disk.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The file.
+    pub path: PathBuf,
+    /// fsync before `finish` returns.
+    pub durable: bool,
+}
+
+impl Output {
+    /// Completes a written file: fsync when durable; returns its size.
+    pub(crate) fn complete(&self, file: std::fs::File) -> Result<u64, FileError> {
+        if self.durable {
+            file.sync_all()
+                .map_err(|e| FileError::io("sync", &self.path, e))?;
+        }
+        let len = file
+            .metadata()
+            .map_err(|e| FileError::io("stat", &self.path, e))?
+            .len();
+        Ok(len)
+    }
 }
 
 /// How to encode files, per format.
@@ -185,15 +213,4 @@ impl WriteOptions {
             WriteOptions::Ndjson => FileFormat::Ndjson,
         }
     }
-}
-
-/// Flushes a written file to stable storage.
-pub(crate) fn sync(path: &Path, file: std::fs::File) -> Result<u64, FileError> {
-    file.sync_all()
-        .map_err(|e| FileError::io("sync", path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| FileError::io("stat", path, e))?
-        .len();
-    Ok(len)
 }

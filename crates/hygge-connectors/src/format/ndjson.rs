@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -10,7 +10,7 @@ use arrow::json::{LineDelimitedWriter, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::{BatchIter, FileWriter};
+use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
 /// `format_options` of an NDJSON home.
@@ -68,15 +68,15 @@ impl NdjsonReadOptions {
 
 /// Writes one NDJSON file.
 pub struct NdjsonFileWriter {
-    path: PathBuf,
+    out: Output,
     writer: LineDelimitedWriter<BufWriter<File>>,
 }
 
 impl NdjsonFileWriter {
     /// A writer into `file` (already created at `path`).
-    pub fn new(path: &Path, file: File) -> Self {
+    pub fn new(out: Output, file: File) -> Self {
         NdjsonFileWriter {
-            path: path.to_path_buf(),
+            out,
             writer: LineDelimitedWriter::new(BufWriter::with_capacity(1 << 20, file)),
         }
     }
@@ -85,22 +85,21 @@ impl NdjsonFileWriter {
 impl FileWriter for NdjsonFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
         self.writer.write(batch).map_err(|e| FileError::Write {
-            path: self.path.clone(),
+            path: self.out.path.clone(),
             source: Box::new(e),
         })
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64, FileError> {
         self.writer.finish().map_err(|e| FileError::Write {
-            path: self.path.clone(),
+            path: self.out.path.clone(),
             source: Box::new(e),
         })?;
-        let path = self.path;
         let file = self
             .writer
             .into_inner()
             .into_inner()
-            .map_err(|e| FileError::io("write", &path, e.into_error()))?;
-        super::sync(&path, file)
+            .map_err(|e| FileError::io("write", &self.out.path, e.into_error()))?;
+        self.out.complete(file)
     }
 }

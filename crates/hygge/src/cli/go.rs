@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::output::{Printer, print_summary};
 use super::{Cli, GoArgs, OutputFormat, load_project, logging, print_diagnostics};
+use crate::config;
 use crate::plan::{self, EntityPlan, Overrides};
 
 pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
@@ -15,7 +16,17 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         eprintln!("Error: --incremental and --full-drop cannot be used together; pick one.");
         return ExitCode::from(1);
     }
-    let Some((project, mut diags)) = load_project(cli) else {
+    let mut cli_vars = Vec::new();
+    for raw in &args.vars {
+        match config::vars::parse(raw) {
+            Ok(v) => cli_vars.push(v),
+            Err(msg) => {
+                eprintln!("Error: {msg}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let Some((project, mut diags)) = load_project(cli, &cli_vars) else {
         return ExitCode::from(1);
     };
     let overrides = Overrides {
@@ -46,6 +57,10 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
     if concurrency == 0 {
         eprintln!("Error: concurrency must be at least 1");
         return ExitCode::from(1);
+    }
+    if args.dry_run {
+        super::plan_view::print(&project, &plans, concurrency, cli.verbose > 0);
+        return ExitCode::SUCCESS;
     }
     logging::init(cli.verbose, cli.quiet, project.options.log_level.as_deref());
 

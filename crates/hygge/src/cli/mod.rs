@@ -3,6 +3,7 @@
 mod go;
 mod logging;
 mod output;
+mod plan_view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,14 @@ pub struct GoArgs {
     /// How to print the run report.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
+    /// Override a flow's configuration: flow.<flow>.<key>[.<key>...]=<value> (repeatable;
+    /// the value is a YAML scalar, so `=1` is the number 1).
+    #[arg(long = "var", value_name = "flow.FLOW.KEY=VALUE")]
+    vars: Vec<String>,
+    /// Print the plan (what each entity would read, write, replace or append) and stop:
+    /// nothing is opened for writing and nothing is written. With --verbose, every setting.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Parses arguments, runs, and maps the outcome to an exit code.
@@ -85,7 +94,7 @@ pub fn main() -> ExitCode {
 
 /// Finds and loads the project. `None` (after printing why) when there is no project;
 /// otherwise the project and its diagnostics so far, printed by the caller.
-fn load_project(cli: &Cli) -> Option<(Project, Diagnostics)> {
+fn load_project(cli: &Cli, cli_vars: &[config::vars::CliVar]) -> Option<(Project, Diagnostics)> {
     let start = cli
         .project_dir
         .clone()
@@ -99,7 +108,7 @@ fn load_project(cli: &Cli) -> Option<(Project, Diagnostics)> {
     };
     let mut diags = Diagnostics::default();
     let env = |name: &str| std::env::var(name).ok();
-    match config::load(&hygge_yml, &env, &mut diags) {
+    match config::load(&hygge_yml, &env, cli_vars, &mut diags) {
         Some(project) => Some((project, diags)),
         None => {
             print_diagnostics(&diags);

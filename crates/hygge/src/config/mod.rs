@@ -5,6 +5,7 @@ pub mod fields;
 pub mod model;
 pub mod project;
 pub mod typed;
+pub mod vars;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};

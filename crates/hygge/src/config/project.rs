@@ -9,6 +9,7 @@ use super::model::{
     EntityFile, FlowFile, IGNORED_ENTITY_KEYS, ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
 };
 use super::typed::{check_keys, typed};
+use super::vars::{CliVar, apply, cli_loc};
 use super::yaml::{self, Loc, Node, Value};
 
 /// A loaded project.
@@ -123,6 +124,7 @@ fn read_yaml(
 pub fn load(
     hygge_yml: &Path,
     vars: &dyn Fn(&str) -> Option<String>,
+    cli_vars: &[CliVar],
     diags: &mut Diagnostics,
 ) -> Option<Project> {
     let root = hygge_yml
@@ -186,8 +188,26 @@ pub fn load(
                     ),
                 );
             }
+            let names: Vec<String> = dirs
+                .iter()
+                .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            for v in cli_vars {
+                if !names.contains(&v.flow) {
+                    diags.error(
+                        &cli_loc(),
+                        "",
+                        format!(
+                            "--var `{}`: no flow named `{}`. Flows: {}",
+                            v.raw,
+                            v.flow,
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
             for dir in dirs {
-                if let Some(flow) = load_flow(&dir, vars, diags) {
+                if let Some(flow) = load_flow(&dir, vars, cli_vars, diags) {
                     flows.push(flow);
                 }
             }
@@ -205,11 +225,23 @@ pub fn load(
 fn load_flow(
     dir: &Path,
     vars: &dyn Fn(&str) -> Option<String>,
+    cli_vars: &[CliVar],
     diags: &mut Diagnostics,
 ) -> Option<FlowDef> {
     let flow_name = dir.file_name()?.to_string_lossy().into_owned();
     let flow_yml = dir.join("flow.yml");
-    let node = read_yaml(&flow_yml, vars, diags)?;
+    let mut node = read_yaml(&flow_yml, vars, diags)?;
+    for side in ["home", "store"] {
+        if let Some(n) = node.get(side) {
+            let normal = normalise_side(n);
+            node.set(side, normal);
+        }
+    }
+    for v in cli_vars.iter().filter(|v| v.flow == flow_name) {
+        if let Err(msg) = apply(&mut node, v) {
+            diags.error(&cli_loc(), "", msg);
+        }
+    }
     let clean = check_keys(&node, field_names::<FlowFile>(), &[], "flow.yml", "", diags);
     let errors_before = diags.errors().count();
     let _: FlowFile = typed(&clean, "", diags)?;
@@ -219,12 +251,6 @@ fn load_flow(
     let mut base = clean.clone();
     for key in ["name", "entities", "defaults"] {
         base.remove(key);
-    }
-    for side in ["home", "store"] {
-        if let Some(n) = base.get(side) {
-            let normal = normalise_side(n);
-            base.set(side, normal);
-        }
     }
 
     // Entities: the entities/ folder wins over inline ones (as the original).

@@ -93,6 +93,14 @@ impl Node {
         }
     }
 
+    /// The value under `key`, mutable, for mappings.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        match &mut self.value {
+            Value::Map(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     /// Removes `key` from a mapping.
     pub fn remove(&mut self, key: &str) -> Option<Node> {
         if let Value::Map(entries) = &mut self.value {

@@ -34,6 +34,16 @@ impl FileHome {
         }
     }
 
+    /// One line for plans: format and where the entity is read from.
+    pub fn summary(&self, entity: &str) -> String {
+        format!(
+            "{} ({} files) {}",
+            self.kind,
+            self.read.format().name(),
+            self.entity_path(entity).display()
+        )
+    }
+
     fn entity_path(&self, entity: &str) -> PathBuf {
         if self.entity_folder {
             self.path.join(entity)

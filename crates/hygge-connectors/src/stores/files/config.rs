@@ -35,9 +35,36 @@ pub struct ParquetStoreConfig {
     /// Rows per row group inside a file, default min(batch_size, 131,072).
     #[serde(default)]
     pub row_group_size: Option<usize>,
+    /// fsync every file and folder before publishing, so a power loss cannot leave a
+    /// published entity with incomplete files (default true). `false` is faster where the
+    /// disk is slow, and still safe against a crash of hygge itself.
+    #[serde(default = "yes")]
+    pub fsync: bool,
     /// The original's last-mile transforms: not supported by this version (rejected).
     #[serde(default)]
     pub polish: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<ParquetStoreConfig> for LocalStoreConfig {
+    /// A parquet store is a local store of parquet files with the parquet file pattern.
+    fn from(c: ParquetStoreConfig) -> Self {
+        LocalStoreConfig {
+            path: c.path,
+            format: FileFormat::Parquet,
+            format_options: serde_json::Map::new(),
+            batch_size: c.batch_size,
+            compression: c.compression,
+            compression_level: c.compression_level,
+            file_pattern: Some(c.file_pattern),
+            row_group_size: c.row_group_size,
+            fsync: c.fsync,
+            polish: c.polish,
+        }
+    }
 }
 
 /// `store: {type: local, path, format, format_options, batch_size, file_pattern}`.
@@ -67,6 +94,9 @@ pub struct LocalStoreConfig {
     /// Rows per Parquet row group.
     #[serde(default)]
     pub row_group_size: Option<usize>,
+    /// fsync before publishing (default true); see the parquet store.
+    #[serde(default = "yes")]
+    pub fsync: bool,
     /// Not supported by this version (rejected).
     #[serde(default)]
     pub polish: Option<serde_json::Value>,

@@ -144,8 +144,12 @@ impl Staging {
 
     /// Makes `new_dir` (a complete folder under staging) the visible entity folder.
     /// Returns the folder that now holds the previous data (to delete), if there was any.
-    pub fn publish(&self, new_dir: &Path) -> Result<Option<PathBuf>, FileError> {
-        sync_dir(new_dir)?;
+    /// With `durable`, the folders are fsynced so the publication survives a power loss.
+    pub fn publish(&self, new_dir: &Path, durable: bool) -> Result<Option<PathBuf>, FileError> {
+        let sync_parent = |p: &Path| if durable { sync_parent(p) } else { Ok(()) };
+        if durable {
+            sync_dir(new_dir)?;
+        }
         if !self.entity_dir.exists() {
             if let Some(parent) = self.entity_dir.parent() {
                 fs::create_dir_all(parent).map_err(|e| FileError::io("create", parent, e))?;
@@ -299,7 +303,7 @@ mod tests {
         let (_tmp, s) = setup();
         let _lock = s.begin().unwrap();
         let d = new_dir(&s);
-        let old = s.publish(&d).unwrap().unwrap();
+        let old = s.publish(&d, true).unwrap().unwrap();
         assert!(s.entity_dir.join("new.txt").exists());
         assert!(!s.entity_dir.join("old.txt").exists());
         assert!(old.join("old.txt").exists());

@@ -30,6 +30,8 @@ pub struct FileStoreSettings {
     pub pattern: FilePattern,
     /// Rows per file.
     pub rows_per_file: usize,
+    /// fsync files and folders before publishing (`fsync`, default true).
+    pub durable: bool,
 }
 
 /// A store over local files.
@@ -50,6 +52,56 @@ impl FileStoreSettings {
 }
 
 impl FileStore {
+    /// One line for plans: format, encoding and where the entity is written.
+    pub fn summary(&self, entity: &str) -> String {
+        let s = &self.settings;
+        let encoding = match &s.write {
+            WriteOptions::Parquet(o) => format!("{:?}, ", o.codec).to_lowercase(),
+            _ => String::new(),
+        };
+        format!(
+            "{} ({} files: {encoding}{} rows per file, {}{}) {}",
+            s.kind,
+            s.write.format().name(),
+            s.rows_per_file,
+            s.pattern,
+            if s.durable { "" } else { ", fsync off" },
+            s.entity_dir(entity).display()
+        )
+    }
+
+    /// What a run would do to the entity's folder, read from the folder as it is now.
+    pub fn preview(&self, entity: &str, run_type: RunType) -> String {
+        let dir = self.settings.entity_dir(entity);
+        let names: Vec<String> = match fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => return format!("creates {}", dir.display()),
+        };
+        let flow_name = format!("<flow>_{entity}");
+        let max = self.settings.pattern.max_sequence(
+            names.iter().map(String::as_str),
+            entity,
+            &flow_name,
+        );
+        match run_type {
+            RunType::FullDrop => format!(
+                "replaces the {} file{} now in {}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                dir.display()
+            ),
+            RunType::Incremental => format!(
+                "appends to the {} file{} now in {}, from sequence {}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                dir.display(),
+                max.map_or(1, |m| m + 1)
+            ),
+        }
+    }
     /// A store with validated settings.
     pub fn new(settings: FileStoreSettings) -> Self {
         FileStore {
@@ -169,7 +221,7 @@ impl Run {
         );
         self.next_sequence += 1;
         let path = self.dir.join(&name);
-        let w = format::create_writer(&path, self.schema.clone(), &self.s.write)?;
+        let w = format::create_writer(&path, self.schema.clone(), &self.s.write, self.s.durable)?;
         self.outputs.push(name);
         self.current = Some((w, 0));
         Ok(())
@@ -215,7 +267,7 @@ impl Run {
         if incremental && self.entity_dir.exists() {
             link_tree(&self.entity_dir, &self.dir)?;
         }
-        let old = self.staging.publish(&self.dir)?;
+        let old = self.staging.publish(&self.dir, self.s.durable)?;
         self.done = true;
         if let Some(old) = old
             && let Err(e) = remove_all(&old)
