@@ -1,6 +1,8 @@
 //! The command line: the only place that prints.
 
+mod debug;
 mod go;
+mod init;
 mod logging;
 mod output;
 mod plan_view;
@@ -35,6 +37,10 @@ enum Command {
     /// Run the project's flows.
     #[command(visible_alias = "start")]
     Go(GoArgs),
+    /// Create a new project that runs at once, with a tiny sample dataset.
+    Init(init::InitArgs),
+    /// Validate the project, list its flows and entities, and check every home and store.
+    Debug,
 }
 
 /// How the run report is printed.
@@ -89,6 +95,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Go(ref args) => go::run(&cli, args),
+        Command::Init(ref args) => init::run(args),
+        Command::Debug => debug::run(&cli),
     }
 }
 

@@ -130,16 +130,26 @@ impl Store for FileStore {
     }
 
     async fn check(&self, entity: &str) -> Result<(), BoxError> {
+        // Writes nothing: the entity folder, or the nearest folder above it that exists,
+        // must be a writable folder.
         let dir = self.settings.entity_dir(entity);
         blocking(move || {
-            let staging = Staging::for_dir(&dir)?;
-            let probe = staging.hygge_dir.join("staging");
-            fs::create_dir_all(&probe).map_err(|e| FileError::io("create", &probe, e))?;
-            let file = probe.join(format!("check.{}", std::process::id()));
-            fs::write(&file, b"ok").map_err(|e| FileError::io("write", &file, e))?;
-            fs::remove_file(&file).map_err(|e| FileError::io("remove", &file, e))?;
-            staging.tidy();
-            Ok(())
+            let mut cur = dir.as_path();
+            loop {
+                if cur.exists() {
+                    if !cur.is_dir() {
+                        return Err(FileError::Unsupported {
+                            path: cur.to_path_buf(),
+                            detail: "is a file, but the store needs a folder here".into(),
+                        });
+                    }
+                    return writable(cur);
+                }
+                match cur.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => cur = p,
+                    _ => return writable(std::path::Path::new(".")),
+                }
+            }
         })
         .await
     }
@@ -160,6 +170,13 @@ impl Store for FileStore {
         let state = blocking(move || Run::begin(s, target, schema)).await?;
         Ok(Box::new(FileStoreWriter { run: Some(state) }))
     }
+}
+
+fn writable(dir: &std::path::Path) -> Result<(), FileError> {
+    #[cfg(unix)]
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK)
+        .map_err(|e| FileError::io("write into", dir, e.into()))?;
+    Ok(())
 }
 
 /// One run's state. Dropping it unfinished removes its staging folder.

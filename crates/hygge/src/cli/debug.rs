@@ -1,0 +1,85 @@
+//! `hygge debug`: find and validate the project, list its flows and entities, and check
+//! that every home can be read and every store written, with a fix-it hint per failure.
+
+use std::process::ExitCode;
+
+use hygge_core::error::chain;
+
+use super::{Cli, load_project, print_diagnostics};
+use crate::plan::{self, Overrides};
+
+pub fn run(cli: &Cli) -> ExitCode {
+    let Some((project, mut diags)) = load_project(cli, &[]) else {
+        return ExitCode::from(1);
+    };
+    println!("project   {} ({})", project.name, project.file.display());
+    let plans = plan::plan(&project, &Overrides::default(), &mut diags);
+    print_diagnostics(&diags);
+    if diags.has_errors() {
+        println!("configuration: invalid (see above)");
+        return ExitCode::from(1);
+    }
+    println!("configuration: valid");
+    for flow in &project.flows {
+        let names: Vec<&str> = flow.entities.iter().map(|e| e.entity.as_str()).collect();
+        println!(
+            "flow      {} ({} entit{}: {})",
+            flow.name,
+            names.len(),
+            if names.len() == 1 { "y" } else { "ies" },
+            names.join(", ")
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut failed = 0;
+    runtime.block_on(async {
+        for p in &plans {
+            let job = p.job();
+            let home = job.home.check(&p.entity).await;
+            let store = job.store.check(&p.entity).await;
+            let mark = |ok: bool| if ok { "✓" } else { "✗" };
+            println!(
+                "{} {}  home {}  store {}",
+                mark(home.is_ok() && store.is_ok()),
+                p.name,
+                mark(home.is_ok()),
+                mark(store.is_ok())
+            );
+            if let Err(e) = home {
+                failed += 1;
+                println!("    home:  {}", chain(e.as_ref()));
+                println!(
+                    "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the path must exist and hold {} data",
+                    p.flow, p.home_type
+                );
+            }
+            if let Err(e) = store {
+                failed += 1;
+                println!("    store: {}", chain(e.as_ref()));
+                println!(
+                    "    fix:   check `store` in flows/{}/flow.yml: its folder (or the nearest existing parent) must be writable by this user",
+                    p.flow
+                );
+            }
+        }
+    });
+    if failed == 0 {
+        println!("All checks passed.");
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "{failed} check{} failed.",
+            if failed == 1 { "" } else { "s" }
+        );
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,119 @@
+//! `hygge init` and `hygge debug`, through the binary.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn init_writes_a_project_that_runs_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = hygge()
+        .args(["init", "cosy"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = tmp.path().join("cosy");
+    assert!(root.join("hygge.yml").is_file());
+    assert!(root.join("flows/example_flow/entities/users.yml").is_file());
+    let out = hygge().args(["go"]).current_dir(&root).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 ok") && stdout(&out).contains("10 rows"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).is_empty(),
+        "a fresh project runs without warnings: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        ids(&read_parquet_dir(&root.join("data/destination/users"))),
+        (1..=10).collect::<Vec<_>>()
+    );
+    // An existing folder is refused without --force.
+    let out = hygge()
+        .args(["init", "cosy"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = hygge()
+        .args(["init", "cosy", "--force", "--flows-dir", "pipelines"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(root.join("pipelines/example_flow/flow.yml").is_file());
+    assert!(
+        std::fs::read_to_string(root.join("hygge.yml"))
+            .unwrap()
+            .contains("flows_dir: pipelines")
+    );
+}
+
+#[test]
+fn debug_checks_every_home_and_store_b10() {
+    let p = parquet_project(&["users", "ghost"], "");
+    write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 3)]);
+    // A `local` CSV home too: the original's debug checked only `type: parquet` homes.
+    p.write(
+        "flows/csv/flow.yml",
+        "home:\n  type: local\n  path: csvs\n  format: csv\nstore: out_csv\nentities: [a, b]\n",
+    );
+    p.write("csvs/a/x.csv", "id\n1\n");
+    let out = p.run(&["debug"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("configuration: valid"), "{text}");
+    assert!(
+        text.contains("flow      f (2 entities: users, ghost)"),
+        "{text}"
+    );
+    assert!(text.contains("✓ f_users  home ✓  store ✓"), "{text}");
+    assert!(text.contains("✗ f_ghost  home ✗  store ✓"), "{text}");
+    assert!(text.contains("✓ csv_a  home ✓  store ✓"), "{text}");
+    assert!(text.contains("✗ csv_b  home ✗"), "{text}");
+    assert!(
+        text.contains("fix:   check `home` in flows/csv/flow.yml"),
+        "{text}"
+    );
+    assert!(text.contains("2 checks failed."), "{text}");
+    assert!(
+        !p.join("out").exists() && !p.join("out_csv").exists(),
+        "debug writes nothing"
+    );
+}
+
+#[test]
+fn debug_reports_an_invalid_configuration() {
+    let p = parquet_project(&["users"], "  compresion: zstd\n");
+    let out = p.run(&["debug"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did you mean `compression`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("configuration: invalid"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_store_with_fsync_off_still_publishes_atomically() {
+    let p = parquet_project(&["users"], "  fsync: false\n");
+    write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 30)]);
+    assert!(p.run(&["go"]).status.success());
+    assert!(p.run(&["go"]).status.success());
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/users"))),
+        (0..30).collect::<Vec<_>>()
+    );
+    let text = stdout(&p.run(&["go", "--dry-run", "--verbose"]));
+    assert!(text.contains("fsync off"), "{text}");
+}
