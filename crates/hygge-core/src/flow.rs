@@ -138,27 +138,30 @@ async fn move_data(
 
     let (tx, mut rx) = mpsc::channel(spec.queue_size.max(1));
     let expected = schema.clone();
-    let producer = tokio::spawn(async move {
-        let mut read = 0u64;
-        while let Some(item) = stream.next().await {
-            let batch = item.map_err(Error::Home)?;
-            if batch.schema().fields() != expected.fields() {
-                return Err(Error::SchemaMismatch(format!(
-                    "announced {:?}, got {:?}",
-                    expected.fields(),
-                    batch.schema().fields()
-                )));
+    let producer = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let mut read = 0u64;
+            while let Some(item) = stream.next().await {
+                let batch = item.map_err(Error::Home)?;
+                if batch.schema().fields() != expected.fields() {
+                    return Err(Error::SchemaMismatch(format!(
+                        "announced {:?}, got {:?}",
+                        expected.fields(),
+                        batch.schema().fields()
+                    )));
+                }
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                read += batch.num_rows() as u64;
+                if tx.send(batch).await.is_err() {
+                    break; // the writer failed; its error is the one to report
+                }
             }
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            read += batch.num_rows() as u64;
-            if tx.send(batch).await.is_err() {
-                break; // the writer failed; its error is the one to report
-            }
-        }
-        Ok(read)
-    });
+            Ok(read)
+        },
+        tracing::Span::current(),
+    ));
 
     let mut write_error = None;
     while let Some(batch) = rx.recv().await {

@@ -338,3 +338,51 @@ fn dry_run_verbose_shows_the_watermark_column_b5() {
     assert!(text.contains("batch_size 10000"), "{text}");
     assert!(text.contains("100000 rows per file"), "{text}");
 }
+
+#[test]
+fn the_run_is_logged_to_logs_hygge_log() {
+    let p = project();
+    let out = p.run(&["go", "--entity", "f.users"]);
+    assert!(out.status.success());
+    let log = std::fs::read_to_string(p.join("logs/hygge.log")).unwrap();
+    assert!(
+        log.contains("[1 of 1] START f_users") && log.contains("OK f_users (10 rows"),
+        "{log}"
+    );
+    assert!(log.contains("All flows completed successfully!"), "{log}");
+    // Configurable, and `false` turns it off.
+    p.write("hygge.yml", "name: t\noptions:\n  log_file: run.log\n");
+    assert!(p.run(&["go"]).status.success());
+    assert!(
+        std::fs::read_to_string(p.join("run.log"))
+            .unwrap()
+            .contains("START f_orders")
+    );
+    p.write("hygge.yml", "name: t\noptions:\n  log_file: false\n");
+    std::fs::remove_dir_all(p.join("logs")).unwrap();
+    assert!(p.run(&["go"]).status.success());
+    assert!(!p.join("logs").exists());
+}
+
+#[test]
+fn log_level_and_verbose_are_honoured_b6() {
+    let p = project();
+    let quiet = p.run(&["go"]);
+    assert!(!stderr(&quiet).contains("DEBUG"), "{}", stderr(&quiet));
+    // options.log_level (ignored by the original under the CLI: B3/B6)
+    p.write("hygge.yml", "name: t\noptions:\n  log_level: DEBUG\n");
+    let out = p.run(&["go"]);
+    assert!(
+        stderr(&out).contains("DEBUG [f_users] published 10 rows"),
+        "{}",
+        stderr(&out)
+    );
+    // --verbose (a no-op in the original: B6)
+    p.write("hygge.yml", "name: t\n");
+    let out = p.run(&["go", "--verbose"]);
+    assert!(
+        stderr(&out).contains("DEBUG [f_orders] reading 1 parquet file(s)"),
+        "{}",
+        stderr(&out)
+    );
+}

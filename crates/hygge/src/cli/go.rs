@@ -62,7 +62,17 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         super::plan_view::print(&project, &plans, concurrency, cli.verbose > 0);
         return ExitCode::SUCCESS;
     }
-    logging::init(cli.verbose, cli.quiet, project.options.log_level.as_deref());
+    let log_file = match &project.options.log_file {
+        None => Some(project.root.join("logs").join("hygge.log")),
+        Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
+        Some(_) => None,
+    };
+    logging::init(
+        cli.verbose,
+        cli.quiet,
+        project.options.log_level.as_deref(),
+        log_file.as_deref(),
+    );
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,20 +2,59 @@
 //! progress bar.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 use indicatif::ProgressBar;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The live progress bar, if any: log lines are written around it.
 pub static BAR: OnceLock<ProgressBar> = OnceLock::new();
 
+/// The run's log file (`options.log_file`, default `logs/hygge.log`), if any.
+static LOG_FILE: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
+
+/// Appends a line to the log file (the console's lines are copied there too).
+pub fn to_file(line: &str) {
+    if let Some(f) = LOG_FILE.get()
+        && let Ok(mut f) = f.lock()
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Opens (appending) the log file; a failure is reported and the run goes on without it.
+fn open_log_file(path: &Path) {
+    let opened = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        });
+    match opened {
+        Ok(f) => {
+            let _ = LOG_FILE.set(Mutex::new(f));
+        }
+        Err(e) => eprintln!("warning: cannot write the log file {}: {e}", path.display()),
+    }
+}
+
 /// Sets up logging. `RUST_LOG` wins; then `-v`/`-q`; then the project's `options.log_level`.
-pub fn init(verbose: u8, quiet: bool, project_level: Option<&str>) {
+/// Events also go to `log_file` (at the console's level, at least INFO).
+pub fn init(verbose: u8, quiet: bool, project_level: Option<&str>, log_file: Option<&Path>) {
+    if let Some(path) = log_file {
+        open_log_file(path);
+    }
     let level = match (verbose, quiet) {
         (0, true) => "warn".to_string(),
         (1, _) => "debug".to_string(),
@@ -34,10 +73,19 @@ pub fn init(verbose: u8, quiet: bool, project_level: Option<&str>) {
         ))
         .unwrap_or_else(|_| EnvFilter::new("info"))
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let console = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
         .with_writer(StderrAroundBar)
         .event_format(Lines)
+        .with_filter(filter);
+    let file = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(FileLines)
+        .event_format(Lines)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(console)
+        .with(file)
         .try_init();
 }
 
@@ -71,6 +119,39 @@ where
         }
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct FileLines;
+
+impl<'a> MakeWriter<'a> for FileLines {
+    type Writer = FileWriter;
+    fn make_writer(&'a self) -> FileWriter {
+        FileWriter(Vec::new())
+    }
+}
+
+/// Buffers one event and appends it to the log file whole.
+struct FileWriter(Vec<u8>);
+
+impl Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for FileWriter {
+    fn drop(&mut self) {
+        if let Some(f) = LOG_FILE.get()
+            && let Ok(mut f) = f.lock()
+        {
+            let _ = f.write_all(&self.0);
+        }
     }
 }
 

@@ -65,6 +65,7 @@ impl Printer {
     }
 
     fn line(&self, text: &str) {
+        super::logging::to_file(text);
         let out = || {
             if self.to_stderr {
                 eprintln!("{text}");
@@ -198,6 +199,7 @@ pub fn print_summary(report: &RunReport, json: bool, continue_on_error: bool) {
         }
     }
     for line in out {
+        super::logging::to_file(&line);
         if json {
             eprintln!("{line}");
         } else {

@@ -40,6 +40,10 @@ pub struct ProjectOptions {
     /// Console log level: DEBUG, INFO, WARNING, ERROR.
     #[serde(default)]
     pub log_level: Option<String>,
+    /// The run's log file, relative to the project folder (default `logs/hygge.log`, as the
+    /// original); `false` for none.
+    #[serde(default)]
+    pub log_file: Option<serde_json::Value>,
 }
 
 /// `flows/<flow>/flow.yml`.

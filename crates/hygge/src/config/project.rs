@@ -157,6 +157,20 @@ pub fn load(
         _ => clean,
     };
     let file: ProjectFile = typed(&clean, "", diags).unwrap_or_default();
+    if let Some(v) = file.options.as_ref().and_then(|o| o.log_file.as_ref())
+        && !(v.is_string() || *v == serde_json::Value::Bool(false))
+    {
+        let loc = clean
+            .get("options")
+            .and_then(|o| o.get("log_file"))
+            .map(|n| n.loc.clone())
+            .unwrap_or_default();
+        diags.error(
+            &loc,
+            "options.log_file",
+            "log_file must be a path, or false for no log file",
+        );
+    }
     let name = file.name.clone().unwrap_or_else(|| {
         root.canonicalize()
             .ok()

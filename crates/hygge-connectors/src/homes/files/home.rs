@@ -208,6 +208,12 @@ impl Home for FileHome {
         let (schema, files) = tokio::task::spawn_blocking(move || me.plan(&entity))
             .await
             .map_err(|e| BoxError::from(e.to_string()))??;
+        tracing::debug!(
+            "reading {} {} file(s) from {}",
+            files.len(),
+            self.read.format().name(),
+            self.entity_path(&req.entity).display()
+        );
         let cursor = Cursor {
             home: self.clone(),
             schema: schema.clone(),
@@ -220,7 +226,9 @@ impl Home for FileHome {
         // store stops the reading (no read-ahead beyond the flow's queue).
         let stream = futures::stream::unfold(Some(cursor), |cursor| async move {
             let mut cursor = cursor?;
+            let span = tracing::Span::current();
             let decoded = tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
                 let item = cursor.next_batch();
                 (cursor, item)
             })

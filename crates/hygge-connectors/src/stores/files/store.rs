@@ -113,7 +113,8 @@ impl FileStore {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FileError> + Send + 'static,
 ) -> Result<T, BoxError> {
-    match tokio::task::spawn_blocking(f).await {
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(f)).await {
         Ok(r) => r.map_err(BoxError::from),
         Err(e) => Err(BoxError::from(format!("file writer task failed: {e}"))),
     }
@@ -293,6 +294,12 @@ impl Run {
             tracing::warn!("published, but could not remove the previous data: {e}");
         }
         self.staging.tidy();
+        tracing::debug!(
+            "published {} rows in {} new file(s) to {}",
+            self.rows,
+            self.outputs.len(),
+            self.entity_dir.display()
+        );
         let outputs = self
             .outputs
             .iter()
