@@ -40,6 +40,8 @@ pub struct EntityPlan {
     pub store_type: String,
     /// `{primary_key, watermark_column}`, when configured.
     pub watermark: Option<Watermark>,
+    /// The flow's `timeout`: a limit for each entity run.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl EntityPlan {
@@ -53,7 +55,7 @@ impl EntityPlan {
                 run_type: self.run_type,
                 queue_size: self.queue_size,
                 batch_size: self.home.batch_size,
-                timeout: None,
+                timeout: self.timeout,
             },
             home: self.home.build(),
             store: self.store.build(),
@@ -159,6 +161,10 @@ fn plan_entity(
         store,
         home_type,
         store_type,
+        timeout: match c.get("timeout").map(|n| &n.value) {
+            Some(Value::Int(s)) if *s > 0 => Some(std::time::Duration::from_secs(*s as u64)),
+            _ => None,
+        },
         watermark: c
             .get("watermark")
             .and_then(|w| typed::<Watermark>(w, "watermark", diags)),

@@ -386,3 +386,65 @@ fn log_level_and_verbose_are_honoured_b6() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_flow_timeout_is_enforced_b6() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: local\n  path: in\n  format: csv\nstore: out\ntimeout: 1\nentities: [stuck, fine]\n",
+    );
+    p.write("in/fine/a.csv", "id\n1\n");
+    // A FIFO nobody writes to: reading it blocks forever.
+    std::fs::create_dir_all(p.join("in/stuck")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(p.join("in/stuck/a.csv"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = std::time::Instant::now();
+    let (out, report) = p.go_json(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "hygge exits despite the stuck read"
+    );
+    let flows = report["report"]["flows"].as_array().unwrap();
+    let stuck = flows.iter().find(|f| f["entity"] == "stuck").unwrap();
+    assert!(
+        stuck["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{stuck}"
+    );
+    assert_eq!(
+        flows.iter().find(|f| f["entity"] == "fine").unwrap()["status"],
+        "success"
+    );
+    assert!(!p.join("out/stuck").exists());
+    let plan = stdout(&p.run(&["go", "--dry-run", "--verbose"]));
+    assert!(plan.contains("timeout:   1s per entity run"), "{plan}");
+}
+
+#[test]
+fn connections_and_journal_are_validated() {
+    let p = project();
+    p.write(
+        "hygge.yml",
+        "name: t\nconnections:\n  warehouse:\n    type: mssql\n    server: tcp:x.database.windows.net,1433\n    database: dw\n    driver: ODBC Driver 18 for SQL Server\n    pool_size: 4\n    encrypt: Yes\n  pg:\n    type: postgres\n    hots: localhost\n  odd:\n    type: oracle\njournal:\n  path: .journal\n  locaton: store\n",
+    );
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("`connections.pg.hots`: unknown key `hots` in a postgres connection; did you mean `host`?"), "{err}");
+    assert!(err.contains("unknown connection type `oracle`"), "{err}");
+    assert!(
+        err.contains("`journal.locaton`") && err.contains("did you mean `location`?"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("warehouse"),
+        "the original's mssql keys are all valid: {err}"
+    );
+}

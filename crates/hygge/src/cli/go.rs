@@ -106,6 +106,9 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         printer.finish();
         report
     });
+    // A read stuck in the kernel (a dead network mount, a FIFO) must not keep hygge from
+    // exiting once every flow has reported.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     let continue_on_error = project.options.continue_on_error.unwrap_or(false);
     print_summary(&report, json, continue_on_error);
     if json {

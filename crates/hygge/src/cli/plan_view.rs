@@ -37,6 +37,10 @@ pub fn print(project: &Project, plans: &[EntityPlan], concurrency: usize, verbos
                 "  queue:     {} batches between home and store",
                 p.queue_size
             );
+            match p.timeout {
+                Some(t) => println!("  timeout:   {}s per entity run", t.as_secs()),
+                None => println!("  timeout:   none"),
+            }
         } else {
             println!(
                 "✓ {}  {} → {}  ({}: {action})",

@@ -98,7 +98,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .iter()
         .map(|c| (levenshtein(word, c), *c))
         .filter(|(d, c)| {
-            *d <= (c.len().max(word.len()) / 3).max(1) || c.contains(word) || word.contains(c)
+            *d <= c.len().max(word.len()).div_ceil(3) || c.contains(word) || word.contains(c)
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)

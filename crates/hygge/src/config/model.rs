@@ -21,7 +21,7 @@ pub struct ProjectFile {
     pub connections: Option<serde_json::Map<String, serde_json::Value>>,
     /// Project-wide journal.
     #[serde(default)]
-    pub journal: Option<serde_json::Value>,
+    pub journal: Option<JournalConfig>,
     /// Run options.
     #[serde(default)]
     pub options: Option<ProjectOptions>,
@@ -46,6 +46,90 @@ pub struct ProjectOptions {
     pub log_file: Option<serde_json::Value>,
 }
 
+/// `connections.<name>` with `type: mssql` (the original's keys; `user`/`password` for SQL
+/// logins, which the original lacked).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MssqlConnection {
+    /// `host[,port]` or `tcp:host,port`.
+    pub server: String,
+    /// The database.
+    pub database: String,
+    /// Accepted and ignored: no ODBC driver is needed.
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// `Yes`/`No`/`Strict` (default Yes).
+    #[serde(default)]
+    pub encrypt: Option<serde_json::Value>,
+    /// Trust the server's certificate (default Yes).
+    #[serde(default)]
+    pub trust_cert: Option<serde_json::Value>,
+    /// Connect timeout in seconds (default 30).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Connections in the pool (default: the run's concurrency).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// SQL login user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// SQL login password (use `${VAR}`).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `connections.<name>` with `type: postgres`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConnection {
+    /// `postgres://user:pass@host:port/db?sslmode=...`, instead of the separate keys.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Host (default localhost).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Port (default 5432).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Database.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// User.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password (use `${VAR}`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `disable`, `prefer`, `require`.
+    #[serde(default)]
+    pub sslmode: Option<String>,
+    /// Connections in the pool.
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+}
+
+/// `journal:` (project, flow or entity).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// A folder; the journal is `<path>/journal.parquet`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `store` (default) or `home`: next to the data.
+    #[serde(default)]
+    pub location: Option<JournalLocation>,
+}
+
+/// Where the journal lives when no `path` is given.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalLocation {
+    /// Beside the store's data.
+    Store,
+    /// Beside the home's data.
+    Home,
+}
+
 /// `flows/<flow>/flow.yml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,11 +152,11 @@ pub struct FlowFile {
     pub watermark: Option<Watermark>,
     /// Flow-level journal.
     #[serde(default)]
-    pub journal: Option<serde_json::Value>,
+    pub journal: Option<JournalConfig>,
     /// Batches between home and store, 1-100 (default 10).
     #[serde(default)]
     pub queue_size: Option<usize>,
-    /// Seconds; accepted (the original never enforced it).
+    /// Time limit per entity run, in seconds (the original accepted it but never enforced it).
     #[serde(default)]
     pub timeout: Option<u64>,
     /// Passed through.
@@ -113,7 +197,7 @@ pub struct EntityFile {
     pub watermark: Option<Watermark>,
     /// Overrides the flow's journal.
     #[serde(default)]
-    pub journal: Option<serde_json::Value>,
+    pub journal: Option<JournalConfig>,
     /// Merged over the flow's home (two `path`s are joined).
     #[serde(default)]
     pub home: Option<serde_json::Map<String, serde_json::Value>>,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Diagnostics;
 use super::fields::field_names;
 use super::model::{
-    EntityFile, FlowFile, IGNORED_ENTITY_KEYS, ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
+    EntityFile, FlowFile, IGNORED_ENTITY_KEYS, JournalConfig, MssqlConnection, PostgresConnection,
+    ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
 };
 use super::typed::{check_keys, typed};
 use super::vars::{CliVar, apply, cli_loc};
@@ -156,6 +157,21 @@ pub fn load(
         }
         _ => clean,
     };
+    let mut clean = clean;
+    if let Some(journal) = clean.get("journal") {
+        let j = check_keys(
+            journal,
+            field_names::<JournalConfig>(),
+            &[],
+            "journal",
+            "journal",
+            diags,
+        );
+        clean.set("journal", j);
+    }
+    if let Some(conns) = clean.get("connections").cloned() {
+        clean.set("connections", check_connections(&conns, diags));
+    }
     let file: ProjectFile = typed(&clean, "", diags).unwrap_or_default();
     if let Some(v) = file.options.as_ref().and_then(|o| o.log_file.as_ref())
         && !(v.is_string() || *v == serde_json::Value::Bool(false))
@@ -379,6 +395,56 @@ fn load_flow(
         name: flow_name,
         entities,
     })
+}
+
+/// Validates `connections`: each a mapping with a known `type` and that type's keys.
+/// Returns the mapping with what was reported removed.
+fn check_connections(conns: &Node, diags: &mut Diagnostics) -> Node {
+    let mut out = conns.clone();
+    for (name, c) in conns.entries().unwrap_or_default() {
+        let key = format!("connections.{name}");
+        let ty = c
+            .get("type")
+            .and_then(Node::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let fields: &[&str] = match ty.as_str() {
+            "mssql" => field_names::<MssqlConnection>(),
+            "postgres" | "postgresql" => field_names::<PostgresConnection>(),
+            "" => {
+                diags.error(
+                    c.key_or_value_loc(),
+                    &key,
+                    "a connection needs `type` (mssql or postgres)",
+                );
+                out.remove(name);
+                continue;
+            }
+            other => {
+                let loc = c.get("type").map_or(&c.loc, |t| &t.loc);
+                diags.error(
+                    loc,
+                    format!("{key}.type"),
+                    format!("unknown connection type `{other}`; available: mssql, postgres"),
+                );
+                out.remove(name);
+                continue;
+            }
+        };
+        let mut allowed = vec!["type"];
+        allowed.extend_from_slice(fields);
+        let mut clean = check_keys(c, &allowed, &[], &format!("a {ty} connection"), &key, diags);
+        clean.remove("type");
+        let ok = if ty == "mssql" {
+            typed::<MssqlConnection>(&clean, &key, diags).is_some()
+        } else {
+            typed::<PostgresConnection>(&clean, &key, diags).is_some()
+        };
+        if !ok {
+            out.remove(name);
+        }
+    }
+    out
 }
 
 /// A home/store given as a path string is `{type: parquet, path}`; a mapping without
