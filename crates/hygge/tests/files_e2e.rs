@@ -378,3 +378,68 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn every_example_project_runs() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut ran = 0;
+    for e in fs::read_dir(&examples).unwrap().flatten() {
+        if !e.path().join("hygge.yml").is_file() {
+            continue;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(&e.path(), tmp.path());
+        let plan = hygge()
+            .args(["go", "--dry-run", "--verbose"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            plan.status.success(),
+            "{}: {}",
+            e.path().display(),
+            stderr(&plan)
+        );
+        let out = hygge()
+            .args(["go"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            e.path().display(),
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(stdout(&out).contains("All flows completed successfully!"));
+        ran += 1;
+    }
+    assert!(ran >= 2, "examples found: {ran}");
+}
+
+#[test]
+fn the_original_style_example_writes_its_rows() {
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/original_style");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&src, tmp.path());
+    let out = hygge()
+        .args(["go"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // defaults.batch_size (500 rows per file) reached the store; the legacy keys warned.
+    assert_eq!(listing(&tmp.path().join("data/destination/users")).len(), 4);
+    assert!(
+        stderr(&out).contains("`key_column` is accepted for compatibility"),
+        "{}",
+        stderr(&out)
+    );
+    let rows: usize = read_parquet_dir(&tmp.path().join("data/destination/users"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 2000);
+}
