@@ -12,7 +12,7 @@ use hygge_core::{FlowJob, FlowSpec, RunType};
 
 use crate::config::diag::did_you_mean;
 use crate::config::fields::field_names;
-use crate::config::model::{STORE_KEYS_FROM_ENTITY, Watermark};
+use crate::config::model::{EntitySettings, STORE_KEYS_FROM_ENTITY, Watermark};
 use crate::config::typed::{check_keys, typed};
 use crate::config::yaml::{Loc, Node, Value};
 use crate::config::{Diagnostics, EntityDef, Project};
@@ -101,44 +101,37 @@ fn plan_entity(
         report(cfg.validate(!e.implicit), &node, "store", diags).map(|s| (s, ty))
     });
 
-    let legacy = c.get("full_drop").and_then(|n| match n.value {
-        Value::Bool(b) => Some(if b {
+    let mut rest = c.clone();
+    rest.remove("home");
+    rest.remove("store");
+    let settings: EntitySettings = typed(&rest, "", diags)?;
+    let legacy = settings.full_drop.map(|full| {
+        if full {
             RunType::FullDrop
         } else {
             RunType::Incremental
-        }),
-        _ => None,
-    });
-    let configured = c.get("run_type").and_then(|n| match n.as_str() {
-        Some("incremental") => Some(RunType::Incremental),
-        Some("full_drop") => Some(RunType::FullDrop),
-        _ => None,
+        }
     });
     let run_type = overrides
         .run_type
         .or(legacy)
-        .or(configured)
+        .or(settings.run_type)
         .unwrap_or_default();
-
-    let queue_size = match c.get("queue_size") {
-        None => hygge_core::flow::DEFAULT_QUEUE_SIZE,
-        Some(n) => match n.value {
-            Value::Int(q) if (1..=100).contains(&q) => q as usize,
-            _ => {
-                diags.error(
-                    &n.loc,
-                    "queue_size",
-                    "queue_size must be a whole number from 1 to 100",
-                );
-                return None;
-            }
-        },
-    };
-    if run_type == RunType::Incremental
-        && let Some(w) = c.get("watermark")
-    {
+    let queue_size = settings
+        .queue_size
+        .unwrap_or(hygge_core::flow::DEFAULT_QUEUE_SIZE);
+    if !(1..=100).contains(&queue_size) {
+        let loc = c.get("queue_size").map_or(&c.loc, |n| &n.loc);
         diags.error(
-            &w.loc,
+            loc,
+            "queue_size",
+            "queue_size must be a whole number from 1 to 100",
+        );
+    }
+    if run_type == RunType::Incremental && settings.watermark.is_some() {
+        let loc = c.get("watermark").map_or(&c.loc, |n| n.key_or_value_loc());
+        diags.error(
+            loc,
             "watermark",
             format!(
                 "entity `{}` asks for an incremental load by watermark, but this version of hygge does not filter by watermark yet, so every run would append all rows again; run it as full_drop, or remove `watermark` to append everything on purpose",
@@ -161,13 +154,11 @@ fn plan_entity(
         store,
         home_type,
         store_type,
-        timeout: match c.get("timeout").map(|n| &n.value) {
-            Some(Value::Int(s)) if *s > 0 => Some(std::time::Duration::from_secs(*s as u64)),
-            _ => None,
-        },
-        watermark: c
-            .get("watermark")
-            .and_then(|w| typed::<Watermark>(w, "watermark", diags)),
+        timeout: settings
+            .timeout
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs),
+        watermark: settings.watermark,
     })
 }
 

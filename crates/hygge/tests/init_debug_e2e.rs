@@ -117,3 +117,21 @@ fn a_store_with_fsync_off_still_publishes_atomically() {
     let text = stdout(&p.run(&["go", "--dry-run", "--verbose"]));
     assert!(text.contains("fsync off"), "{text}");
 }
+
+#[test]
+fn debug_says_which_connections_it_cannot_check_yet() {
+    let p = parquet_project(&["users"], "");
+    write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 3)]);
+    p.write(
+        "hygge.yml",
+        "name: t\nconnections:\n  dw:\n    type: mssql\n    server: x\n    database: y\n",
+    );
+    let out = p.run(&["debug"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("✗ connection dw (mssql): cannot be checked"),
+        "{text}"
+    );
+    assert!(text.contains("✓ f_users  home ✓  store ✓"), "{text}");
+}

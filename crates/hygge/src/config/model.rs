@@ -180,6 +180,33 @@ pub struct Watermark {
     pub watermark_column: String,
 }
 
+/// The run settings of one entity after merging (its `home` and `store` are typed apart).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySettings {
+    /// `full_drop` or `incremental`.
+    #[serde(default)]
+    pub run_type: Option<RunType>,
+    /// Legacy: true = full_drop, false = incremental; overrides `run_type`.
+    #[serde(default)]
+    pub full_drop: Option<bool>,
+    /// `{primary_key, watermark_column}`.
+    #[serde(default)]
+    pub watermark: Option<Watermark>,
+    /// Journal settings.
+    #[serde(default)]
+    pub journal: Option<JournalConfig>,
+    /// Batches between home and store.
+    #[serde(default)]
+    pub queue_size: Option<usize>,
+    /// Seconds per entity run (0: no limit).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Passed through.
+    #[serde(default)]
+    pub options: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// An entity: a file in `entities/`, or a mapping in `entities:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

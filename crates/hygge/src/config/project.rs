@@ -24,6 +24,8 @@ pub struct Project {
     pub name: String,
     /// `options`.
     pub options: ProjectOptions,
+    /// Named connections: (name, type).
+    pub connections: Vec<(String, String)>,
     /// The flows, sorted by name.
     pub flows: Vec<FlowDef>,
 }
@@ -243,10 +245,20 @@ pub fn load(
             }
         }
     }
+    let connections = file
+        .connections
+        .iter()
+        .flatten()
+        .map(|(name, c)| {
+            let ty = c.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+            (name.clone(), ty.to_string())
+        })
+        .collect();
     Some(Project {
         root,
         file: hygge_yml.to_path_buf(),
         name,
+        connections,
         options: file.options.unwrap_or_default(),
         flows,
     })
