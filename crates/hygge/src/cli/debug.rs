@@ -38,15 +38,8 @@ pub fn run(cli: &Cli) -> ExitCode {
         );
         failed += 1;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = super::runtime() else {
+        return ExitCode::from(1);
     };
     runtime.block_on(async {
         for p in &plans {

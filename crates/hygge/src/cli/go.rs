@@ -74,15 +74,8 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         log_file.as_deref(),
     );
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = super::runtime() else {
+        return ExitCode::from(1);
     };
     let json = args.output == OutputFormat::Json;
     let run_id = run_id();

@@ -122,36 +122,22 @@ where
     }
 }
 
+/// Where a log line goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// stderr, with the progress bar cleared around the line.
+    Console,
+    /// The log file.
+    File,
+}
+
 #[derive(Clone, Copy)]
 struct FileLines;
 
 impl<'a> MakeWriter<'a> for FileLines {
-    type Writer = FileWriter;
-    fn make_writer(&'a self) -> FileWriter {
-        FileWriter(Vec::new())
-    }
-}
-
-/// Buffers one event and appends it to the log file whole.
-struct FileWriter(Vec<u8>);
-
-impl Write for FileWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for FileWriter {
-    fn drop(&mut self) {
-        if let Some(f) = LOG_FILE.get()
-            && let Ok(mut f) = f.lock()
-        {
-            let _ = f.write_all(&self.0);
-        }
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter(Vec::new(), Sink::File)
     }
 }
 
@@ -161,12 +147,12 @@ struct StderrAroundBar;
 impl<'a> MakeWriter<'a> for StderrAroundBar {
     type Writer = LineWriter;
     fn make_writer(&'a self) -> LineWriter {
-        LineWriter(Vec::new())
+        LineWriter(Vec::new(), Sink::Console)
     }
 }
 
-/// Buffers one event and writes it whole, with the bar cleared around it.
-struct LineWriter(Vec<u8>);
+/// Buffers one event and writes it whole when dropped, so lines never interleave.
+struct LineWriter(Vec<u8>, Sink);
 
 impl Write for LineWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -180,12 +166,23 @@ impl Write for LineWriter {
 
 impl Drop for LineWriter {
     fn drop(&mut self) {
-        let out = || {
-            let _ = std::io::stderr().write_all(&self.0);
-        };
-        match BAR.get() {
-            Some(bar) if !bar.is_hidden() => bar.suspend(out),
-            _ => out(),
+        match self.1 {
+            Sink::File => {
+                if let Some(f) = LOG_FILE.get()
+                    && let Ok(mut f) = f.lock()
+                {
+                    let _ = f.write_all(&self.0);
+                }
+            }
+            Sink::Console => {
+                let out = || {
+                    let _ = std::io::stderr().write_all(&self.0);
+                };
+                match BAR.get() {
+                    Some(bar) if !bar.is_hidden() => bar.suspend(out),
+                    _ => out(),
+                }
+            }
         }
     }
 }

@@ -125,6 +125,20 @@ fn load_project(cli: &Cli, cli_vars: &[config::vars::CliVar]) -> Option<(Project
     }
 }
 
+/// The async runtime of a command; `None` (after saying why) if it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
 /// Prints diagnostics to stderr, errors last, with a count.
 fn print_diagnostics(diags: &Diagnostics) {
     for d in diags.warnings() {
