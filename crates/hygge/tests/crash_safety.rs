@@ -90,3 +90,89 @@ fn kill_9_mid_run_leaves_old_or_new_never_a_mix() {
     let staging = listing(&p.join("out/.hygge/staging"));
     assert!(staging.is_empty(), "staging leftovers: {staging:?}");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_publishes_nothing_half_done() {
+    let p = parquet_project(&ENTITIES, "  batch_size: 10000\n");
+    seed(&p, 0);
+    let start = Instant::now();
+    assert!(p.run(&["go", "--concurrency", "2"]).status.success());
+    let full = start.elapsed();
+    seed(&p, 1_000_000);
+    let child = hygge()
+        .args(["go", "--concurrency", "2", "--output", "json"])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(full.mul_f64(0.3));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("a report even when interrupted");
+    let flows = report["report"]["flows"].as_array().unwrap();
+    let cancelled = flows
+        .iter()
+        .filter(|f| f["error"].as_str().is_some_and(|e| e.contains("cancelled")))
+        .count();
+    if cancelled > 0 {
+        assert_eq!(out.status.code(), Some(1));
+    }
+    for f in flows {
+        let e = f["entity"].as_str().unwrap();
+        let expect = if f["status"] == "success" {
+            "new"
+        } else {
+            "old"
+        };
+        assert_eq!(state(&p, e, 0, 1_000_000), expect, "{f}");
+    }
+    assert!(
+        listing(&p.join("out/.hygge/staging")).is_empty(),
+        "no staging left after Ctrl-C"
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_entity_is_refused_while_the_first_writes() {
+    let p = parquet_project(&["e0"], "  batch_size: 10000\n");
+    let dir = p.join("data/e0");
+    for part in 0..8 {
+        write_parquet(
+            &dir.join(format!("part-{part}.parquet")),
+            &[batch(part * 100_000, 100_000)],
+        );
+    }
+    let first = hygge()
+        .args(["go"])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the entity's lock (its staging folder exists).
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while listing(&p.join("out/.hygge/staging")).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (out, report) = p.go_json(&[]);
+    let mut first = first;
+    let first_status = first.wait().unwrap();
+    assert!(first_status.success());
+    if out.status.success() {
+        // The first run finished before the second started writing: nothing to prove.
+        return;
+    }
+    let err = report["report"]["flows"][0]["error"].as_str().unwrap();
+    assert!(err.contains("another hygge run is writing"), "{err}");
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/e0"))).len(),
+        800_000,
+        "the first run's data is intact"
+    );
+}
