@@ -29,7 +29,7 @@ fn start_is_an_alias_of_go() {
 }
 
 #[test]
-fn flow_and_entity_filters() {
+fn flow_and_entity_filters_b4() {
     let p = project();
     p.write(
         "flows/g/flow.yml",
@@ -98,7 +98,7 @@ fn incremental_and_full_drop_together_are_refused() {
 }
 
 #[test]
-fn concurrency_from_options_and_flag() {
+fn options_concurrency_is_honoured_under_the_cli_b3() {
     let p = project();
     p.write(
         "hygge.yml",
@@ -203,7 +203,7 @@ fn no_project_is_a_clear_error() {
 }
 
 #[test]
-fn continue_on_error_exits_zero_but_reports_the_failure() {
+fn options_continue_on_error_is_honoured_b3() {
     let p = project();
     p.write(
         "hygge.yml",
@@ -475,4 +475,87 @@ fn run_settings_from_variables_are_typed_like_literals() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn entity_overrides_merge_into_the_flow_as_the_original() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: parquet\n  path: out\n  compression: zstd\ndefaults:\n  batch_size: 4\n",
+    );
+    // home.path joined to the flow's (and the entity name not appended again);
+    // store keys merged; top-level batch_size copied into the store (rows per file).
+    p.write(
+        "flows/f/entities/special.yml",
+        "name: special\nhome:\n  path: users\nstore:\n  compression: gzip\nbatch_size: 5\n",
+    );
+    p.write("flows/f/entities/orders.yml", "name: orders\n");
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/special"))),
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        listing(&p.join("out/special")).len(),
+        2,
+        "batch_size 5 from the entity file"
+    );
+    assert_eq!(
+        listing(&p.join("out/orders")).len(),
+        5,
+        "batch_size 4 from defaults"
+    );
+    let plan = stdout(&p.run(&["go", "--dry-run", "--verbose"]));
+    assert!(plan.contains("gzip, 5 rows per file"), "{plan}");
+    assert!(plan.contains("zstd, 4 rows per file"), "{plan}");
+}
+
+#[test]
+fn a_flow_without_entities_is_one_entity_named_after_it() {
+    let p = Project::new("name: t\n");
+    write_parquet(&p.join("src/a.parquet"), &[batch(0, 7)]);
+    p.write("flows/single/flow.yml", "home: src\nstore: dst\n");
+    let (out, report) = p.go_json(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["report"]["flows"][0]["name"], "single");
+    // Paths are used as they are: no entity folder is appended.
+    assert_eq!(
+        listing(&p.join("dst")),
+        vec!["00000000000000000001.parquet"]
+    );
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("dst"))),
+        (0..7).collect::<Vec<_>>()
+    );
+    assert!(p.run(&["go", "--entity", "single.single"]).status.success());
+}
+
+#[test]
+fn secrets_never_appear_in_plans_or_errors() {
+    let p = project();
+    p.write(
+        "hygge.yml",
+        "name: t\nconnections:\n  dw:\n    type: mssql\n    server: x\n    database: y\n    user: loader\n    password: ${DW_PASSWORD}\n",
+    );
+    let run = |args: &[&str]| {
+        hygge()
+            .args(args)
+            .current_dir(p.path())
+            .env("DW_PASSWORD", "s3cr3t-Pa55")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["go", "--dry-run", "--verbose"][..],
+        &["debug"][..],
+        &["go"][..],
+    ] {
+        let out = run(args);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains("s3cr3t-Pa55"), "{args:?}: {all}");
+    }
+    let log = std::fs::read_to_string(p.join("logs/hygge.log")).unwrap();
+    assert!(!log.contains("s3cr3t-Pa55"));
 }
