@@ -443,3 +443,44 @@ fn the_original_style_example_writes_its_rows() {
         .sum();
     assert_eq!(rows, 2000);
 }
+
+#[test]
+fn csv_files_with_other_columns_and_json_fields_beyond_the_schema_are_errors() {
+    let p = Project::new("name: t\n");
+    p.write(
+        "flows/c/flow.yml",
+        "home:\n  type: local\n  path: csv\n  format: csv\nstore: out_c\nentities: [t]\n",
+    );
+    p.write(
+        "flows/j/flow.yml",
+        "home:\n  type: local\n  path: json\n  format: ndjson\n  format_options:\n    infer_schema_length: 2\nstore: out_j\nentities: [t]\n",
+    );
+    p.write("csv/t/a.csv", "id,name\n1,x\n");
+    p.write("csv/t/b.csv", "name,id\ny,2\n");
+    let mut lines = String::new();
+    for i in 0..5 {
+        lines.push_str(&format!("{{\"id\": {i}}}\n"));
+    }
+    lines.push_str("{\"id\": 9, \"surprise\": \"lost?\"}\n");
+    p.write("json/t/a.ndjson", &lines);
+    let (out, report) = p.go_json(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let flows = report["report"]["flows"].as_array().unwrap();
+    let csv = flows.iter().find(|f| f["flow"] == "c").unwrap()["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        csv.contains("a.csv")
+            && csv.contains("b.csv")
+            && csv.contains("[name, id] instead of [id, name]"),
+        "{csv}"
+    );
+    let json = flows.iter().find(|f| f["flow"] == "j").unwrap()["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        json.contains("a.ndjson") && json.contains("surprise"),
+        "{json}"
+    );
+    assert!(!p.join("out_c/t").exists() && !p.join("out_j/t").exists());
+}

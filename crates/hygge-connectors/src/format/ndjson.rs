@@ -58,8 +58,11 @@ impl NdjsonReadOptions {
         batch_size: usize,
     ) -> Result<BatchIter, FileError> {
         let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
+        // Strict: a field the schema (inferred from the first lines) does not have is an
+        // error naming the file, never silently dropped.
         let reader = ReaderBuilder::new(schema)
             .with_batch_size(batch_size)
+            .with_strict_mode(true)
             .build(BufReader::with_capacity(1 << 20, file))
             .map_err(|e| read_err(path, e))?;
         Ok(Box::new(reader))

@@ -74,6 +74,34 @@ impl FileHome {
         let first = &files[0];
         let schema = self.schema_of(first)?;
         let mut nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
+        match self.read {
+            ReadFormat::Parquet => {}
+            // CSV files are read by position: columns named differently would be misread.
+            ReadFormat::Csv(_) => {
+                for other in &files[1..] {
+                    let s = self.schema_of(other)?;
+                    let names = |s: &SchemaRef| {
+                        s.fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .collect::<Vec<_>>()
+                    };
+                    if names(&s) != names(&schema) {
+                        return Err(FileError::SchemaMismatch {
+                            first: first.clone(),
+                            other: other.clone(),
+                            detail: format!(
+                                "its columns are [{}] instead of [{}]",
+                                names(&s).join(", "),
+                                names(&schema).join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
+            // NDJSON is read by name, strictly: a field not in the schema is an error.
+            ReadFormat::Ndjson(_) => {}
+        }
         if let ReadFormat::Parquet = self.read {
             for other in &files[1..] {
                 let s = self.schema_of(other)?;
