@@ -484,3 +484,37 @@ fn csv_files_with_other_columns_and_json_fields_beyond_the_schema_are_errors() {
     );
     assert!(!p.join("out_c/t").exists() && !p.join("out_j/t").exists());
 }
+
+#[test]
+fn without_rename_exchange_the_manifest_publication_replaces_and_appends() {
+    let p = parquet_project(&["t"], "  batch_size: 400\n");
+    seed(&p, "t", &[("x.parquet", 0, 1000)]);
+    let go = |args: &[&str]| {
+        hygge()
+            .args(args)
+            .current_dir(p.path())
+            .env("HYGGE_DISABLE_RENAME_EXCHANGE", "1")
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let out = go(&["go"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/t"))),
+        (0..1000).collect::<Vec<_>>()
+    );
+    fs::remove_file(p.join("data/t/x.parquet")).unwrap();
+    seed(&p, "t", &[("y.parquet", 1000, 100)]);
+    assert!(go(&["go", "--incremental"]).status.success());
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/t"))),
+        (0..1100).collect::<Vec<_>>()
+    );
+    assert!(
+        listing(&p.join("out/.hygge")).iter().all(|n| n == "locks"),
+        "{:?}",
+        listing(&p.join("out/.hygge"))
+    );
+}

@@ -133,7 +133,12 @@ impl Staging {
         }
         let staging = self.hygge_dir.join("staging");
         let prefix = format!("{}.", self.name);
-        let entries = fs::read_dir(&staging).map_err(|e| FileError::io("list", &staging, e))?;
+        // Another entity's run may have just tidied the (empty) staging folder away.
+        let entries = match fs::read_dir(&staging) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(FileError::io("list", &staging, e)),
+        };
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().starts_with(&prefix) {
                 remove_all(&entry.path())?;
@@ -174,6 +179,8 @@ impl Staging {
             old: old.clone(),
         };
         let path = self.manifest_path();
+        let folder = self.hygge_dir.join("manifests"); // another run may have tidied it away
+        fs::create_dir_all(&folder).map_err(|e| FileError::io("create", &folder, e))?;
         let text = serde_json::to_vec(&manifest).expect("manifest serialises");
         write_synced(&path, &text)?;
         rename(&self.entity_dir, &old)?;
