@@ -130,45 +130,11 @@ pub enum JournalLocation {
     Home,
 }
 
-/// `flows/<flow>/flow.yml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlowFile {
-    /// Ignored: the flow's name is its folder's name (as the original).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Where data comes from: a path (parquet) or a mapping with `type`.
-    pub home: serde_json::Value,
-    /// Where data goes: a path (parquet) or a mapping with `type`.
-    pub store: serde_json::Value,
-    /// `full_drop` (default) or `incremental`.
-    #[serde(default)]
-    pub run_type: Option<RunType>,
-    /// Legacy: true = full_drop, false = incremental; overrides `run_type`.
-    #[serde(default)]
-    pub full_drop: Option<bool>,
-    /// `{primary_key, watermark_column}`.
-    #[serde(default)]
-    pub watermark: Option<Watermark>,
-    /// Flow-level journal.
-    #[serde(default)]
-    pub journal: Option<JournalConfig>,
-    /// Batches between home and store, 1-100 (default 10).
-    #[serde(default)]
-    pub queue_size: Option<usize>,
-    /// Time limit per entity run, in seconds (the original accepted it but never enforced it).
-    #[serde(default)]
-    pub timeout: Option<u64>,
-    /// Passed through.
-    #[serde(default)]
-    pub options: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Inline entities: names or mappings.
-    #[serde(default)]
-    pub entities: Option<Vec<serde_json::Value>>,
-    /// Merged under every `entities/*.yml` file.
-    #[serde(default)]
-    pub defaults: Option<serde_json::Map<String, serde_json::Value>>,
-}
+/// Keys of `flows/<flow>/flow.yml` besides the run settings ([`EntitySettings`]):
+/// `name` (ignored: the flow's name is its folder's), `home` and `store` (required: a path,
+/// or a mapping with `type`), `entities` (names or mappings) and `defaults` (merged under
+/// every `entities/*.yml` file).
+pub const FLOW_KEYS: &[&str] = &["name", "home", "store", "entities", "defaults"];
 
 /// `watermark:`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -180,7 +146,8 @@ pub struct Watermark {
     pub watermark_column: String,
 }
 
-/// The run settings of one entity after merging (its `home` and `store` are typed apart).
+/// The run settings of a flow (`flow.yml` less [`FLOW_KEYS`]), and of one entity after
+/// merging.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EntitySettings {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::diag::Diagnostics;
 use super::fields::field_names;
 use super::model::{
-    EntityFile, FlowFile, IGNORED_ENTITY_KEYS, JournalConfig, MssqlConnection, PostgresConnection,
-    ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
+    EntityFile, EntitySettings, FLOW_KEYS, IGNORED_ENTITY_KEYS, JournalConfig, MssqlConnection,
+    PostgresConnection, ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
 };
 use super::typed::{check_keys, typed};
 use super::vars::{CliVar, apply, cli_loc};
@@ -284,9 +284,47 @@ fn load_flow(
             diags.error(&cli_loc(), "", msg);
         }
     }
-    let clean = check_keys(&node, field_names::<FlowFile>(), &[], "flow.yml", "", diags);
+    let mut allowed = FLOW_KEYS.to_vec();
+    allowed.extend_from_slice(field_names::<EntitySettings>());
+    let clean = check_keys(&node, &allowed, &[], "flow.yml", "", diags);
     let errors_before = diags.errors().count();
-    let _: FlowFile = typed(&clean, "", diags)?;
+    for side in ["home", "store"] {
+        if clean.get(side).is_none() {
+            diags.error(
+                &clean.loc,
+                side,
+                format!("missing field `{side}`: a flow needs a {side} (a path, or a mapping with `type`)"),
+            );
+        }
+    }
+    if let Some(n) = clean
+        .get("entities")
+        .filter(|n| !matches!(n.value, Value::Seq(_) | Value::Null))
+    {
+        diags.error(
+            &n.loc,
+            "entities",
+            format!(
+                "`entities` must be a list of names or mappings, found {}",
+                n.kind()
+            ),
+        );
+    }
+    if let Some(n) = clean
+        .get("defaults")
+        .filter(|n| !matches!(n.value, Value::Map(_) | Value::Null))
+    {
+        diags.error(
+            &n.loc,
+            "defaults",
+            format!("`defaults` must be a mapping, found {}", n.kind()),
+        );
+    }
+    let mut settings = clean.clone();
+    for key in FLOW_KEYS {
+        settings.remove(key);
+    }
+    typed::<EntitySettings>(&settings, "", diags)?;
     if diags.errors().count() > errors_before {
         return None;
     }
