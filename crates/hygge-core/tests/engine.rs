@@ -44,16 +44,13 @@ async fn a_stalled_store_bounds_what_the_home_reads() {
             )
             .await
         });
-        // Let the producer run until it blocks on the full channel.
-        let mut last = usize::MAX;
-        for _ in 0..50 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let now = home.produced();
-            if now == last {
-                break;
-            }
-            last = now;
+        // Let the producer fill the channel (however slow the machine), then give it ample
+        // time to read further if it could: it must not.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while home.produced() < queue_size && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             home.produced() <= queue_size + 2,
             "queue_size {queue_size}: home produced {} batches while the store stalled",
