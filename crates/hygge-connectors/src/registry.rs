@@ -207,8 +207,8 @@ impl ValidStore {
     }
 
     /// What a run of `run_type` would do to the destination (reads, never writes).
-    pub fn preview(&self, entity: &str, run_type: RunType) -> String {
-        FileStore::new(self.settings.clone()).preview(entity, run_type)
+    pub fn preview(&self, entity: &str, flow_name: &str, run_type: RunType) -> String {
+        FileStore::new(self.settings.clone()).preview(entity, flow_name, run_type)
     }
 }
 

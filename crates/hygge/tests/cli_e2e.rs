@@ -559,3 +559,23 @@ fn secrets_never_appear_in_plans_or_errors() {
     let log = std::fs::read_to_string(p.join("logs/hygge.log")).unwrap();
     assert!(!log.contains("s3cr3t-Pa55"));
 }
+
+#[test]
+fn dry_run_knows_the_next_file_of_a_flow_named_pattern() {
+    let p = project();
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: parquet\n  path: out\n  batch_size: 4\n  file_pattern: \"{flow_name}-{sequence:03d}.parquet\"\nentities: [users]\n",
+    );
+    assert!(p.run(&["go"]).status.success());
+    assert_eq!(
+        listing(&p.join("out/users")),
+        vec![
+            "f_users-001.parquet",
+            "f_users-002.parquet",
+            "f_users-003.parquet"
+        ]
+    );
+    let text = stdout(&p.run(&["go", "--dry-run", "--incremental"]));
+    assert!(text.contains("from sequence 4"), "{text}");
+}

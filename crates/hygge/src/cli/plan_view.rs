@@ -15,7 +15,7 @@ pub fn print(project: &Project, plans: &[EntityPlan], concurrency: usize, verbos
         concurrency
     );
     for p in plans {
-        let action = p.store.preview(&p.entity, p.run_type);
+        let action = p.store.preview(&p.entity, &p.name, p.run_type);
         let watermark = match (&p.watermark, p.run_type) {
             (Some(w), _) => format!(
                 "column `{}`, primary key `{}`; starts from the beginning (no journal yet)",

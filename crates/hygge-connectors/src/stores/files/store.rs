@@ -71,7 +71,8 @@ impl FileStore {
     }
 
     /// What a run would do to the entity's folder, read from the folder as it is now.
-    pub fn preview(&self, entity: &str, run_type: RunType) -> String {
+    /// `flow_name` is `<flow>_<entity>`, for `{flow_name}` in `file_pattern`.
+    pub fn preview(&self, entity: &str, flow_name: &str, run_type: RunType) -> String {
         let dir = self.settings.entity_dir(entity);
         let names: Vec<String> = match fs::read_dir(&dir) {
             Ok(rd) => rd
@@ -80,12 +81,10 @@ impl FileStore {
                 .collect(),
             Err(_) => return format!("creates {}", dir.display()),
         };
-        let flow_name = format!("<flow>_{entity}");
-        let max = self.settings.pattern.max_sequence(
-            names.iter().map(String::as_str),
-            entity,
-            &flow_name,
-        );
+        let max =
+            self.settings
+                .pattern
+                .max_sequence(names.iter().map(String::as_str), entity, flow_name);
         match run_type {
             RunType::FullDrop => format!(
                 "replaces the {} file{} now in {}",
