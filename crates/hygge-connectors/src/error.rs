@@ -85,6 +85,17 @@ pub enum FileError {
 }
 
 impl FileError {
+    /// A file that could not be read or decoded, with why.
+    pub fn read(
+        path: impl Into<PathBuf>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        FileError::Read {
+            path: path.into(),
+            source: Box::new(source),
+        }
+    }
+
     /// An I/O error with its operation and path.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         FileError::Io {

@@ -115,10 +115,7 @@ impl CsvReadOptions {
         let limit = self.infer_schema_length;
         let (schema, _) = format
             .infer_schema(&mut file, limit.filter(|n| *n > 0).or(Some(1)))
-            .map_err(|e| FileError::Read {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            })?;
+            .map_err(|e| FileError::read(path, e))?;
         let schema = if limit == Some(0) {
             // Every column as text.
             arrow::datatypes::Schema::new(
@@ -153,10 +150,7 @@ impl CsvReadOptions {
             .with_format(format)
             .with_batch_size(batch_size)
             .build(file)
-            .map_err(|e| FileError::Read {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            })?;
+            .map_err(|e| FileError::read(path, e))?;
         Ok(Box::new(reader))
     }
 }

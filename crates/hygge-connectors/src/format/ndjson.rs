@@ -29,13 +29,6 @@ impl Default for NdjsonReadOptions {
     }
 }
 
-fn read_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> FileError {
-    FileError::Read {
-        path: path.to_path_buf(),
-        source: Box::new(e),
-    }
-}
-
 impl NdjsonReadOptions {
     /// Infers the schema from the file's first lines.
     pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
@@ -43,7 +36,7 @@ impl NdjsonReadOptions {
         let mut reader = BufReader::new(file);
         let limit = self.infer_schema_length.filter(|n| *n > 0);
         let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(&mut reader, limit)
-            .map_err(|e| read_err(path, e))?;
+            .map_err(|e| FileError::read(path, e))?;
         reader
             .rewind()
             .map_err(|e| FileError::io("read", path, e))?;
@@ -64,7 +57,7 @@ impl NdjsonReadOptions {
             .with_batch_size(batch_size)
             .with_strict_mode(true)
             .build(BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| read_err(path, e))?;
+            .map_err(|e| FileError::read(path, e))?;
         Ok(Box::new(reader))
     }
 }

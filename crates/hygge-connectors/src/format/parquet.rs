@@ -18,17 +18,11 @@ use serde::{Deserialize, Serialize};
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
-fn read_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> FileError {
-    FileError::Read {
-        path: path.to_path_buf(),
-        source: Box::new(e),
-    }
-}
-
 /// Reads a file's Arrow schema from its footer (no data pages are read).
 pub fn read_schema(path: &Path) -> Result<SchemaRef, FileError> {
     let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_err(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| FileError::read(path, e))?;
     Ok(builder.schema().clone())
 }
 
@@ -36,10 +30,10 @@ pub fn read_schema(path: &Path) -> Result<SchemaRef, FileError> {
 pub fn open(path: &Path, batch_size: usize) -> Result<BatchIter, FileError> {
     let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| read_err(path, e))?
+        .map_err(|e| FileError::read(path, e))?
         .with_batch_size(batch_size)
         .build()
-        .map_err(|e| read_err(path, e))?;
+        .map_err(|e| FileError::read(path, e))?;
     Ok(Box::new(reader))
 }
 

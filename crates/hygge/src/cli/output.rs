@@ -18,7 +18,6 @@ pub struct Printer {
     rows: AtomicU64,
     running: AtomicUsize,
     done: AtomicUsize,
-    total: usize,
     start: Instant,
 }
 
@@ -59,7 +58,6 @@ impl Printer {
             rows: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
-            total,
             start: Instant::now(),
         }
     }
@@ -137,7 +135,6 @@ impl Observer for Printer {
                 self.done.fetch_add(1, Ordering::Relaxed);
                 self.bar
                     .set_position(self.done.load(Ordering::Relaxed) as u64);
-                let _ = self.total;
                 let text = match report.status {
                     FlowStatus::Success => format!(
                         "[{index} of {total}] OK {} ({} rows, {:.2}s)",

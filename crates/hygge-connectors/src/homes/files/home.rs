@@ -177,10 +177,7 @@ impl Cursor {
             match iter.next() {
                 None => self.current = None,
                 Some(Err(e)) => {
-                    let e = FileError::Read {
-                        path: path.clone(),
-                        source: Box::new(e),
-                    };
+                    let e = FileError::read(path.clone(), e);
                     return self.fail(e);
                 }
                 Some(Ok(batch)) => {
@@ -203,10 +200,7 @@ impl Cursor {
         }
         RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec()).map_err(|e| {
             self.failed = true;
-            FileError::Read {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            }
+            FileError::read(path, e)
         })
     }
 }
