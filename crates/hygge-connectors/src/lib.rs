@@ -9,6 +9,8 @@
 pub mod error;
 pub mod format;
 pub mod homes;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod registry;
 pub mod stores;
 

@@ -4,6 +4,7 @@
 //! hygge knows but this build does not implement yet are still recognised, so a project
 //! that uses them gets "not available in this build" instead of "unknown variant".
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hygge_core::{Home, RunType, Store};
@@ -23,14 +24,18 @@ use crate::stores::files::{
 pub const DEFAULT_ROW_GROUP_SIZE: usize = 131_072;
 
 /// Home types this build implements.
+#[cfg(feature = "postgres")]
+pub const HOME_TYPES: &[&str] = &["parquet", "local", "postgres"];
+/// Home types this build implements.
+#[cfg(not(feature = "postgres"))]
 pub const HOME_TYPES: &[&str] = &["parquet", "local"];
 /// Store types this build implements.
-pub const STORE_TYPES: &[&str] = &["parquet", "local"];
+pub const STORE_TYPES: &[&str] = HOME_TYPES;
 /// Types known to hygge (the original's, and the roadmap's) but not in this build yet.
 pub const PLANNED_TYPES: &[&str] = &[
     "mssql",
+    #[cfg(not(feature = "postgres"))]
     "postgres",
-    "postgresql",
     "mysql",
     "sqlite",
     "duckdb",
@@ -43,6 +48,7 @@ pub const PLANNED_TYPES: &[&str] = &[
 ];
 
 /// A home's configuration, by `type`.
+#[allow(clippy::large_enum_variant)] // built once per entity; boxing buys nothing
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HomeConfig {
@@ -50,9 +56,13 @@ pub enum HomeConfig {
     Parquet(ParquetHomeConfig),
     /// Parquet, CSV or NDJSON files.
     Local(LocalHomeConfig),
+    /// A PostgreSQL table or query.
+    #[cfg(feature = "postgres")]
+    Postgres(crate::homes::postgres::PostgresHomeConfig),
 }
 
 /// A store's configuration, by `type`.
+#[allow(clippy::large_enum_variant)] // built once per entity; boxing buys nothing
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StoreConfig {
@@ -60,36 +70,83 @@ pub enum StoreConfig {
     Parquet(ParquetStoreConfig),
     /// Parquet, CSV or NDJSON files.
     Local(LocalStoreConfig),
+    /// A PostgreSQL table.
+    #[cfg(feature = "postgres")]
+    Postgres(crate::stores::postgres::PostgresStoreConfig),
+}
+
+/// The project's named connections, typed by `type` (`hygge.yml` `connections`).
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    /// `type: postgres` connections by name.
+    #[cfg(feature = "postgres")]
+    pub postgres: BTreeMap<String, crate::postgres::PgConnectionConfig>,
+    /// Every connection's type, by name.
+    pub types: BTreeMap<String, String>,
+}
+
+/// What validation needs besides a connector's own keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Each entity lives in `<path>/<entity>` (file connectors).
+    pub entity_folder: bool,
+    /// Named connections.
+    pub connections: &'a Connections,
 }
 
 /// A home ready to build, after validation.
 #[derive(Debug, Clone)]
 pub struct ValidHome {
-    home: FileHome,
+    home: HomeImpl,
     /// Rows per batch.
     pub batch_size: usize,
+}
+
+#[derive(Debug, Clone)]
+enum HomeImpl {
+    Files(FileHome),
+    #[cfg(feature = "postgres")]
+    Postgres(crate::homes::postgres::PostgresHome),
 }
 
 /// A store ready to build, after validation.
 #[derive(Debug, Clone)]
 pub struct ValidStore {
-    settings: FileStoreSettings,
+    store: StoreImpl,
+}
+
+#[derive(Debug, Clone)]
+enum StoreImpl {
+    Files(FileStoreSettings),
+    #[cfg(feature = "postgres")]
+    Postgres(crate::stores::postgres::PostgresStore),
 }
 
 impl HomeConfig {
     /// Checks the configuration without touching anything; errors name the key.
     /// With `entity_folder`, each entity is read from `<path>/<entity>`.
     pub fn validate(&self, entity_folder: bool) -> Result<ValidHome, String> {
+        self.validate_in(Context {
+            entity_folder,
+            connections: &Connections::default(),
+        })
+    }
+
+    /// Checks the configuration without touching anything; errors name the key.
+    pub fn validate_in(&self, ctx: Context<'_>) -> Result<ValidHome, String> {
+        let entity_folder = ctx.entity_folder;
         match self {
+            #[cfg(feature = "postgres")]
+            HomeConfig::Postgres(c) => crate::homes::postgres::validate(c, ctx.connections),
             HomeConfig::Parquet(c) => {
                 positive("batch_size", c.batch_size)?;
                 Ok(ValidHome {
-                    home: FileHome::new(
+                    home: HomeImpl::Files(FileHome::new(
                         "parquet",
                         c.path.clone(),
                         entity_folder,
                         ReadFormat::Parquet,
-                    ),
+                    )),
                     batch_size: c.batch_size,
                 })
             }
@@ -97,7 +154,12 @@ impl HomeConfig {
                 positive("batch_size", c.batch_size)?;
                 let read = ReadFormat::parse(c.format, &c.format_options)?;
                 Ok(ValidHome {
-                    home: FileHome::new("local", c.path.clone(), entity_folder, read),
+                    home: HomeImpl::Files(FileHome::new(
+                        "local",
+                        c.path.clone(),
+                        entity_folder,
+                        read,
+                    )),
                     batch_size: c.batch_size,
                 })
             }
@@ -108,16 +170,33 @@ impl HomeConfig {
 impl ValidHome {
     /// Builds the connector (opens nothing yet for files).
     pub fn build(&self) -> Arc<dyn Home> {
-        Arc::new(self.home.clone())
+        match &self.home {
+            HomeImpl::Files(h) => Arc::new(h.clone()),
+            #[cfg(feature = "postgres")]
+            HomeImpl::Postgres(h) => Arc::new(h.clone()),
+        }
+    }
+
+    /// A home read with `batch_size` rows per batch.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres(home: crate::homes::postgres::PostgresHome, batch_size: usize) -> Self {
+        ValidHome {
+            home: HomeImpl::Postgres(home),
+            batch_size,
+        }
     }
 
     /// One line for plans (opens nothing).
     pub fn summary(&self, entity: &str) -> String {
-        format!(
-            "{}, batch_size {}",
-            self.home.summary(entity),
-            self.batch_size
-        )
+        let what = match &self.home {
+            HomeImpl::Files(h) => h.summary(entity),
+            #[cfg(feature = "postgres")]
+            HomeImpl::Postgres(h) => {
+                use hygge_core::Home;
+                format!("postgres {}", h.describe(entity))
+            }
+        };
+        format!("{what}, batch_size {}", self.batch_size)
     }
 }
 
@@ -125,7 +204,25 @@ impl StoreConfig {
     /// Checks the configuration without touching anything; errors name the key.
     /// With `entity_folder`, each entity is written to `<path>/<entity>`.
     pub fn validate(&self, entity_folder: bool) -> Result<ValidStore, String> {
+        self.validate_in(Context {
+            entity_folder,
+            connections: &Connections::default(),
+        })
+    }
+
+    /// Checks the configuration without touching anything; errors name the key.
+    pub fn validate_in(&self, ctx: Context<'_>) -> Result<ValidStore, String> {
+        let entity_folder = ctx.entity_folder;
         let (kind, c) = match self {
+            #[cfg(feature = "postgres")]
+            StoreConfig::Postgres(c) => {
+                return Ok(ValidStore {
+                    store: StoreImpl::Postgres(crate::stores::postgres::validate(
+                        c,
+                        ctx.connections,
+                    )?),
+                });
+            }
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
             StoreConfig::Local(c) => ("local", c.clone()),
         };
@@ -182,7 +279,7 @@ impl StoreConfig {
             }
         };
         Ok(ValidStore {
-            settings: FileStoreSettings {
+            store: StoreImpl::Files(FileStoreSettings {
                 kind,
                 dir: path.clone(),
                 entity_folder,
@@ -190,7 +287,7 @@ impl StoreConfig {
                 pattern,
                 rows_per_file: batch,
                 durable: c.fsync,
-            },
+            }),
         })
     }
 }
@@ -198,21 +295,38 @@ impl StoreConfig {
 impl ValidStore {
     /// Builds the connector.
     pub fn build(&self) -> Arc<dyn Store> {
-        Arc::new(FileStore::new(self.settings.clone()))
+        match &self.store {
+            StoreImpl::Files(s) => Arc::new(FileStore::new(s.clone())),
+            #[cfg(feature = "postgres")]
+            StoreImpl::Postgres(s) => Arc::new(s.clone()),
+        }
     }
 
     /// One line for plans (opens nothing).
     pub fn summary(&self, entity: &str) -> String {
-        FileStore::new(self.settings.clone()).summary(entity)
+        match &self.store {
+            StoreImpl::Files(s) => FileStore::new(s.clone()).summary(entity),
+            #[cfg(feature = "postgres")]
+            StoreImpl::Postgres(s) => {
+                use hygge_core::Store;
+                format!("postgres {}", s.describe(entity))
+            }
+        }
     }
 
-    /// What a run of `run_type` would do to the destination (reads, never writes).
+    /// What a run of `run_type` would do to the destination (reads, never writes; a
+    /// database store connects to nothing and says what it would do).
     pub fn preview(&self, entity: &str, flow_name: &str, run_type: RunType) -> String {
-        FileStore::new(self.settings.clone()).preview(entity, flow_name, run_type)
+        match &self.store {
+            StoreImpl::Files(s) => FileStore::new(s.clone()).preview(entity, flow_name, run_type),
+            #[cfg(feature = "postgres")]
+            StoreImpl::Postgres(s) => s.preview(entity, run_type),
+        }
     }
 }
 
-fn positive(key: &str, v: usize) -> Result<(), String> {
+/// `key` must be at least 1.
+pub(crate) fn positive(key: &str, v: usize) -> Result<(), String> {
     if v == 0 {
         Err(format!("{key} must be at least 1"))
     } else {

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod homes;
+pub mod pg;
 pub mod stores;
 
 use std::sync::Arc;

@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use hygge_connectors::homes::files::{LocalHomeConfig, ParquetHomeConfig};
+use hygge_connectors::homes::postgres::PostgresHomeConfig;
 use hygge_connectors::registry::{
-    self, HomeConfig, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
+    self, Context, HomeConfig, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
 };
 use hygge_connectors::stores::files::{LocalStoreConfig, ParquetStoreConfig};
+use hygge_connectors::stores::postgres::PostgresStoreConfig;
 use hygge_core::{FlowJob, FlowSpec, RunType};
 
 use crate::config::diag::did_you_mean;
@@ -93,12 +95,19 @@ fn plan_entity(
     let c = &e.config;
     let home = side(project, e, "home", diags).and_then(|(node, ty)| {
         let cfg = home_config(&node, &ty, diags)?;
-        let folder = !e.implicit && !e.home_path_from_entity;
-        report(cfg.validate(folder), &node, "home", diags).map(|h| (h, ty))
+        let ctx = Context {
+            entity_folder: !e.implicit && !e.home_path_from_entity,
+            connections: &project.connection_configs,
+        };
+        report(cfg.validate_in(ctx), &node, "home", diags).map(|h| (h, ty))
     });
     let store = side(project, e, "store", diags).and_then(|(node, ty)| {
         let cfg = store_config(&node, &ty, diags)?;
-        report(cfg.validate(!e.implicit), &node, "store", diags).map(|s| (s, ty))
+        let ctx = Context {
+            entity_folder: !e.implicit,
+            connections: &project.connection_configs,
+        };
+        report(cfg.validate_in(ctx), &node, "store", diags).map(|s| (s, ty))
     });
 
     let mut rest = c.clone();
@@ -168,6 +177,7 @@ fn home_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<HomeCon
     n.remove("type");
     Some(match ty {
         "parquet" => HomeConfig::Parquet(typed(&n, "home", diags)?),
+        "postgres" => HomeConfig::Postgres(typed(&n, "home", diags)?),
         _ => HomeConfig::Local(typed(&n, "home", diags)?),
     })
 }
@@ -178,6 +188,7 @@ fn store_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<StoreC
     n.remove("type");
     Some(match ty {
         "parquet" => StoreConfig::Parquet(typed(&n, "store", diags)?),
+        "postgres" => StoreConfig::Postgres(typed(&n, "store", diags)?),
         _ => StoreConfig::Local(typed(&n, "store", diags)?),
     })
 }
@@ -224,6 +235,7 @@ fn side(
         return None;
     }
     let ty = match node.get("type").map(|t| (t, t.as_str())) {
+        Some((_, Some("postgresql"))) => "postgres".to_string(),
         Some((_, Some(t))) => t.to_string(),
         Some((t, None)) => {
             diags.error(&t.loc, format!("{which}.type"), "`type` must be text");
@@ -267,8 +279,10 @@ fn side(
     }
     let fields: &[&str] = match (which, ty.as_str()) {
         ("home", "parquet") => field_names::<ParquetHomeConfig>(),
+        ("home", "postgres") => field_names::<PostgresHomeConfig>(),
         ("home", _) => field_names::<LocalHomeConfig>(),
         ("store", "parquet") => field_names::<ParquetStoreConfig>(),
+        ("store", "postgres") => field_names::<PostgresStoreConfig>(),
         (_, _) => field_names::<LocalStoreConfig>(),
     };
     let mut allowed: Vec<&str> = vec!["type"];

@@ -1,3 +1,5 @@
 //! Homes: where data comes from. One folder per connector.
 
 pub mod files;
+#[cfg(feature = "postgres")]
+pub mod postgres;

@@ -31,16 +31,32 @@ pub fn run(cli: &Cli) -> ExitCode {
         );
     }
     let mut failed = 0;
-    for (name, ty) in &project.connections {
-        // No SQL connector is in this version yet: say so rather than pretend to check.
-        println!(
-            "✗ connection {name} ({ty}): cannot be checked: the {ty} connector is not in this version of hygge yet"
-        );
-        failed += 1;
-    }
     let Some(runtime) = super::runtime() else {
         return ExitCode::from(1);
     };
+    for (name, ty) in &project.connections {
+        let pg = project.connection_configs.postgres.get(name);
+        match pg {
+            Some(cfg) => {
+                match runtime.block_on(hygge_connectors::postgres::connection::check(name, cfg)) {
+                    Ok(server) => println!("✓ connection {name} ({}): {server}", cfg.describe()),
+                    Err(e) => {
+                        failed += 1;
+                        println!("✗ connection {name} ({}): {e}", cfg.describe());
+                        println!(
+                            "    fix:   check connections.{name} in hygge.yml: host, port, database, user, password (use ${{VAR}}), sslmode"
+                        );
+                    }
+                }
+            }
+            None => {
+                failed += 1;
+                println!(
+                    "✗ connection {name} ({ty}): cannot be checked: the {ty} connector is not in this version of hygge yet"
+                );
+            }
+        }
+    }
     runtime.block_on(async {
         for p in &plans {
             let job = p.job();
@@ -57,18 +73,32 @@ pub fn run(cli: &Cli) -> ExitCode {
             if let Err(e) = home {
                 failed += 1;
                 println!("    home:  {}", chain(e.as_ref()));
-                println!(
-                    "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the path must exist and hold {} data",
-                    p.flow, p.home_type
-                );
+                if p.home_type == "postgres" {
+                    println!(
+                        "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the connection must work and the table or query must exist and be readable",
+                        p.flow
+                    );
+                } else {
+                    println!(
+                        "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the path must exist and hold {} data",
+                        p.flow, p.home_type
+                    );
+                }
             }
             if let Err(e) = store {
                 failed += 1;
                 println!("    store: {}", chain(e.as_ref()));
-                println!(
-                    "    fix:   check `store` in flows/{}/flow.yml: its folder (or the nearest existing parent) must be writable by this user",
-                    p.flow
-                );
+                if p.store_type == "postgres" {
+                    println!(
+                        "    fix:   check `store` in flows/{}/flow.yml: the connection must work and its user must be allowed to create tables in the schema",
+                        p.flow
+                    );
+                } else {
+                    println!(
+                        "    fix:   check `store` in flows/{}/flow.yml: its folder (or the nearest existing parent) must be writable by this user",
+                        p.flow
+                    );
+                }
             }
         }
     });

@@ -79,34 +79,7 @@ pub struct MssqlConnection {
 }
 
 /// `connections.<name>` with `type: postgres`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresConnection {
-    /// `postgres://user:pass@host:port/db?sslmode=...`, instead of the separate keys.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Host (default localhost).
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Port (default 5432).
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// Database.
-    #[serde(default)]
-    pub database: Option<String>,
-    /// User.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Password (use `${VAR}`).
-    #[serde(default)]
-    pub password: Option<String>,
-    /// `disable`, `prefer`, `require`.
-    #[serde(default)]
-    pub sslmode: Option<String>,
-    /// Connections in the pool.
-    #[serde(default)]
-    pub pool_size: Option<usize>,
-}
+pub use hygge_connectors::postgres::PgConnectionConfig as PostgresConnection;
 
 /// `journal:` (project, flow or entity).
 #[derive(Debug, Clone, Deserialize)]

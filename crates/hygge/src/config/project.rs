@@ -1,6 +1,7 @@
 //! Finding and reading a project: `hygge.yml`, `flows/<flow>/flow.yml`, `entities/*.yml`,
 //! merged into one located tree per entity, exactly as the original merges them.
 
+use hygge_connectors::registry::Connections;
 use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
@@ -26,6 +27,8 @@ pub struct Project {
     pub options: ProjectOptions,
     /// Named connections: (name, type).
     pub connections: Vec<(String, String)>,
+    /// Named connections, typed (what homes and stores connect with).
+    pub connection_configs: Connections,
     /// The flows, sorted by name.
     pub flows: Vec<FlowDef>,
 }
@@ -254,11 +257,28 @@ pub fn load(
             (name.clone(), ty.to_string())
         })
         .collect();
+    let mut connection_configs = Connections::default();
+    if let Some(conns) = clean.get("connections") {
+        for (name, c) in conns.entries().unwrap_or_default() {
+            let ty = c.get("type").and_then(Node::as_str).unwrap_or_default();
+            connection_configs
+                .types
+                .insert(name.clone(), ty.to_string());
+            if ty == "postgres" || ty == "postgresql" {
+                let mut c = c.clone();
+                c.remove("type");
+                if let Some(pg) = typed::<PostgresConnection>(&c, "", &mut Diagnostics::default()) {
+                    connection_configs.postgres.insert(name.clone(), pg);
+                }
+            }
+        }
+    }
     Some(Project {
         root,
         file: hygge_yml.to_path_buf(),
         name,
         connections,
+        connection_configs,
         options: file.options.unwrap_or_default(),
         flows,
     })

@@ -1,0 +1,647 @@
+//! PostgreSQL connection settings and pools.
+//!
+//! A connection is named in `hygge.yml` (`connections.<name>: {type: postgres, ...}`) or
+//! given inline on a home or store (`url`, or `host`/`port`/`database`/`user`/`password`).
+//! Every entity that uses the same connection in the same role (home or store) shares one
+//! pool of at most `pool_size` connections; a connection is checked on every acquire (an
+//! empty query) and replaced when it died. Homes and stores get separate pools, so a flow
+//! that reads and writes through one connection can never wait on itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use serde::Deserialize;
+use tokio_postgres::config::{Host, SslMode};
+
+/// Connections in a pool unless `pool_size` says otherwise (the default concurrency).
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// A password: never printed.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// `connections.<name>` with `type: postgres`, or the same keys inline on a home or store.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PgConnectionConfig {
+    /// `postgres://user:pass@host:port/db?sslmode=...` (or `key=value` pairs); the separate
+    /// keys below override its parts.
+    #[serde(default)]
+    pub url: Option<Secret>,
+    /// Host name, IP address or Unix socket folder (default `localhost`).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Port (default 5432).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Database (default: the user's name).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// User (default `postgres`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password (use `${VAR}`; never printed).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// As libpq: `disable`; `prefer` (default: TLS when the server offers it) and
+    /// `require` (TLS or nothing) encrypt without checking the certificate; `verify-ca` and
+    /// `verify-full` check it against `sslrootcert`, or the Mozilla root store.
+    #[serde(default)]
+    pub sslmode: Option<String>,
+    /// A PEM file of the certificate authorities to trust (`verify-ca`/`verify-full`).
+    #[serde(default)]
+    pub sslrootcert: Option<String>,
+    /// Connections in the pool (default 8).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// Seconds to wait for a connection to open (default 30).
+    #[serde(default)]
+    pub connect_timeout: Option<u64>,
+}
+
+/// The keys of [`PgConnectionConfig`] (also accepted inline on homes and stores).
+pub const CONNECTION_KEYS: &[&str] = &[
+    "url",
+    "host",
+    "port",
+    "database",
+    "user",
+    "password",
+    "sslmode",
+    "sslrootcert",
+    "pool_size",
+    "connect_timeout",
+];
+
+/// Declares a home's or store's config struct with the connection keys inline (so
+/// `url`, `host`, ... work on the home/store itself), and its `inline()` accessor.
+macro_rules! with_connection_keys {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            $($(#[$fm])* pub $f: $t,)*
+            /// Inline connection: a URL.
+            #[serde(default)]
+            pub url: Option<$crate::postgres::connection::Secret>,
+            /// Inline connection: host.
+            #[serde(default)]
+            pub host: Option<String>,
+            /// Inline connection: port.
+            #[serde(default)]
+            pub port: Option<u16>,
+            /// Inline connection: database.
+            #[serde(default)]
+            pub database: Option<String>,
+            /// Inline connection: user.
+            #[serde(default)]
+            pub user: Option<String>,
+            /// Inline connection: password.
+            #[serde(default)]
+            pub password: Option<$crate::postgres::connection::Secret>,
+            /// Inline connection: sslmode.
+            #[serde(default)]
+            pub sslmode: Option<String>,
+            /// Inline connection: trusted certificate authorities (PEM file).
+            #[serde(default)]
+            pub sslrootcert: Option<String>,
+            /// Inline connection: pool size.
+            #[serde(default)]
+            pub pool_size: Option<usize>,
+            /// Inline connection: connect timeout (seconds).
+            #[serde(default)]
+            pub connect_timeout: Option<u64>,
+        }
+
+        impl $name {
+            /// The connection keys given inline.
+            pub fn inline(&self) -> $crate::postgres::connection::PgConnectionConfig {
+                $crate::postgres::connection::PgConnectionConfig {
+                    url: self.url.clone(),
+                    host: self.host.clone(),
+                    port: self.port,
+                    database: self.database.clone(),
+                    user: self.user.clone(),
+                    password: self.password.clone(),
+                    sslmode: self.sslmode.clone(),
+                    sslrootcert: self.sslrootcert.clone(),
+                    pool_size: self.pool_size,
+                    connect_timeout: self.connect_timeout,
+                }
+            }
+        }
+    };
+}
+pub(crate) use with_connection_keys;
+
+impl PgConnectionConfig {
+    /// True when any connection key is set.
+    pub fn is_set(&self) -> bool {
+        self != &PgConnectionConfig::default()
+    }
+
+    /// `self`'s keys over `base`'s.
+    pub fn over(&self, base: &PgConnectionConfig) -> PgConnectionConfig {
+        PgConnectionConfig {
+            url: self.url.clone().or_else(|| base.url.clone()),
+            host: self.host.clone().or_else(|| base.host.clone()),
+            port: self.port.or(base.port),
+            database: self.database.clone().or_else(|| base.database.clone()),
+            user: self.user.clone().or_else(|| base.user.clone()),
+            password: self.password.clone().or_else(|| base.password.clone()),
+            sslmode: self.sslmode.clone().or_else(|| base.sslmode.clone()),
+            sslrootcert: self
+                .sslrootcert
+                .clone()
+                .or_else(|| base.sslrootcert.clone()),
+            pool_size: self.pool_size.or(base.pool_size),
+            connect_timeout: self.connect_timeout.or(base.connect_timeout),
+        }
+    }
+
+    /// The driver's configuration; errors name the key.
+    pub fn driver_config(&self) -> Result<tokio_postgres::Config, String> {
+        let mut c = match &self.url {
+            Some(url) => url
+                .0
+                .parse::<tokio_postgres::Config>()
+                .map_err(|e| format!("url: not a PostgreSQL connection URL ({e})"))?,
+            None => tokio_postgres::Config::new(),
+        };
+        if let Some(h) = &self.host {
+            c.host(h);
+        }
+        if c.get_hosts().is_empty() {
+            c.host("localhost");
+        }
+        if let Some(p) = self.port {
+            c.port(p);
+        }
+        if let Some(d) = &self.database {
+            c.dbname(d);
+        }
+        if let Some(u) = &self.user {
+            c.user(u);
+        }
+        if c.get_user().is_none() {
+            c.user("postgres");
+        }
+        if let Some(p) = &self.password {
+            c.password(p.0.as_bytes());
+        }
+        c.ssl_mode(match self.tls_mode()? {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Encrypt { required: false } => SslMode::Prefer,
+            TlsMode::Encrypt { required: true } | TlsMode::Verify => SslMode::Require,
+        });
+        c.connect_timeout(Duration::from_secs(
+            self.connect_timeout.unwrap_or(30).max(1),
+        ));
+        c.application_name("hygge");
+        // Long COPY streams must not be cut by an idle server-side timeout.
+        c.options("-c statement_timeout=0 -c idle_in_transaction_session_timeout=0");
+        if self.pool_size == Some(0) {
+            return Err("pool_size must be at least 1".into());
+        }
+        Ok(c)
+    }
+
+    /// What TLS the settings ask for (a URL's `sslmode` unless `sslmode` is set).
+    fn tls_mode(&self) -> Result<TlsMode, String> {
+        let from_url = self.url.as_ref().and_then(|u| {
+            u.0.parse::<tokio_postgres::Config>()
+                .ok()
+                .map(|c| c.get_ssl_mode())
+        });
+        let mode = match (&self.sslmode, from_url) {
+            (Some(m), _) => m.to_ascii_lowercase(),
+            (None, Some(SslMode::Disable)) => "disable".into(),
+            (None, Some(SslMode::Require)) => "require".into(),
+            _ => "prefer".into(),
+        };
+        Ok(match mode.as_str() {
+            "disable" => TlsMode::Disable,
+            "allow" | "prefer" => TlsMode::Encrypt { required: false },
+            "require" => TlsMode::Encrypt { required: true },
+            "verify-ca" | "verify-full" => TlsMode::Verify,
+            other => {
+                return Err(format!(
+                    "sslmode: `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
+                ));
+            }
+        })
+    }
+
+    /// `postgres://user@host:port/database`, without the password.
+    pub fn describe(&self) -> String {
+        match self.driver_config() {
+            Ok(c) => describe(&c),
+            Err(_) => "postgres (invalid settings)".into(),
+        }
+    }
+
+    /// Connections in the pool.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1)
+    }
+}
+
+fn describe(c: &tokio_postgres::Config) -> String {
+    let host = match c.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        c.get_user().unwrap_or("postgres"),
+        c.get_dbname().unwrap_or(c.get_user().unwrap_or("postgres"))
+    )
+}
+
+/// The settings a home or store connects with: the named `connection` (from `hygge.yml`),
+/// with any connection keys given inline over it; or the inline keys alone. Errors name
+/// the key.
+pub fn resolve(
+    name: Option<&str>,
+    inline: &PgConnectionConfig,
+    named: &std::collections::BTreeMap<String, PgConnectionConfig>,
+    types: &std::collections::BTreeMap<String, String>,
+) -> Result<(String, PgConnectionConfig), String> {
+    let (name, cfg) = match name {
+        Some(n) => match named.get(n) {
+            Some(c) => (n.to_string(), inline.over(c)),
+            None => {
+                return Err(match types.get(n) {
+                    Some(t) => format!("connection: `{n}` is a {t} connection, not postgres"),
+                    None if named.is_empty() => format!(
+                        "connection: no connection named `{n}`; define it in hygge.yml under `connections:`"
+                    ),
+                    None => format!(
+                        "connection: no connection named `{n}` (postgres connections: {})",
+                        named.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        },
+        None if inline.is_set() => ("inline".to_string(), inline.clone()),
+        None => {
+            return Err(
+                "connection: say where to connect: `connection: <name>` (from hygge.yml `connections`), or `url`, or `host`/`database`/`user`"
+                    .into(),
+            );
+        }
+    };
+    cfg.driver_config()?;
+    Ok((name, cfg))
+}
+
+/// TLS as libpq's `sslmode` defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    Disable,
+    /// Encrypted, certificate not checked (libpq's `prefer`/`require`).
+    Encrypt {
+        required: bool,
+    },
+    /// Encrypted, certificate checked.
+    Verify,
+}
+
+/// Which side of a flow uses a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Reads (homes).
+    Home,
+    /// Writes (stores).
+    Store,
+}
+
+/// A pool of connections to one server, shared by every entity that uses it in one role.
+pub struct PgPool {
+    /// The connection's name (`connections.<name>`), or `inline`.
+    pub name: String,
+    /// Where it connects (no password).
+    pub description: String,
+    /// The pool's size.
+    pub size: usize,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgPool")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl PgPool {
+    /// `connection `name` (postgres://...)`, for messages.
+    pub fn label(&self) -> String {
+        if self.name == "inline" {
+            format!("postgres {}", self.description)
+        } else {
+            format!("connection `{}` ({})", self.name, self.description)
+        }
+    }
+
+    /// A healthy connection, waiting for one to be free.
+    pub async fn get(&self) -> Result<Object, String> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| format!("{}: {}", self.label(), pool_error(&e)))
+    }
+
+    /// A healthy connection if one is free now (or can be opened now), else `None`.
+    pub async fn try_get(&self) -> Option<Object> {
+        let status = self.pool.status();
+        if status.available == 0 && status.size >= status.max_size {
+            return None;
+        }
+        let mut timeouts = deadpool_postgres::Timeouts::wait_millis(0);
+        timeouts.create = Some(Duration::from_secs(30));
+        self.pool.timeout_get(&timeouts).await.ok()
+    }
+}
+
+/// A pooled connection on loan. [`Lease::release`] returns it to the pool; dropped any
+/// other way (an error, a cancelled run, a half-read COPY), the connection is closed
+/// instead, so the server rolls back what it was doing and no later user inherits an open
+/// transaction or an unfinished COPY.
+pub struct Lease {
+    obj: Option<Object>,
+}
+
+impl Lease {
+    /// Wraps a connection taken from a pool.
+    pub fn new(obj: Object) -> Lease {
+        Lease { obj: Some(obj) }
+    }
+
+    /// The connection.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self.obj
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+
+    /// Gives the connection back to the pool, idle and reusable.
+    pub fn release(mut self) {
+        drop(self.obj.take());
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take() {
+            drop(Object::take(obj));
+        }
+    }
+}
+
+/// The one pool for `(name, settings, role)` in this process.
+pub fn pool(name: &str, cfg: &PgConnectionConfig, role: Role) -> Result<Arc<PgPool>, String> {
+    static POOLS: OnceLock<Mutex<HashMap<String, Arc<PgPool>>>> = OnceLock::new();
+    let driver = cfg.driver_config()?;
+    let key = format!("{name}\u{0}{cfg:?}\u{0}{:?}\u{0}{role:?}", secret_key(cfg));
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pools.get(&key) {
+        return Ok(p.clone());
+    }
+    let size = cfg.pool_size();
+    let manager = match cfg.tls_mode()? {
+        TlsMode::Disable => Manager::from_config(driver.clone(), tokio_postgres::NoTls, mgr()),
+        TlsMode::Encrypt { .. } => Manager::from_config(driver.clone(), tls(None)?, mgr()),
+        TlsMode::Verify => {
+            let roots = roots(cfg.sslrootcert.as_deref())?;
+            Manager::from_config(driver.clone(), tls(Some(roots))?, mgr())
+        }
+    };
+    let pool = Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("cannot create the pool: {e}"))?;
+    let p = Arc::new(PgPool {
+        name: name.to_string(),
+        description: describe(&driver),
+        size,
+        pool,
+    });
+    pools.insert(key, p.clone());
+    Ok(p)
+}
+
+/// For `hygge debug`: connects and authenticates with `cfg`, runs a query, and returns the
+/// server's version; the error says what failed.
+pub async fn check(name: &str, cfg: &PgConnectionConfig) -> Result<String, String> {
+    let pool = pool(name, cfg, Role::Home)?;
+    let lease = Lease::new(pool.get().await?);
+    let row = lease
+        .client()
+        .query_one(
+            "SELECT current_setting('server_version'), current_user",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("{}: {}", pool.label(), pg_error(&e)))?;
+    let (version, user): (String, String) = (row.get(0), row.get(1));
+    lease.release();
+    Ok(format!("PostgreSQL {version} as {user}"))
+}
+
+/// Distinguishes pools whose only difference is a secret, without keeping it in the key.
+fn secret_key(cfg: &PgConnectionConfig) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cfg.url.as_ref().map(|s| &s.0).hash(&mut h);
+    cfg.password.as_ref().map(|s| &s.0).hash(&mut h);
+    h.finish()
+}
+
+fn mgr() -> ManagerConfig {
+    ManagerConfig {
+        // An empty query on every acquire: a dead connection is dropped and replaced.
+        recycling_method: RecyclingMethod::Verified,
+    }
+}
+
+/// A TLS connector: checking the server's certificate against `roots`, or (libpq's
+/// `prefer`/`require`) encrypting without checking it.
+fn tls(
+    roots: Option<rustls::RootCertStore>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("sslmode: {e}"))?;
+    let config = match roots {
+        Some(roots) => builder.with_root_certificates(roots).with_no_client_auth(),
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The trusted authorities: the PEM file's, or the Mozilla root store.
+fn roots(pem: Option<&str>) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(path) = pem else {
+        return Ok(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        });
+    };
+    let mut store = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("sslrootcert: cannot read {path}: {e}"))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("sslrootcert: {path}: {e}"))?;
+        store
+            .add(cert)
+            .map_err(|e| format!("sslrootcert: {path}: {e}"))?;
+    }
+    if store.is_empty() {
+        return Err(format!("sslrootcert: {path} holds no certificate"));
+    }
+    Ok(store)
+}
+
+/// Accepts any certificate (the handshake's signatures are still checked), as libpq does
+/// for `sslmode=prefer` and `require`.
+#[derive(Debug)]
+struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A driver error as one line: the server's message, detail and hint when it sent them.
+pub fn pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!(" ({d})"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        return s;
+    }
+    if e.is_closed() {
+        return "the connection was closed (the server ended the session: it was terminated, restarted or the network failed)".into();
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}
+
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separate_keys_override_the_url_and_secrets_never_print() {
+        let c = PgConnectionConfig {
+            url: Some(Secret("postgres://u:hunter2@db.example:6543/app".into())),
+            database: Some("other".into()),
+            password: Some(Secret("s3cret".into())),
+            ..Default::default()
+        };
+        let d = c.driver_config().unwrap();
+        assert_eq!(d.get_dbname(), Some("other"));
+        assert_eq!(d.get_ports(), &[6543]);
+        assert_eq!(c.describe(), "postgres://u@db.example:6543/other");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2") && !dbg.contains("s3cret"), "{dbg}");
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let c = PgConnectionConfig {
+            sslmode: Some("sometimes".into()),
+            ..Default::default()
+        };
+        assert!(c.driver_config().unwrap_err().starts_with("sslmode:"));
+        let c = PgConnectionConfig {
+            pool_size: Some(0),
+            ..Default::default()
+        };
+        assert!(c.driver_config().unwrap_err().starts_with("pool_size"));
+    }
+}

@@ -1,0 +1,42 @@
+//! `store: {type: postgres, connection | url | host..., table, schema, if_exists}`.
+
+use serde::Deserialize;
+
+use crate::postgres::connection::with_connection_keys;
+
+fn table() -> String {
+    "{entity}".into()
+}
+
+/// What to do when the target table already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfExists {
+    /// Stop with an error (nothing is written).
+    Fail,
+    /// Add the rows to it.
+    Append,
+    /// Replace it with the new rows (atomically).
+    Replace,
+}
+
+with_connection_keys! {
+/// A PostgreSQL store's keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStoreConfig {
+    /// A connection named in `hygge.yml` (`connections.<name>`).
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// The target table (`{entity}` allowed; default `{entity}`); may be `schema.table`.
+    #[serde(default = "table")]
+    pub table: String,
+    /// The schema (default `public`; created if missing).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// `fail`, `append` or `replace`; default: the run type decides (`full_drop` replaces,
+    /// `incremental` appends).
+    #[serde(default)]
+    pub if_exists: Option<IfExists>,
+}
+}

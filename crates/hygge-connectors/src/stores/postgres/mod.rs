@@ -1,0 +1,35 @@
+//! The PostgreSQL store: `type: postgres`, binary COPY into a staging table, swapped in
+//! (or appended) in one transaction.
+
+mod config;
+mod store;
+
+pub use config::{IfExists, PostgresStoreConfig};
+pub use store::{PostgresStore, WriteMode};
+
+use crate::postgres::connection::{Role, pool, resolve};
+use crate::postgres::sql::TableName;
+use crate::registry::Connections;
+
+/// Checks a PostgreSQL store's keys (connects to nothing) and prepares its pool.
+pub fn validate(c: &PostgresStoreConfig, conns: &Connections) -> Result<PostgresStore, String> {
+    let mut table = TableName::parse(&c.table).map_err(|e| format!("table: {e}"))?;
+    match (&table.schema, &c.schema) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "schema: the table is already schema-qualified; give the schema once".into(),
+            );
+        }
+        (None, Some(s)) if s.is_empty() => return Err("schema: the schema is empty".into()),
+        (None, Some(s)) => table.schema = Some(s.clone()),
+        _ => {}
+    }
+    let (name, cfg) = resolve(
+        c.connection.as_deref(),
+        &c.inline(),
+        &conns.postgres,
+        &conns.types,
+    )?;
+    let pool = pool(&name, &cfg, Role::Store)?;
+    Ok(PostgresStore::new(pool, table, c.if_exists))
+}
