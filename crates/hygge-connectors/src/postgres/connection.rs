@@ -52,9 +52,10 @@ pub struct PgConnectionConfig {
     /// Password (use `${VAR}`; never printed).
     #[serde(default)]
     pub password: Option<Secret>,
-    /// As libpq: `disable`; `prefer` (default: TLS when the server offers it) and
-    /// `require` (TLS or nothing) encrypt without checking the certificate; `verify-ca` and
-    /// `verify-full` check it against `sslrootcert`, or the Mozilla root store.
+    /// As libpq: `disable`; `prefer` (default: TLS when the server offers it; no TLS when
+    /// unset and the server is on this machine) and `require` (TLS or nothing) encrypt
+    /// without checking the certificate; `verify-ca` and `verify-full` check it against
+    /// `sslrootcert`, or the Mozilla root store.
     #[serde(default)]
     pub sslmode: Option<String>,
     /// A PEM file of the certificate authorities to trust (`verify-ca`/`verify-full`).
@@ -169,6 +170,16 @@ impl PgConnectionConfig {
 
     /// The driver's configuration; errors name the key.
     pub fn driver_config(&self) -> Result<tokio_postgres::Config, String> {
+        let mut c = self.driver_config_without_tls()?;
+        c.ssl_mode(match self.tls_mode()? {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Encrypt { required: false } => SslMode::Prefer,
+            TlsMode::Encrypt { required: true } | TlsMode::Verify => SslMode::Require,
+        });
+        Ok(c)
+    }
+
+    fn driver_config_without_tls(&self) -> Result<tokio_postgres::Config, String> {
         let mut c = match &self.url {
             Some(url) => url
                 .0
@@ -197,11 +208,6 @@ impl PgConnectionConfig {
         if let Some(p) = &self.password {
             c.password(p.0.as_bytes());
         }
-        c.ssl_mode(match self.tls_mode()? {
-            TlsMode::Disable => SslMode::Disable,
-            TlsMode::Encrypt { required: false } => SslMode::Prefer,
-            TlsMode::Encrypt { required: true } | TlsMode::Verify => SslMode::Require,
-        });
         c.connect_timeout(Duration::from_secs(
             self.connect_timeout.unwrap_or(30).max(1),
         ));
@@ -221,10 +227,12 @@ impl PgConnectionConfig {
                 .ok()
                 .map(|c| c.get_ssl_mode())
         });
+        let url_sets_it = self.url.as_ref().is_some_and(|u| u.0.contains("sslmode"));
         let mode = match (&self.sslmode, from_url) {
             (Some(m), _) => m.to_ascii_lowercase(),
-            (None, Some(SslMode::Disable)) => "disable".into(),
-            (None, Some(SslMode::Require)) => "require".into(),
+            (None, Some(SslMode::Disable)) if url_sets_it => "disable".into(),
+            (None, Some(SslMode::Require)) if url_sets_it => "require".into(),
+            (None, _) if !url_sets_it && self.loopback() => "disable".into(),
             _ => "prefer".into(),
         };
         Ok(match mode.as_str() {
@@ -237,6 +245,24 @@ impl PgConnectionConfig {
                     "sslmode: `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
                 ));
             }
+        })
+    }
+
+    /// True when every host is this machine (a loopback address, `localhost` or a Unix
+    /// socket): there, TLS only costs CPU on both ends, so an unset `sslmode` means no TLS.
+    fn loopback(&self) -> bool {
+        let Ok(c) = self.driver_config_without_tls() else {
+            return false;
+        };
+        c.get_hosts().iter().all(|h| match h {
+            Host::Tcp(name) => {
+                name == "localhost"
+                    || name
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            Host::Unix(_) => true,
         })
     }
 
@@ -629,6 +655,39 @@ mod tests {
         assert_eq!(c.describe(), "postgres://u@db.example:6543/other");
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("s3cret"), "{dbg}");
+    }
+
+    #[test]
+    fn tls_is_off_by_default_only_for_this_machine() {
+        let local = PgConnectionConfig {
+            host: Some("127.0.0.1".into()),
+            ..Default::default()
+        };
+        assert_eq!(local.tls_mode().unwrap(), TlsMode::Disable);
+        let explicit = PgConnectionConfig {
+            sslmode: Some("require".into()),
+            ..local.clone()
+        };
+        assert_eq!(
+            explicit.tls_mode().unwrap(),
+            TlsMode::Encrypt { required: true }
+        );
+        let remote = PgConnectionConfig {
+            url: Some(Secret("postgres://u@db.example.com/app".into())),
+            ..Default::default()
+        };
+        assert_eq!(
+            remote.tls_mode().unwrap(),
+            TlsMode::Encrypt { required: false }
+        );
+        let url_mode = PgConnectionConfig {
+            url: Some(Secret("postgres://u@localhost/app?sslmode=require".into())),
+            ..Default::default()
+        };
+        assert_eq!(
+            url_mode.tls_mode().unwrap(),
+            TlsMode::Encrypt { required: true }
+        );
     }
 
     #[test]

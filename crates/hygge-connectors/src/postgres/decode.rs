@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::NullBufferBuilder;
 use arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Decimal256Builder,
-    FixedSizeBinaryBuilder, ListArray, PrimitiveBuilder, StringBuilder,
+    FixedSizeBinaryBuilder, ListArray, PrimitiveBuilder, StringArray, StringBuilder,
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{
@@ -267,7 +267,11 @@ impl CopyDecoder {
     /// Finishes the builders into a batch; the next builders are sized for `cap` rows (a
     /// full batch is usually followed by another).
     fn flush(&mut self, cap: usize) -> Result<RecordBatch, DecodeError> {
-        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(|c| c.dec.finish(cap)).collect();
+        let arrays = self
+            .cols
+            .iter_mut()
+            .map(|c| c.dec.finish(cap, &c.name))
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
             .map_err(|e| DecodeError(format!("building a batch: {e}")))
@@ -321,10 +325,6 @@ fn offsets_with_capacity(cap: usize) -> Vec<i32> {
 
 #[derive(Debug, Clone, Copy)]
 enum TextKind {
-    /// The bytes are the text (text, varchar, json, enums, ...).
-    Plain,
-    /// jsonb: a version byte (1) then the text.
-    Jsonb,
     /// numeric, printed exactly as PostgreSQL prints it.
     Numeric,
     TimeTz,
@@ -358,6 +358,12 @@ enum Dec {
         b: StringBuilder,
         kind: TextKind,
         scratch: String,
+    },
+    /// Text and json(b) as they come: UTF-8 is checked once per batch over the whole
+    /// buffer (far cheaper than per value), when the batch is finished.
+    Utf8 {
+        b: BinaryBuilder,
+        jsonb: bool,
     },
     Bytes(BinaryBuilder),
     Uuid(FixedSizeBinaryBuilder),
@@ -428,8 +434,14 @@ impl Dec {
                 max: pow10_i256(*p).wrapping_sub(i256::ONE),
             },
             (PgScalar::Numeric, D::Utf8) => text(TextKind::Numeric),
-            (PgScalar::Text | PgScalar::Json, D::Utf8) => text(TextKind::Plain),
-            (PgScalar::Jsonb, D::Utf8) => text(TextKind::Jsonb),
+            (PgScalar::Text | PgScalar::Json, D::Utf8) => Dec::Utf8 {
+                b: BinaryBuilder::with_capacity(cap, cap * 16),
+                jsonb: false,
+            },
+            (PgScalar::Jsonb, D::Utf8) => Dec::Utf8 {
+                b: BinaryBuilder::with_capacity(cap, cap * 16),
+                jsonb: true,
+            },
             (PgScalar::TimeTz, D::Utf8) => text(TextKind::TimeTz),
             (PgScalar::Inet | PgScalar::Cidr, D::Utf8) => text(TextKind::Inet),
             (PgScalar::MacAddr, D::Utf8) => text(TextKind::MacAddr),
@@ -465,7 +477,7 @@ impl Dec {
             Dec::Dec128 { b, .. } => b.append_null(),
             Dec::Dec256 { b, .. } => b.append_null(),
             Dec::Text { b, .. } => b.append_null(),
-            Dec::Bytes(b) => b.append_null(),
+            Dec::Bytes(b) | Dec::Utf8 { b, .. } => b.append_null(),
             Dec::Uuid(b) => b.append_null(),
             Dec::Date(b) => b.append_null(),
             Dec::Time(b) => b.append_null(),
@@ -529,12 +541,12 @@ impl Dec {
                     .map_err(|f| numeric_error(f, v, col, *precision, *scale, false))?;
                 b.append_value(n);
             }
+            Dec::Utf8 { b, jsonb: false } => b.append_value(v),
+            Dec::Utf8 { b, jsonb: true } => match v.split_first() {
+                Some((1, rest)) => b.append_value(rest),
+                _ => return Err(bad(col, "jsonb", v)),
+            },
             Dec::Text { b, kind, scratch } => match kind {
-                TextKind::Plain => b.append_value(utf8(v, col)?),
-                TextKind::Jsonb => match v.split_first() {
-                    Some((1, rest)) => b.append_value(utf8(rest, col)?),
-                    _ => return Err(bad(col, "jsonb", v)),
-                },
                 TextKind::Numeric => {
                     scratch.clear();
                     numeric_text(v, scratch).ok_or_else(|| bad(col, "numeric", v))?;
@@ -611,8 +623,23 @@ impl Dec {
     }
 
     /// Finishes the column into an array and starts an empty one (pre-sized for `cap` rows).
-    fn finish(&mut self, cap: usize) -> ArrayRef {
-        match self {
+    fn finish(&mut self, cap: usize, col: &str) -> Result<ArrayRef, DecodeError> {
+        Ok(match self {
+            Dec::Utf8 { b, .. } => {
+                let bytes = b.values_slice().len();
+                let raw = b.finish();
+                *b =
+                    BinaryBuilder::with_capacity(cap, if cap == 0 { 0 } else { bytes + bytes / 8 });
+                let (offsets, values, nulls) = raw.into_parts();
+                match StringArray::try_new(offsets, values, nulls) {
+                    Ok(a) => Arc::new(a),
+                    Err(e) => {
+                        return Err(DecodeError(format!(
+                            "column `{col}`: text that is not UTF-8 ({e}); connect with client_encoding UTF8"
+                        )));
+                    }
+                }
+            }
             Dec::Bool(b) => {
                 let a = b.finish();
                 *b = BooleanBuilder::with_capacity(cap);
@@ -650,14 +677,14 @@ impl Dec {
                 Arc::new(a)
             }
             Dec::List(l) => {
-                let values = l.inner.finish(cap);
+                let values = l.inner.finish(cap, col)?;
                 let offsets = std::mem::replace(&mut l.offsets, offsets_with_capacity(cap));
                 let nulls = l.nulls.finish();
                 // The offsets start at 0 and never decrease (each is the previous plus a length).
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
                 Arc::new(ListArray::new(l.field.clone(), offsets, values, nulls))
             }
-        }
+        })
     }
 }
 
@@ -725,15 +752,6 @@ fn fixed<const N: usize>(v: &[u8], col: &str, ty: &str) -> Result<[u8; N], Decod
 #[inline]
 fn be_i64(a: &[u8]) -> i64 {
     i64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]])
-}
-
-#[inline]
-fn utf8<'a>(v: &'a [u8], col: &str) -> Result<&'a str, DecodeError> {
-    std::str::from_utf8(v).map_err(|e| {
-        DecodeError(format!(
-            "column `{col}`: text that is not UTF-8 ({e}); connect with client_encoding UTF8"
-        ))
-    })
 }
 
 fn bad(col: &str, ty: &str, v: &[u8]) -> DecodeError {

@@ -29,7 +29,9 @@ use crate::postgres::encode::CopyEncoder;
 use crate::postgres::sql::{MAX_IDENT, TableName, ident};
 use crate::postgres::types::pg_column_type;
 
-/// Bytes of COPY data sent per message.
+/// Bytes of COPY data sent per message: batches are encoded a slice of rows at a time so
+/// that no more than about this much encoded data is held per writer (plus what the driver
+/// has in flight: one message queued, one being written).
 const SEND_CHUNK: usize = 1 << 20;
 
 /// How a run treats an existing target.
@@ -269,6 +271,7 @@ impl Store for PostgresStore {
             finish_sql,
             rows: 0,
             bytes: 0,
+            rows_per_chunk: 1024,
             label: format!("{}, table {}", self.pool.label(), t.display()),
             table: t.display(),
         }))
@@ -302,6 +305,8 @@ struct PgWriter {
     finish_sql: Vec<String>,
     rows: u64,
     bytes: u64,
+    /// Rows encoded per slice, adapted so a slice is about [`SEND_CHUNK`] bytes.
+    rows_per_chunk: usize,
     label: String,
     table: String,
 }
@@ -328,11 +333,20 @@ impl PgWriter {
 #[async_trait]
 impl StoreWriter for PgWriter {
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
-        self.encoder
-            .encode(&batch, &mut self.buf)
-            .map_err(|e| self.fail(e))?;
-        self.rows += batch.num_rows() as u64;
-        self.send(false).await
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let n = self.rows_per_chunk.min(batch.num_rows() - offset);
+            let before = self.buf.len();
+            self.encoder
+                .encode(&batch.slice(offset, n), &mut self.buf)
+                .map_err(|e| self.fail(e))?;
+            let per_row = ((self.buf.len() - before) / n).max(1);
+            self.rows_per_chunk = (SEND_CHUNK / per_row).clamp(64, 1 << 16);
+            offset += n;
+            self.rows += n as u64;
+            self.send(false).await?;
+        }
+        Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
