@@ -43,6 +43,7 @@ impl StoreHarness for Files {
             flow_name: "t".into(),
             entity: entity.into(),
             batch_size: 1000,
+            after: None,
         };
         let (_, stream) = home.read(&req).await.unwrap();
         stream.try_collect().await.unwrap()

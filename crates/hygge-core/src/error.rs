@@ -21,6 +21,9 @@ pub enum Error {
     /// A batch did not match the schema the home announced.
     #[error("home produced a batch whose schema differs from the one it announced: {0}")]
     SchemaMismatch(String),
+    /// The watermark column is missing, of an unusable type, or cannot hold the stored value.
+    #[error("watermark: {0}")]
+    Watermark(String),
     /// The run was cancelled (Ctrl-C) before this flow finished; nothing was published.
     #[error("cancelled before the entity finished; nothing was published")]
     Cancelled,

@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::home::{Home, ReadRequest};
 use crate::progress::{Event, Observer};
-use crate::report::{FlowReport, FlowStatus};
+use crate::report::{FlowReport, FlowStatus, WatermarkReport};
 use crate::store::{RunType, Store, WriteReport, WriteTarget};
+use crate::watermark::Watermark;
 
 /// Default depth of the channel between home and store (the original's `queue_size`).
 pub const DEFAULT_QUEUE_SIZE: usize = 10;
@@ -39,6 +40,18 @@ pub struct FlowSpec {
     pub batch_size: usize,
     /// Time limit for the whole flow, if any.
     pub timeout: Option<Duration>,
+    /// The watermark column (tracked: its maximum over what was written is reported), and
+    /// where the previous run left off (only rows after it are read).
+    pub watermark: Option<WatermarkSpec>,
+}
+
+/// Incremental reading by watermark.
+#[derive(Debug, Clone)]
+pub struct WatermarkSpec {
+    /// The column.
+    pub column: String,
+    /// Read only rows strictly after this (none: read everything).
+    pub after: Option<Watermark>,
 }
 
 /// Runs one flow to the end and reports; never panics, never returns early on error.
@@ -53,7 +66,16 @@ pub async fn run_flow(
     let started_at = Utc::now();
     let start = Instant::now();
     let mut rows_read = 0u64;
-    let work = move_data(spec, run_id, &*home, &*store, observer, &mut rows_read);
+    let mut watermark = spec.watermark.as_ref().and_then(|w| w.after.clone());
+    let work = move_data(
+        spec,
+        run_id,
+        &*home,
+        &*store,
+        observer,
+        &mut rows_read,
+        &mut watermark,
+    );
     let outcome = tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(Error::Cancelled),
@@ -86,8 +108,12 @@ pub async fn run_flow(
             },
             outputs: written.outputs,
             error: None,
+            watermark: None,
         },
     };
+    if report.error.is_none() {
+        report.watermark = watermark.as_ref().map(WatermarkReport::of);
+    }
     report.rows_read = rows_read;
     report.started_at = started_at;
     report.duration_secs = start.elapsed().as_secs_f64();
@@ -117,11 +143,15 @@ async fn move_data(
     store: &dyn Store,
     observer: &dyn Observer,
     rows_read: &mut u64,
+    watermark: &mut Option<Watermark>,
 ) -> Result<WriteReport> {
+    let after = spec.watermark.as_ref().and_then(|w| w.after.clone());
+    let column = spec.watermark.as_ref().map(|w| w.column.clone());
     let req = ReadRequest {
         flow_name: spec.name.clone(),
         entity: spec.entity.clone(),
         batch_size: spec.batch_size.max(1),
+        after: after.clone(),
     };
     let (schema, mut stream) = home.read(&req).await.map_err(Error::Home)?;
     let target = WriteTarget {
@@ -141,8 +171,9 @@ async fn move_data(
     let producer = tokio::spawn(tracing::Instrument::instrument(
         async move {
             let mut read = 0u64;
+            let mut max = after.clone();
             while let Some(item) = stream.next().await {
-                let batch = item.map_err(Error::Home)?;
+                let mut batch = item.map_err(Error::Home)?;
                 if batch.schema().fields() != expected.fields() {
                     return Err(Error::SchemaMismatch(format!(
                         "announced {:?}, got {:?}",
@@ -150,15 +181,21 @@ async fn move_data(
                         batch.schema().fields()
                     )));
                 }
+                if let Some(a) = &after {
+                    batch = a.filter(&batch).map_err(Error::Watermark)?;
+                }
                 if batch.num_rows() == 0 {
                     continue;
+                }
+                if let Some(c) = &column {
+                    max = Watermark::max_with(max, &batch, c).map_err(Error::Watermark)?;
                 }
                 read += batch.num_rows() as u64;
                 if tx.send(batch).await.is_err() {
                     break; // the writer failed; its error is the one to report
                 }
             }
-            Ok(read)
+            Ok((read, max))
         },
         tracing::Span::current(),
     ));
@@ -182,12 +219,13 @@ async fn move_data(
         Err(join) => Err(Error::Panicked(join.to_string())),
     };
     match (produced, write_error) {
-        (Ok(read), None) => {
+        (Ok((read, max)), None) => {
             *rows_read = read;
+            *watermark = max;
             let report = writer.finish().await.map_err(Error::Store)?;
             Ok(report)
         }
-        (Ok(read), Some(e)) => {
+        (Ok((read, _)), Some(e)) => {
             *rows_read = read;
             writer.abort().await;
             Err(e)

@@ -21,6 +21,10 @@ pub struct ReadRequest {
     pub entity: String,
     /// Rows per batch the home should yield (at most).
     pub batch_size: usize,
+    /// Only rows whose watermark column is strictly greater than this are wanted. A home
+    /// that can filter at the source does (SQL homes push it down as a predicate); the
+    /// engine filters every batch again, so a home that cannot is still correct.
+    pub after: Option<crate::watermark::Watermark>,
 }
 
 /// A source of one or many entities.

@@ -15,11 +15,13 @@ pub mod home;
 pub mod progress;
 pub mod report;
 pub mod store;
+pub mod watermark;
 
 pub use coordinator::{Coordinator, FlowJob};
 pub use error::{BoxError, Error, Result};
-pub use flow::{FlowSpec, run_flow};
+pub use flow::{FlowSpec, WatermarkSpec, run_flow};
 pub use home::{BatchStream, Home, ReadRequest};
 pub use progress::{Event, NoopObserver, Observer};
-pub use report::{FlowReport, FlowStatus, RunReport, RunTotals};
+pub use report::{FlowReport, FlowStatus, RunReport, RunTotals, WatermarkReport};
 pub use store::{RunType, Store, StoreWriter, WriteReport, WriteTarget};
+pub use watermark::Watermark;

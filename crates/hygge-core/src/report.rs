@@ -61,6 +61,9 @@ pub struct FlowReport {
     pub outputs: Vec<String>,
     /// The error, with its causes, when the flow failed.
     pub error: Option<String>,
+    /// The watermark after this run (incremental flows with a `watermark`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<WatermarkReport>,
 }
 
 impl FlowReport {
@@ -86,6 +89,36 @@ impl FlowReport {
             destination,
             outputs: vec![],
             error: Some(crate::error::chain(error)),
+            watermark: None,
+        }
+    }
+}
+
+/// Where an incremental run left off: the maximum of the watermark column over every row
+/// written so far (the previous run's when this one wrote none).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WatermarkReport {
+    /// The column.
+    pub column: String,
+    /// `int`, `datetime` or `string`.
+    pub kind: String,
+    /// The exact Arrow type.
+    pub arrow_type: String,
+    /// The value exactly (raw integer in epoch units for temporal types, or the string).
+    pub exact: String,
+    /// The value as ISO-8601 / decimal / text.
+    pub display: String,
+}
+
+impl WatermarkReport {
+    /// The report of a watermark.
+    pub fn of(w: &crate::watermark::Watermark) -> Self {
+        WatermarkReport {
+            column: w.column.clone(),
+            kind: w.kind().to_string(),
+            arrow_type: w.data_type().to_string(),
+            exact: w.exact(),
+            display: w.display(),
         }
     }
 }

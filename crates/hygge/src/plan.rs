@@ -1,7 +1,7 @@
 //! From a loaded project to a validated plan: one [`EntityPlan`] per entity, every error
 //! collected. Validation touches nothing; building connectors happens after.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hygge_connectors::homes::files::{LocalHomeConfig, ParquetHomeConfig};
 use hygge_connectors::homes::postgres::PostgresHomeConfig;
@@ -14,7 +14,9 @@ use hygge_core::{FlowJob, FlowSpec, RunType};
 
 use crate::config::diag::did_you_mean;
 use crate::config::fields::field_names;
-use crate::config::model::{EntitySettings, STORE_KEYS_FROM_ENTITY, Watermark};
+use crate::config::model::{
+    EntitySettings, JournalConfig, JournalLocation, STORE_KEYS_FROM_ENTITY, Watermark,
+};
 use crate::config::typed::{check_keys, typed};
 use crate::config::yaml::{Loc, Node, Value};
 use crate::config::{Diagnostics, EntityDef, Project};
@@ -44,20 +46,27 @@ pub struct EntityPlan {
     pub watermark: Option<Watermark>,
     /// The flow's `timeout`: a limit for each entity run.
     pub timeout: Option<std::time::Duration>,
+    /// The folder of the entity's journal (`journal.parquet`), when one is configured.
+    pub journal: Option<PathBuf>,
 }
 
 impl EntityPlan {
-    /// Builds the connectors and the engine's job.
-    pub fn job(&self) -> FlowJob {
+    /// Builds the connectors and the engine's job: reading rows after `after` (the
+    /// journal's last watermark), as `run_type`.
+    pub fn job(&self, after: Option<hygge_core::Watermark>, run_type: RunType) -> FlowJob {
         FlowJob {
             spec: FlowSpec {
                 flow: self.flow.clone(),
                 entity: self.entity.clone(),
                 name: self.name.clone(),
-                run_type: self.run_type,
+                run_type,
                 queue_size: self.queue_size,
                 batch_size: self.home.batch_size,
                 timeout: self.timeout,
+                watermark: self.watermark.as_ref().map(|w| hygge_core::WatermarkSpec {
+                    column: w.watermark_column.clone(),
+                    after,
+                }),
             },
             home: self.home.build(),
             store: self.store.build(),
@@ -93,7 +102,10 @@ fn plan_entity(
 ) -> Option<EntityPlan> {
     let errors_before = diags.errors().count();
     let c = &e.config;
+    let mut home_path = None;
+    let mut store_path = None;
     let home = side(project, e, "home", diags).and_then(|(node, ty)| {
+        home_path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
         let cfg = home_config(&node, &ty, diags)?;
         let ctx = Context {
             entity_folder: !e.implicit && !e.home_path_from_entity,
@@ -102,6 +114,7 @@ fn plan_entity(
         report(cfg.validate_in(ctx), &node, "home", diags).map(|h| (h, ty))
     });
     let store = side(project, e, "store", diags).and_then(|(node, ty)| {
+        store_path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
         let cfg = store_config(&node, &ty, diags)?;
         let ctx = Context {
             entity_folder: !e.implicit,
@@ -137,13 +150,30 @@ fn plan_entity(
             "queue_size must be a whole number from 1 to 100",
         );
     }
-    if run_type == RunType::Incremental && settings.watermark.is_some() {
+    let journal_cfg = settings.journal.as_ref().or(project.journal.as_ref());
+    let journal = match journal_cfg {
+        None => None,
+        Some(j) => match journal_dir(
+            j,
+            &project.root,
+            home_path.as_deref(),
+            store_path.as_deref(),
+        ) {
+            Ok(dir) => Some(dir),
+            Err(msg) => {
+                let loc = c.get("journal").map_or(&c.loc, |n| n.key_or_value_loc());
+                diags.error(loc, "journal", msg);
+                None
+            }
+        },
+    };
+    if run_type == RunType::Incremental && settings.watermark.is_some() && journal_cfg.is_none() {
         let loc = c.get("watermark").map_or(&c.loc, |n| n.key_or_value_loc());
         diags.error(
             loc,
             "watermark",
             format!(
-                "entity `{}` asks for an incremental load by watermark, but this version of hygge does not filter by watermark yet, so every run would append all rows again; run it as full_drop, or remove `watermark` to append everything on purpose",
+                "entity `{}` is incremental by watermark, but no journal is configured, so hygge would not know where the last run stopped and would load every row again; add `journal: {{path: .hygge_journal}}` to hygge.yml (or the flow), or run it as full_drop",
                 e.name
             ),
         );
@@ -168,6 +198,7 @@ fn plan_entity(
             .filter(|s| *s > 0)
             .map(std::time::Duration::from_secs),
         watermark: settings.watermark,
+        journal,
     })
 }
 
@@ -316,6 +347,31 @@ fn side(
     }
     resolve_path(&mut clean, &project.root);
     Some((clean, ty))
+}
+
+/// Where an entity's journal lives, as the original: `journal.path` (relative to the
+/// project), else `.hygge_journal/` in the store's folder (`location: store`, the default)
+/// or the home's (`location: home`).
+fn journal_dir(
+    j: &JournalConfig,
+    root: &Path,
+    home: Option<&Path>,
+    store: Option<&Path>,
+) -> Result<PathBuf, String> {
+    if let Some(p) = &j.path {
+        return Ok(root.join(p));
+    }
+    let (side, base) = match j.location.unwrap_or(JournalLocation::Store) {
+        JournalLocation::Store => ("store", store),
+        JournalLocation::Home => ("home", home),
+    };
+    match base {
+        Some(b) if b.extension().is_none() || b.is_dir() => Ok(b.join(".hygge_journal")),
+        Some(b) => Ok(b.parent().unwrap_or(Path::new(".")).join(".hygge_journal")),
+        None => Err(format!(
+            "journal: location `{side}` needs a {side} with a `path` (a folder); give the journal its own `path`"
+        )),
+    }
 }
 
 /// Relative paths are relative to the project folder (where `hygge.yml` is), so `hygge go`

@@ -58,8 +58,18 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         eprintln!("Error: concurrency must be at least 1");
         return ExitCode::from(1);
     }
+    let mut starts = Vec::new();
+    for p in &plans {
+        match super::incremental::start(p) {
+            Ok(s) => starts.push(s),
+            Err(msg) => {
+                eprintln!("Error: {msg}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     if args.dry_run {
-        super::plan_view::print(&project, &plans, concurrency, cli.verbose > 0);
+        super::plan_view::print(&project, &plans, &starts, concurrency, cli.verbose > 0);
         return ExitCode::SUCCESS;
     }
     let log_file = match &project.options.log_file {
@@ -91,9 +101,24 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
             }
         });
         let ticker = printer.start_ticker();
-        let jobs = plans.iter().map(EntityPlan::job).collect();
-        let report = Coordinator::new(concurrency, run_id)
-            .run(jobs, printer.clone(), cancel)
+        let jobs = plans
+            .iter()
+            .zip(&starts)
+            .map(|(p, s)| p.job(s.after.clone(), s.run_type))
+            .collect();
+        let runs: Vec<(EntityPlan, RunType)> = plans
+            .iter()
+            .zip(&starts)
+            .map(|(p, s)| (p.clone(), s.run_type))
+            .collect();
+        let observer = Arc::new(super::incremental::JournalObserver::new(
+            printer.clone(),
+            &runs,
+            &project.name,
+            &run_id,
+        ));
+        let report = Coordinator::new(concurrency, run_id.clone())
+            .run(jobs, observer, cancel)
             .await;
         ticker.abort();
         printer.finish();

@@ -2,7 +2,9 @@
 
 mod debug;
 mod go;
+mod incremental;
 mod init;
+mod journal_view;
 mod logging;
 mod output;
 mod plan_view;
@@ -41,6 +43,8 @@ enum Command {
     Init(init::InitArgs),
     /// Validate the project, list its flows and entities, and check every home and store.
     Debug,
+    /// Show the journal: the recent runs of each entity (status, rows, watermark).
+    Journal(journal_view::JournalArgs),
 }
 
 /// How the run report is printed.
@@ -97,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Go(ref args) => go::run(&cli, args),
         Command::Init(ref args) => init::run(args),
         Command::Debug => debug::run(&cli),
+        Command::Journal(ref args) => journal_view::run(&cli, args),
     }
 }
 

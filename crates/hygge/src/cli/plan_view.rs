@@ -4,9 +4,17 @@ use crate::config::Project;
 use crate::plan::EntityPlan;
 use hygge_core::RunType;
 
+use super::incremental::Start;
+
 /// Prints the plan. One line per entity; with `verbose`, a block with every setting
 /// (including the watermark column, which the original's verbose plan never showed: B5).
-pub fn print(project: &Project, plans: &[EntityPlan], concurrency: usize, verbose: bool) {
+pub fn print(
+    project: &Project,
+    plans: &[EntityPlan],
+    starts: &[Start],
+    concurrency: usize,
+    verbose: bool,
+) {
     println!(
         "Plan for project {} · {} entit{} · concurrency {} · dry run: no data is read or written",
         project.name,
@@ -14,12 +22,13 @@ pub fn print(project: &Project, plans: &[EntityPlan], concurrency: usize, verbos
         if plans.len() == 1 { "y" } else { "ies" },
         concurrency
     );
-    for p in plans {
-        let action = p.store.preview(&p.entity, &p.name, p.run_type);
-        let watermark = match (&p.watermark, p.run_type) {
+    for (p, start) in plans.iter().zip(starts) {
+        let run_type = start.run_type;
+        let action = p.store.preview(&p.entity, &p.name, run_type);
+        let watermark = match (&p.watermark, run_type) {
             (Some(w), _) => format!(
-                "column `{}`, primary key `{}`; starts from the beginning (no journal yet)",
-                w.watermark_column, w.primary_key
+                "column `{}`, primary key `{}`; {}",
+                w.watermark_column, w.primary_key, start.note
             ),
             (None, RunType::Incremental) => {
                 "none: every row the home holds is appended".to_string()
@@ -31,7 +40,7 @@ pub fn print(project: &Project, plans: &[EntityPlan], concurrency: usize, verbos
             println!("{}", p.name);
             println!("  home:      {}", p.home.summary(&p.entity));
             println!("  store:     {}", p.store.summary(&p.entity));
-            println!("  run type:  {} — {action}", p.run_type);
+            println!("  run type:  {run_type} — {action}");
             println!("  watermark: {watermark}");
             println!(
                 "  queue:     {} batches between home and store",
@@ -43,10 +52,13 @@ pub fn print(project: &Project, plans: &[EntityPlan], concurrency: usize, verbos
             }
         } else {
             println!(
-                "✓ {}  {} → {}  ({}: {action})",
-                p.name, p.home_type, p.store_type, p.run_type
+                "✓ {}  {} → {}  ({run_type}: {action})",
+                p.name, p.home_type, p.store_type
             );
-            if p.run_type == RunType::Incremental && p.watermark.is_none() {
+            if let Some(w) = &p.watermark {
+                println!("    watermark {}: {}", w.watermark_column, start.note);
+            }
+            if run_type == RunType::Incremental && p.watermark.is_none() {
                 println!(
                     "    warning: incremental without a watermark appends every row the home holds"
                 );

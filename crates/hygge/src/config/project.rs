@@ -29,6 +29,8 @@ pub struct Project {
     pub connections: Vec<(String, String)>,
     /// Named connections, typed (what homes and stores connect with).
     pub connection_configs: Connections,
+    /// The project-wide `journal` (a flow's or entity's own wins).
+    pub journal: Option<JournalConfig>,
     /// The flows, sorted by name.
     pub flows: Vec<FlowDef>,
 }
@@ -279,6 +281,7 @@ pub fn load(
         name,
         connections,
         connection_configs,
+        journal: file.journal.clone(),
         options: file.options.unwrap_or_default(),
         flows,
     })

@@ -216,6 +216,29 @@ impl Home for PostgresHome {
             .map_err(|e| self.context("table", e))?;
         let first = Lease::new(self.pool.get().await?);
         let (cols, schema) = self.describe_columns(&first, &r).await?;
+        // Push the watermark down when the server compares it exactly (same type as the
+        // stored watermark); the engine filters every batch again either way.
+        let predicate = req.after.as_ref().and_then(|w| {
+            let f = schema.field_with_name(&w.column).ok()?;
+            (f.data_type() == w.data_type()).then(|| {
+                Some(format!(
+                    "{} > {}",
+                    ident(&w.column).ok()?,
+                    literal(&w.display())
+                ))
+            })?
+        });
+        let r = match &predicate {
+            Some(p) if r.table.is_some() => Resolved {
+                select: format!("{} WHERE {p}", r.select),
+                ..r
+            },
+            Some(p) => Resolved {
+                select: format!("SELECT * FROM ({}) AS hygge_query WHERE {p}", r.select),
+                ..r
+            },
+            None => r,
+        };
         let ranges = match &r.table {
             Some(t) => self.split(&first, t).await,
             None => vec![],
@@ -258,6 +281,9 @@ impl Home for PostgresHome {
                 }
                 if let Some(hi) = hi {
                     conds.push(format!("ctid < '({hi},0)'::tid"));
+                }
+                if let Some(p) = &predicate {
+                    conds.push(p.clone());
                 }
                 format!(
                     "COPY (SELECT * FROM {table} WHERE {}) TO STDOUT (FORMAT binary)",

@@ -1,0 +1,91 @@
+//! `hygge journal`: the recent runs of each entity, from its journal.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use super::{Cli, load_project, print_diagnostics};
+use crate::journal::Journal;
+use crate::plan::{self, Overrides};
+
+/// `hygge journal` options.
+#[derive(Debug, clap::Args)]
+pub struct JournalArgs {
+    /// Only these flows (repeatable, or comma-separated).
+    #[arg(long = "flow", value_delimiter = ',')]
+    pub flows: Vec<String>,
+    /// Only this entity (`flow.entity`).
+    #[arg(long = "entity", value_delimiter = ',')]
+    pub entities: Vec<String>,
+    /// Runs shown per entity (newest first).
+    #[arg(short = 'n', long, default_value_t = 5)]
+    pub last: usize,
+}
+
+pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
+    let Some((project, mut diags)) = load_project(cli, &[]) else {
+        return ExitCode::from(1);
+    };
+    let plans = plan::plan(&project, &Overrides::default(), &mut diags);
+    print_diagnostics(&diags);
+    if diags.has_errors() {
+        return ExitCode::from(1);
+    }
+    let plans = match super::go::select(plans, &args.flows, &args.entities) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("Error: {msg}");
+            return ExitCode::from(1);
+        }
+    };
+    // One read per journal file, shared by the entities that use it.
+    let mut journals = BTreeMap::new();
+    let mut failed = false;
+    println!(
+        "{:<32} {:<8} {:<12} {:>12} {:>9}  {:<26} watermark",
+        "entity", "status", "run type", "rows", "seconds", "finished"
+    );
+    for p in &plans {
+        let Some(dir) = &p.journal else {
+            println!("{:<32} (no journal configured)", p.name);
+            continue;
+        };
+        let entries = journals
+            .entry(dir.clone())
+            .or_insert_with(|| Journal::at(dir).read());
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("Error: {}: {e}", p.name);
+                failed = true;
+                continue;
+            }
+        };
+        let mine: Vec<_> = entries
+            .iter()
+            .filter(|e| e.flow == p.flow && e.entity == p.entity)
+            .collect();
+        if mine.is_empty() {
+            println!("{:<32} (no runs yet)", p.name);
+        }
+        for e in mine.iter().rev().take(args.last) {
+            println!(
+                "{:<32} {:<8} {:<12} {:>12} {:>9.2}  {:<26} {}",
+                p.name,
+                e.status,
+                e.run_type,
+                e.row_count,
+                e.duration,
+                e.finish_time.chars().take(26).collect::<String>(),
+                e.watermark.as_deref().unwrap_or("-")
+            );
+            if let Some(m) = e.message.as_deref().filter(|m| !m.is_empty()) {
+                println!("{:<32}   {m}", "");
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,524 @@
+//! The journal: one Parquet file, `<dir>/journal.parquet`, one row per finished entity run.
+//!
+//! The columns are the original Python hygge's schema v"1.0" (same names, same types: strings
+//! as `Utf8`, `row_count` `Int64`, `duration` `Float64`) followed by hygge's additions, so
+//! DuckDB, Polars and the original tool can read it, and hygge reads the original's journals.
+//!
+//! Crash safety and concurrency:
+//!
+//! - [`Journal::append`] takes an exclusive `flock` on `<dir>/journal.parquet.lock`, reads the
+//!   current file, writes every row plus the new ones to `journal.parquet.tmp-<pid>-<n>` in the
+//!   same folder, fsyncs it, renames it over `journal.parquet` and fsyncs the folder. Two
+//!   processes (or threads) appending at once are serialised by the lock and lose nothing.
+//! - Readers take no lock: the rename is atomic, so they see the old file or the new one, and
+//!   a `kill -9` at any moment leaves one of the two. Temp files a killed append left behind
+//!   are removed by the next append (only lock holders write temp files).
+//! - A journal that cannot be read is an error naming the file, never an empty journal: an
+//!   empty journal would silently turn every incremental entity into a full reload.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Float64Builder, Int64Array, Int64Builder, RecordBatch,
+    StringArray, StringBuilder,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// The journal's file name inside its folder.
+pub const JOURNAL_FILE: &str = "journal.parquet";
+/// The `schema_version` hygge writes (the original's).
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// One finished entity run (one row of the journal).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournalEntry {
+    // The original's schema v"1.0" columns, same names, same meaning.
+    pub entity_run_id: String,
+    pub coordinator_run_id: String,
+    pub flow_run_id: String,
+    pub coordinator: String,
+    pub flow: String,
+    pub entity: String,
+    /// ISO-8601, like the original.
+    pub start_time: String,
+    /// ISO-8601, like the original.
+    pub finish_time: String,
+    /// `success` | `fail` | `skip`
+    pub status: String,
+    /// `full_drop` | `incremental`
+    pub run_type: String,
+    pub row_count: i64,
+    /// Seconds.
+    pub duration: f64,
+    pub primary_key: Option<String>,
+    pub watermark_column: Option<String>,
+    /// The original's `datetime` | `int` | `string`.
+    pub watermark_type: Option<String>,
+    pub watermark: Option<String>,
+    pub message: Option<String>,
+    /// `"1.0"`
+    pub schema_version: String,
+    // hygge's additions.
+    pub source_row_count: Option<i64>,
+    pub destination_row_count: Option<i64>,
+    pub bytes: Option<i64>,
+    /// Exact Arrow type of the watermark column, e.g. `Timestamp(Microsecond, Some("UTC"))`.
+    pub watermark_arrow_type: Option<String>,
+    /// The watermark at full precision (may equal `watermark`).
+    pub watermark_exact: Option<String>,
+}
+
+/// What went wrong with a journal; every message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot {action} the journal file {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the journal {path} cannot be read ({detail}); hygge will not treat it as empty, \
+         because that would reload every incremental entity in full: restore it from a \
+         backup, or move it aside to start a new journal"
+    )]
+    Unreadable { path: PathBuf, detail: String },
+    #[error("cannot write the journal {path}: {detail}; the previous journal is unchanged")]
+    Write { path: PathBuf, detail: String },
+}
+
+impl JournalError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        JournalError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The journal in one folder.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+/// Distinguishes temp files of appends from one process (threads may append concurrently).
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Journal {
+    /// The journal `<dir>/journal.parquet`; the folder is created on the first append.
+    pub fn at(dir: &Path) -> Journal {
+        Journal {
+            dir: dir.to_path_buf(),
+            path: dir.join(JOURNAL_FILE),
+        }
+    }
+
+    /// Path of `journal.parquet`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Path of the lock file appends hold.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(format!("{JOURNAL_FILE}.lock"))
+    }
+
+    /// Every entry in file order; empty when the file does not exist.
+    pub fn read(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(JournalError::io("open", &self.path, e)),
+        };
+        read_entries(&self.path, file)
+    }
+
+    /// Appends `entries` atomically (all or none), serialised with every other appender.
+    pub fn append(&self, entries: &[JournalEntry]) -> Result<(), JournalError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let dir = self.dir_or_cwd();
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir)
+                .map_err(|e| JournalError::io("create the folder of", &dir, e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        let lock_path = self.lock_path();
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| JournalError::io("create the lock", &lock_path, e))?;
+        lock.lock()
+            .map_err(|e| JournalError::io("lock", &lock_path, e))?;
+
+        // Holding the lock: any temp file is a leftover of an append that was killed.
+        self.remove_stale_temps(&dir);
+
+        let mut all = self.read()?;
+        all.extend_from_slice(entries);
+
+        let tmp = dir.join(format!(
+            "{JOURNAL_FILE}.tmp-{}-{}",
+            std::process::id(),
+            TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = write_file(&tmp, &all)
+            .and_then(|()| {
+                fs::rename(&tmp, &self.path).map_err(|e| JournalError::io("replace", &self.path, e))
+            })
+            .and_then(|()| sync_dir(&dir));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        drop(lock); // releases the flock
+        result
+    }
+
+    /// The latest `success` entry (by `finish_time`, then file order) for `(flow, entity)`
+    /// with a watermark.
+    pub fn last_watermark(
+        &self,
+        flow: &str,
+        entity: &str,
+    ) -> Result<Option<JournalEntry>, JournalError> {
+        Ok(latest_watermark(self.read()?, flow, entity))
+    }
+
+    fn dir_or_cwd(&self) -> PathBuf {
+        if self.dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            self.dir.clone()
+        }
+    }
+
+    fn remove_stale_temps(&self, dir: &Path) {
+        let prefix = format!("{JOURNAL_FILE}.tmp-");
+        let Ok(list) = fs::read_dir(dir) else { return };
+        for item in list.flatten() {
+            if item.file_name().to_string_lossy().starts_with(&prefix) {
+                let path = item.path();
+                match fs::remove_file(&path) {
+                    Ok(()) => tracing::debug!(
+                        "removed {} left by an interrupted journal append",
+                        path.display()
+                    ),
+                    Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+                }
+            }
+        }
+    }
+}
+
+/// The latest `success` entry with a watermark for `(flow, entity)`: greatest `finish_time`,
+/// ties (and unparsable times) broken by file order, later wins.
+pub fn latest_watermark(
+    entries: Vec<JournalEntry>,
+    flow: &str,
+    entity: &str,
+) -> Option<JournalEntry> {
+    let mut best: Option<JournalEntry> = None;
+    for e in entries {
+        if e.flow != flow || e.entity != entity || e.status != "success" || e.watermark.is_none() {
+            continue;
+        }
+        let newer = match &best {
+            None => true,
+            Some(b) => match (finish_key(&e.finish_time), finish_key(&b.finish_time)) {
+                (Some(x), Some(y)) => x >= y,
+                _ => e.finish_time >= b.finish_time,
+            },
+        };
+        if newer {
+            best = Some(e);
+        }
+    }
+    best
+}
+
+/// An ISO-8601 time as a comparable instant: offsets are converted to UTC, times without an
+/// offset (the original's `datetime.isoformat()`) are taken as they are.
+fn finish_key(s: &str) -> Option<chrono::NaiveDateTime> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.naive_utc());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t);
+        }
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+    ] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, fmt) {
+            return Some(t.naive_utc());
+        }
+    }
+    None
+}
+
+/// The schema hygge writes: the original's 18 columns in its order, then hygge's 5.
+pub fn schema() -> SchemaRef {
+    let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let i = |name: &str, nullable: bool| Field::new(name, DataType::Int64, nullable);
+    Arc::new(Schema::new(vec![
+        s("entity_run_id", false),
+        s("coordinator_run_id", false),
+        s("flow_run_id", false),
+        s("coordinator", false),
+        s("flow", false),
+        s("entity", false),
+        s("start_time", false),
+        s("finish_time", false),
+        s("status", false),
+        s("run_type", false),
+        i("row_count", false),
+        Field::new("duration", DataType::Float64, false),
+        s("primary_key", true),
+        s("watermark_column", true),
+        s("watermark_type", true),
+        s("watermark", true),
+        s("message", true),
+        s("schema_version", false),
+        i("source_row_count", true),
+        i("destination_row_count", true),
+        i("bytes", true),
+        s("watermark_arrow_type", true),
+        s("watermark_exact", true),
+    ]))
+}
+
+fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+        let mut b = StringBuilder::new();
+        for v in values {
+            b.append_option(v);
+        }
+        Arc::new(b.finish())
+    }
+    fn ints(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+        let mut b = Int64Builder::new();
+        for v in values {
+            b.append_option(v);
+        }
+        Arc::new(b.finish())
+    }
+    let req = |f: fn(&JournalEntry) -> &str| strings(entries.iter().map(|e| Some(f(e))));
+    let opt = |f: fn(&JournalEntry) -> Option<&str>| strings(entries.iter().map(f));
+    let mut duration = Float64Builder::new();
+    for e in entries {
+        duration.append_value(e.duration);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        req(|e| &e.entity_run_id),
+        req(|e| &e.coordinator_run_id),
+        req(|e| &e.flow_run_id),
+        req(|e| &e.coordinator),
+        req(|e| &e.flow),
+        req(|e| &e.entity),
+        req(|e| &e.start_time),
+        req(|e| &e.finish_time),
+        req(|e| &e.status),
+        req(|e| &e.run_type),
+        ints(entries.iter().map(|e| Some(e.row_count))),
+        Arc::new(duration.finish()),
+        opt(|e| e.primary_key.as_deref()),
+        opt(|e| e.watermark_column.as_deref()),
+        opt(|e| e.watermark_type.as_deref()),
+        opt(|e| e.watermark.as_deref()),
+        opt(|e| e.message.as_deref()),
+        req(|e| &e.schema_version),
+        ints(entries.iter().map(|e| e.source_row_count)),
+        ints(entries.iter().map(|e| e.destination_row_count)),
+        ints(entries.iter().map(|e| e.bytes)),
+        opt(|e| e.watermark_arrow_type.as_deref()),
+        opt(|e| e.watermark_exact.as_deref()),
+    ];
+    RecordBatch::try_new(schema(), columns)
+}
+
+/// Writes `entries` to a new file at `path` and fsyncs it.
+fn write_file(path: &Path, entries: &[JournalEntry]) -> Result<(), JournalError> {
+    let werr = |detail: String| JournalError::Write {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let batch = to_batch(entries).map_err(|e| werr(e.to_string()))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| JournalError::io("create", path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| werr(e.to_string()))?;
+    writer.write(&batch).map_err(|e| werr(e.to_string()))?;
+    let file = writer.into_inner().map_err(|e| werr(e.to_string()))?;
+    file.sync_all()
+        .map_err(|e| JournalError::io("sync", path, e))
+}
+
+/// fsyncs a folder so a rename into it is durable.
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    #[cfg(unix)]
+    {
+        let d = File::open(dir).map_err(|e| JournalError::io("open the folder of", dir, e))?;
+        d.sync_all()
+            .map_err(|e| JournalError::io("sync the folder of", dir, e))?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+/// Reads every row, leniently: columns are found by name, any type that converts (e.g.
+/// `LargeUtf8`/`Utf8View` strings, `Int32` counts) is accepted, missing columns read as
+/// null, and a null in a required column as its default (`""`, `0`).
+fn read_entries(path: &Path, file: File) -> Result<Vec<JournalEntry>, JournalError> {
+    let unreadable = |detail: String| JournalError::Unreadable {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| unreadable(e.to_string()))?;
+        let cols = Columns {
+            batch: &batch,
+            path,
+        };
+        let s = |name| cols.strings(name);
+        let (entity_run_id, coordinator_run_id, flow_run_id) = (
+            s("entity_run_id")?,
+            s("coordinator_run_id")?,
+            s("flow_run_id")?,
+        );
+        let (coordinator, flow, entity) = (s("coordinator")?, s("flow")?, s("entity")?);
+        let (start_time, finish_time) = (s("start_time")?, s("finish_time")?);
+        let (status, run_type) = (s("status")?, s("run_type")?);
+        let row_count = cols.ints("row_count")?;
+        let duration = cols.floats("duration")?;
+        let (primary_key, watermark_column, watermark_type) = (
+            s("primary_key")?,
+            s("watermark_column")?,
+            s("watermark_type")?,
+        );
+        let (watermark, message, schema_version) =
+            (s("watermark")?, s("message")?, s("schema_version")?);
+        let source_row_count = cols.ints("source_row_count")?;
+        let destination_row_count = cols.ints("destination_row_count")?;
+        let bytes = cols.ints("bytes")?;
+        let watermark_arrow_type = s("watermark_arrow_type")?;
+        let watermark_exact = s("watermark_exact")?;
+
+        let req = |c: &Option<StringArray>, row| opt_str(c, row).unwrap_or_default();
+        for row in 0..batch.num_rows() {
+            out.push(JournalEntry {
+                entity_run_id: req(&entity_run_id, row),
+                coordinator_run_id: req(&coordinator_run_id, row),
+                flow_run_id: req(&flow_run_id, row),
+                coordinator: req(&coordinator, row),
+                flow: req(&flow, row),
+                entity: req(&entity, row),
+                start_time: req(&start_time, row),
+                finish_time: req(&finish_time, row),
+                status: req(&status, row),
+                run_type: req(&run_type, row),
+                row_count: opt_int(&row_count, row).unwrap_or(0),
+                duration: duration
+                    .as_ref()
+                    .filter(|a| a.is_valid(row))
+                    .map_or(0.0, |a| a.value(row)),
+                primary_key: opt_str(&primary_key, row),
+                watermark_column: opt_str(&watermark_column, row),
+                watermark_type: opt_str(&watermark_type, row),
+                watermark: opt_str(&watermark, row),
+                message: opt_str(&message, row),
+                schema_version: req(&schema_version, row),
+                source_row_count: opt_int(&source_row_count, row),
+                destination_row_count: opt_int(&destination_row_count, row),
+                bytes: opt_int(&bytes, row),
+                watermark_arrow_type: opt_str(&watermark_arrow_type, row),
+                watermark_exact: opt_str(&watermark_exact, row),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn opt_str(c: &Option<StringArray>, row: usize) -> Option<String> {
+    c.as_ref()
+        .filter(|a| a.is_valid(row))
+        .map(|a| a.value(row).to_string())
+}
+
+fn opt_int(c: &Option<Int64Array>, row: usize) -> Option<i64> {
+    c.as_ref().filter(|a| a.is_valid(row)).map(|a| a.value(row))
+}
+
+/// One batch's columns, converted by name to the types hygge uses.
+struct Columns<'a> {
+    batch: &'a RecordBatch,
+    path: &'a Path,
+}
+
+impl Columns<'_> {
+    fn converted(&self, name: &str, to: &DataType) -> Result<Option<ArrayRef>, JournalError> {
+        let Some(col) = self.batch.column_by_name(name) else {
+            return Ok(None);
+        };
+        if col.data_type() == to {
+            return Ok(Some(col.clone()));
+        }
+        cast(col, to)
+            .map(Some)
+            .map_err(|e| JournalError::Unreadable {
+                path: self.path.to_path_buf(),
+                detail: format!(
+                    "column `{name}` has type {} which cannot be read as {to}: {e}",
+                    col.data_type()
+                ),
+            })
+    }
+
+    fn strings(&self, name: &str) -> Result<Option<StringArray>, JournalError> {
+        Ok(self
+            .converted(name, &DataType::Utf8)?
+            .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned()))
+    }
+
+    fn ints(&self, name: &str) -> Result<Option<Int64Array>, JournalError> {
+        Ok(self
+            .converted(name, &DataType::Int64)?
+            .and_then(|a| a.as_any().downcast_ref::<Int64Array>().cloned()))
+    }
+
+    fn floats(&self, name: &str) -> Result<Option<Float64Array>, JournalError> {
+        Ok(self
+            .converted(name, &DataType::Float64)?
+            .and_then(|a| a.as_any().downcast_ref::<Float64Array>().cloned()))
+    }
+}
