@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Writes bench/RESULTS.md from the raw results in bench/results/*.json (run.sh calls it).
 
-    python bench/report.py                 # the newest compare and the newest scale results
+    python bench/report.py                 # the newest compare, scale and pg results
     python bench/report.py FILE.json ...   # these result files, in this order
 
 Per scenario: median wall time over the successful measured runs, rows/s, peak RSS
 (median over runs of each run's peak), CPU seconds, output size, and hygge's ratio to
 each peer (time ratio < 1: hygge is faster; RSS ratio < 1: hygge uses less memory).
 Runs that failed (exit code, or wrong rows/columns in the output) are listed, not timed.
+PostgreSQL results (bench_pg.py, mode `pg`) get one section per scenario, with the
+PostgreSQL server's CPU seconds and hygge's ratio to the fastest peer and to the raw
+single-stream psql COPY.
 Uses only the standard library.
 """
 
@@ -58,6 +61,8 @@ def summarize(scenario: dict) -> dict[str, dict]:
             "rss_mib": median([r["max_rss_kib"] / 1024 for r in ok]),
             "rss_max_mib": max([r["max_rss_kib"] / 1024 for r in ok], default=None),
             "cpu_s": median([r["user_s"] + r["sys_s"] for r in ok]),
+            "server_cpu_s": median([r["server_cpu_s"] for r in ok if r.get("server_cpu_s") is not None]),
+            "types": next((r["types"] for r in ok if r.get("types")), None),
             "out_mib": median([r["bytes_written"] / 2**20 for r in ok]),
             "files": median([r["files_written"] for r in ok]),
             "failures": [r for r in runs if r["status"] != "ok"],
@@ -76,8 +81,10 @@ def header(result: dict, source: str) -> list[str]:
         f"raw runs in `{os.path.relpath(source, HERE)}`",
         f"- Machine: {m['cpu_model']}, nproc {m['nproc']}, {mem} memory, Linux {m['kernel']}",
         f"- Versions: {v.get('hygge') or 'hygge ?'} (git {v.get('hygge_git') or '?'}, "
-        f"{v.get('rustc') or 'rustc ?'}); DuckDB {v.get('duckdb')}, Polars {v.get('polars')}, "
-        f"pyarrow {v.get('pyarrow')} (Python {v.get('python')}, numpy {v.get('numpy')})",
+        f"{v.get('rustc') or 'rustc ?'}); "
+        + ", ".join(f"{name} {v[k]}" for k, name in (("duckdb", "DuckDB"), ("polars", "Polars"),
+                                                        ("pyarrow", "pyarrow")) if v.get(k))
+        + f" (Python {v.get('python')}, numpy {v.get('numpy')})",
         f"- Runs: {result['warmup_rounds']} warm-up round(s), then {result['runs_per_tool']} measured "
         "round(s); a round runs every tool once, in an order rotated from round to round",
     ]
@@ -183,12 +190,123 @@ def scale_section(result: dict, source: str) -> list[str]:
     return lines + ["", *notes, *fails, ""]
 
 
+PG_TOOL_LABELS = {
+    "hygge": "**hygge**",
+    "hygge_nofsync": "hygge_nofsync",
+    "duckdb": "DuckDB postgres ext.",
+    "connectorx": "ConnectorX + pyarrow",
+    "psql": "psql binary COPY (raw limit)",
+}
+PG_SCENARIO_TEXT = {
+    "read": (
+        "4 tables `public.e0..e3` (loaded once from the generated data set, exact column types, "
+        "primary key on id, `VACUUM (FREEZE, ANALYZE)`) → snappy Parquet, one file per table. "
+        "hygge: `type: postgres` home (`batch_size` 65,536) → snappy Parquet store, concurrency 4, pool 4 "
+        "(unless the Settings line says otherwise). "
+        "DuckDB: `ATTACH ... (TYPE postgres)` + `COPY (SELECT * FROM pg.public.<e>) TO '<e>.parquet'`, "
+        "tables in sequence in one process. ConnectorX: `cx.read_sql(..., return_type='arrow')` + "
+        "`pq.write_table`, per table. Raw limit: psql `\\copy (SELECT * FROM <e>) TO '/dev/null' "
+        "WITH (FORMAT binary)`, the tables in sequence, one stream, nothing written."
+    ),
+    "write": (
+        "The generated zstd Parquet data set → 4 new PostgreSQL tables, each tool into its own schema "
+        "(dropped and created empty before every run). hygge: Parquet home → `type: postgres` store, "
+        "`run_type: full_drop`, concurrency 4, pool 4 (unless the Settings line says otherwise). DuckDB: `CREATE TABLE pg.<schema>.<e> AS "
+        "SELECT * FROM read_parquet(...)`, tables in sequence. Raw limit: psql `CREATE TABLE (LIKE ...)` "
+        "+ `\\copy <e> FROM '<file>' WITH (FORMAT binary)` of binary COPY files made beforehand "
+        "(untimed), tables in sequence, one stream."
+    ),
+}
+
+
+def pg_section(result: dict, source: str) -> list[str]:
+    lines = []
+    v = result["versions"]
+    for sc in result["scenarios"]:
+        stats = summarize(sc)
+        kind = sc["kind"]
+        h = stats.get("hygge")
+        peers = {t: s for t, s in stats.items() if not t.startswith("hygge") and t != "psql" and s["ok"]}
+        fastest = min(peers, key=lambda t: peers[t]["wall"]) if peers else None
+        raw = stats.get("psql") if stats.get("psql", {}).get("ok") else None
+        size_note = (
+            f"source tables {mib(sc['input_bytes'] / 2**20)} MiB in PostgreSQL" if kind == "read"
+            else f"zstd Parquet in ({mib(sc['input_bytes'] / 2**20)} MiB)"
+        )
+        out_col = "out MiB" if kind == "read" else "table MiB"
+        lines += [
+            f"## {sc['title']}, {sc['rows']:,} rows",
+            "",
+            PG_SCENARIO_TEXT[kind] + f" {size_note}. Each run is one whole process (`/usr/bin/time`); "
+            "its output is checked (rows, column names and a fingerprint of the values per entity) "
+            "before it counts. Before every run: output deleted, `sync`, PostgreSQL `CHECKPOINT`.",
+            "",
+            *header(result, source),
+            f"- PostgreSQL: {(v.get('postgres_server') or '?').split(' on ')[0]} on the same machine "
+            f"({result['postgres']['host']}:{result['postgres']['port']}, database "
+            f"`{result['postgres']['database']}`, every tool with sslmode "
+            f"`{result['postgres'].get('sslmode', '?')}`); DuckDB {v.get('duckdb')} with "
+            f"duckdb-extension-postgres-scanner {v.get('duckdb-extension-postgres-scanner')}, "
+            f"ConnectorX {v.get('connectorx')}, {v.get('psql')}",
+            "",
+            f"| tool | ok runs | median wall s | min–max s | rows/s | peak RSS MiB | client CPU s "
+            f"| server CPU s | {out_col} | hygge/tool time | hygge/tool RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for tool, s in stats.items():
+            label = PG_TOOL_LABELS.get(tool, tool)
+            if s["ok"] == 0:
+                lines.append(f"| {label} | 0/{s['runs']} | FAILED | | | | | | | | |")
+                continue
+            t_ratio = r_ratio = "–"
+            if not tool.startswith("hygge") and h and h["ok"]:
+                t_ratio = f"{h['wall'] / s['wall']:.2f}" if s["wall"] else "–"
+                r_ratio = f"{h['rss_mib'] / s['rss_mib']:.2f}" if s["rss_mib"] else "–"
+            out = mib(s["out_mib"]) if s["out_mib"] else "–"
+            lines.append(
+                f"| {label} | {s['ok']}/{s['runs']} | {s['wall']:.2f} | {s['wall_min']:.2f}–{s['wall_max']:.2f} "
+                f"| {s['rows_s']:,.0f} | {mib(s['rss_mib'])} | {s['cpu_s']:.1f} "
+                f"| {fmt(s['server_cpu_s'], '.1f')} | {out} | {t_ratio} | {r_ratio} |"
+            )
+        lines.append("")
+        if h and h["ok"] and fastest:
+            f = stats[fastest]
+            lines.append(
+                f"**hygge / fastest peer ({PG_TOOL_LABELS.get(fastest, fastest)}): "
+                f"{h['wall'] / f['wall']:.2f}× the time, {h['rss_mib'] / f['rss_mib']:.2f}× the peak RSS**"
+                + (f"; hygge / raw single-stream psql COPY: {h['wall'] / raw['wall']:.2f}× the time." if raw else ".")
+            )
+        elif fastest:
+            f = stats[fastest]
+            lines.append(
+                f"Fastest peer: {PG_TOOL_LABELS.get(fastest, fastest)}, {f['wall']:.2f} s "
+                f"({f['rows_s']:,.0f} rows/s, {mib(f['rss_mib'])} MiB); hygge: no successful run."
+            )
+        lines += [
+            "",
+            "Time ratio < 1: hygge is faster; RSS ratio < 1: hygge's peak memory is smaller. Client "
+            "CPU s = user + system of the measured process; server CPU s = the PostgreSQL processes' "
+            "CPU during the run (same machine, so both share its cores). The raw limit is not a "
+            "peer: it moves the bytes with no conversion (and, reading, writes nothing).",
+        ]
+        typed = [(t, s["types"]) for t, s in stats.items() if s.get("types")]
+        if typed:
+            lines += ["", "Column types of the outputs:", ""]
+            for t, types in typed:
+                lines.append(f"- {PG_TOOL_LABELS.get(t, t)}: " + ", ".join(f"`{x}`" for x in types))
+        fl = failures(stats)
+        if fl:
+            lines += ["", *fl]
+        lines.append("")
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", help="result files (default: newest compare + newest scale)")
+    p.add_argument("files", nargs="*", help="result files (default: newest compare, scale and pg)")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     a = p.parse_args()
-    files = a.files or [f for f in (newest("compare"), newest("scale")) if f]
+    files = a.files or [f for f in (newest("compare"), newest("scale"), newest("pg")) if f]
     if not files:
         raise SystemExit("no results in bench/results/: run bash bench/run.sh first")
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -205,6 +323,8 @@ def main() -> None:
             result = json.load(f)
         if result["mode"] == "scale":
             lines += scale_section(result, path)
+        elif result["mode"] == "pg":
+            lines += pg_section(result, path)
         else:
             lines += compare_section(result, path)
     with open(a.out, "w") as f:
