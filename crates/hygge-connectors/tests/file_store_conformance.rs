@@ -44,6 +44,7 @@ impl StoreHarness for Files {
             entity: entity.into(),
             batch_size: 1000,
             after: None,
+            after_inclusive: false,
         };
         let (_, stream) = home.read(&req).await.unwrap();
         stream.try_collect().await.unwrap()

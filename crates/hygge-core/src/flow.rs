@@ -52,6 +52,11 @@ pub struct WatermarkSpec {
     pub column: String,
     /// Read only rows strictly after this (none: read everything).
     pub after: Option<Watermark>,
+    /// `Some(primary key)` for an inclusive boundary: rows equal to `after` are read too,
+    /// less those whose key is in `seen`; the keys at the new watermark are reported.
+    pub inclusive: Option<String>,
+    /// Keys of the rows at `after` that a previous run wrote (inclusive boundary).
+    pub seen: std::collections::BTreeSet<String>,
 }
 
 /// Runs one flow to the end and reports; never panics, never returns early on error.
@@ -66,7 +71,10 @@ pub async fn run_flow(
     let started_at = Utc::now();
     let start = Instant::now();
     let mut rows_read = 0u64;
-    let mut watermark = spec.watermark.as_ref().and_then(|w| w.after.clone());
+    let mut watermark = spec
+        .watermark
+        .as_ref()
+        .and_then(|w| w.after.clone().map(|a| (a, w.seen.clone())));
     let work = move_data(
         spec,
         run_id,
@@ -112,7 +120,17 @@ pub async fn run_flow(
         },
     };
     if report.error.is_none() {
-        report.watermark = watermark.as_ref().map(WatermarkReport::of);
+        report.watermark = watermark.as_ref().map(|(w, keys)| {
+            let mut r = WatermarkReport::of(w);
+            if spec
+                .watermark
+                .as_ref()
+                .is_some_and(|s| s.inclusive.is_some())
+            {
+                r.boundary_keys = keys.iter().cloned().collect();
+            }
+            r
+        });
     }
     report.rows_read = rows_read;
     report.started_at = started_at;
@@ -132,6 +150,42 @@ async fn with_timeout<F: std::future::Future<Output = Result<WriteReport>>>(
     }
 }
 
+/// The position after `batch`: the greater watermark, and (inclusive boundary) the keys
+/// of the rows at it.
+fn advance(
+    pos: Option<(Watermark, std::collections::BTreeSet<String>)>,
+    batch: &arrow::record_batch::RecordBatch,
+    column: &str,
+    inclusive: Option<&str>,
+) -> std::result::Result<Option<(Watermark, std::collections::BTreeSet<String>)>, String> {
+    let Some(m) = Watermark::max_with(None, batch, column)? else {
+        return Ok(pos);
+    };
+    let keys_at = |w: &Watermark| -> std::result::Result<Vec<String>, String> {
+        match inclusive {
+            Some(pk) => w.keys_at(batch, pk),
+            None => Ok(vec![]),
+        }
+    };
+    Ok(Some(match pos {
+        None => {
+            let keys = keys_at(&m)?.into_iter().collect();
+            (m, keys)
+        }
+        Some((w, mut keys)) => match m.compare(&w)? {
+            std::cmp::Ordering::Greater => {
+                let keys = keys_at(&m)?.into_iter().collect();
+                (m, keys)
+            }
+            std::cmp::Ordering::Equal => {
+                keys.extend(keys_at(&w)?);
+                (w, keys)
+            }
+            std::cmp::Ordering::Less => (w, keys),
+        },
+    }))
+}
+
 /// The data path. On any error the writer is aborted, so nothing is published.
 ///
 /// If this future is dropped (cancel, timeout) while a writer is open, the writer's `Drop`
@@ -143,15 +197,22 @@ async fn move_data(
     store: &dyn Store,
     observer: &dyn Observer,
     rows_read: &mut u64,
-    watermark: &mut Option<Watermark>,
+    watermark: &mut Option<(Watermark, std::collections::BTreeSet<String>)>,
 ) -> Result<WriteReport> {
     let after = spec.watermark.as_ref().and_then(|w| w.after.clone());
     let column = spec.watermark.as_ref().map(|w| w.column.clone());
+    let inclusive = spec.watermark.as_ref().and_then(|w| w.inclusive.clone());
+    let seen = spec
+        .watermark
+        .as_ref()
+        .map(|w| w.seen.clone())
+        .unwrap_or_default();
     let req = ReadRequest {
         flow_name: spec.name.clone(),
         entity: spec.entity.clone(),
         batch_size: spec.batch_size.max(1),
         after: after.clone(),
+        after_inclusive: inclusive.is_some(),
     };
     let (schema, mut stream) = home.read(&req).await.map_err(Error::Home)?;
     let target = WriteTarget {
@@ -171,7 +232,7 @@ async fn move_data(
     let producer = tokio::spawn(tracing::Instrument::instrument(
         async move {
             let mut read = 0u64;
-            let mut max = after.clone();
+            let mut pos = after.clone().map(|a| (a, seen.clone()));
             while let Some(item) = stream.next().await {
                 let mut batch = item.map_err(Error::Home)?;
                 if batch.schema().fields() != expected.fields() {
@@ -182,20 +243,25 @@ async fn move_data(
                     )));
                 }
                 if let Some(a) = &after {
-                    batch = a.filter(&batch).map_err(Error::Watermark)?;
+                    batch = match &inclusive {
+                        Some(pk) => a.filter_inclusive(&batch, pk, &seen),
+                        None => a.filter(&batch),
+                    }
+                    .map_err(Error::Watermark)?;
                 }
                 if batch.num_rows() == 0 {
                     continue;
                 }
                 if let Some(c) = &column {
-                    max = Watermark::max_with(max, &batch, c).map_err(Error::Watermark)?;
+                    pos =
+                        advance(pos, &batch, c, inclusive.as_deref()).map_err(Error::Watermark)?;
                 }
                 read += batch.num_rows() as u64;
                 if tx.send(batch).await.is_err() {
                     break; // the writer failed; its error is the one to report
                 }
             }
-            Ok((read, max))
+            Ok((read, pos))
         },
         tracing::Span::current(),
     ));

@@ -25,6 +25,8 @@ pub struct ReadRequest {
     /// that can filter at the source does (SQL homes push it down as a predicate); the
     /// engine filters every batch again, so a home that cannot is still correct.
     pub after: Option<crate::watermark::Watermark>,
+    /// Rows equal to `after` are wanted too (an inclusive boundary: `>=`).
+    pub after_inclusive: bool,
 }
 
 /// A source of one or many entities.

@@ -108,6 +108,9 @@ pub struct WatermarkReport {
     pub exact: String,
     /// The value as ISO-8601 / decimal / text.
     pub display: String,
+    /// Inclusive boundary: the primary keys of the rows written at the watermark.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boundary_keys: Vec<String>,
 }
 
 impl WatermarkReport {
@@ -119,6 +122,7 @@ impl WatermarkReport {
             arrow_type: w.data_type().to_string(),
             exact: w.exact(),
             display: w.display(),
+            boundary_keys: vec![],
         }
     }
 }

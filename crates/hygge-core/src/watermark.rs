@@ -136,6 +136,59 @@ impl Watermark {
         filter_record_batch(batch, &keep).map_err(|e| e.to_string())
     }
 
+    /// Inclusive boundary: rows whose column is greater, or equal and whose primary key
+    /// (as text) is not in `seen` (the rows at the watermark a previous run wrote).
+    pub fn filter_inclusive(
+        &self,
+        batch: &RecordBatch,
+        primary_key: &str,
+        seen: &std::collections::BTreeSet<String>,
+    ) -> Result<RecordBatch, String> {
+        let col = column_of(batch, &self.column)?;
+        let after = arrow::array::Scalar::new(self.value_as(col.data_type())?);
+        let gt = cmp::gt(col, &after).map_err(|e| e.to_string())?;
+        let eq = cmp::eq(col, &after).map_err(|e| e.to_string())?;
+        if eq.true_count() == 0 {
+            return filter_record_batch(batch, &gt).map_err(|e| e.to_string());
+        }
+        let keys = key_texts(batch, primary_key)?;
+        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+            .map(|i| {
+                Some(
+                    (gt.is_valid(i) && gt.value(i))
+                        || (eq.is_valid(i) && eq.value(i) && !seen.contains(&keys(i))),
+                )
+            })
+            .collect();
+        filter_record_batch(batch, &keep).map_err(|e| e.to_string())
+    }
+
+    /// The primary keys (as text) of the rows of `batch` whose column equals this value.
+    pub fn keys_at(&self, batch: &RecordBatch, primary_key: &str) -> Result<Vec<String>, String> {
+        let col = column_of(batch, &self.column)?;
+        let at = arrow::array::Scalar::new(self.value_as(col.data_type())?);
+        let eq = cmp::eq(col, &at).map_err(|e| e.to_string())?;
+        if eq.true_count() == 0 {
+            return Ok(vec![]);
+        }
+        let keys = key_texts(batch, primary_key)?;
+        Ok((0..batch.num_rows())
+            .filter(|&i| eq.is_valid(i) && eq.value(i))
+            .map(keys)
+            .collect())
+    }
+
+    /// How this watermark compares with `other` (of the same column).
+    pub fn compare(&self, other: &Watermark) -> Result<std::cmp::Ordering, String> {
+        Ok(if greater(&self.value, &other.value)? {
+            std::cmp::Ordering::Greater
+        } else if greater(&other.value, &self.value)? {
+            std::cmp::Ordering::Less
+        } else {
+            std::cmp::Ordering::Equal
+        })
+    }
+
     /// The value in the data's type (the data may read a column at another precision than
     /// the run that stored the watermark); refuses a conversion that would change it.
     fn value_as(&self, dt: &DataType) -> Result<ArrayRef, String> {
@@ -160,6 +213,19 @@ impl Watermark {
         }
         Ok(v)
     }
+}
+
+/// A function giving the text of row `i`'s primary key (how boundary keys are stored).
+fn key_texts<'a>(
+    batch: &'a RecordBatch,
+    primary_key: &str,
+) -> Result<impl Fn(usize) -> String + 'a, String> {
+    let col = batch
+        .column_by_name(primary_key)
+        .ok_or_else(|| format!("primary key column `{primary_key}` is not in the data"))?;
+    let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
+        .map_err(|e| format!("primary key column `{primary_key}`: {e}"))?;
+    Ok(move |i: usize| f.value(i).to_string())
 }
 
 fn column_of<'a>(batch: &'a RecordBatch, column: &str) -> Result<&'a ArrayRef, String> {

@@ -74,6 +74,10 @@ pub struct JournalEntry {
     pub watermark_arrow_type: Option<String>,
     /// The watermark at full precision (may equal `watermark`).
     pub watermark_exact: Option<String>,
+    /// With `boundary: inclusive`: the primary keys of the rows written whose watermark
+    /// equals the watermark (a JSON array of strings), so the next run can read `>=` and
+    /// skip exactly those.
+    pub watermark_boundary_keys: Option<String>,
 }
 
 /// What went wrong with a journal; every message names the file and what to do.
@@ -305,6 +309,7 @@ pub fn schema() -> SchemaRef {
         i("bytes", true),
         s("watermark_arrow_type", true),
         s("watermark_exact", true),
+        s("watermark_boundary_keys", true),
     ]))
 }
 
@@ -353,6 +358,7 @@ fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::error::Arrow
         ints(entries.iter().map(|e| e.bytes)),
         opt(|e| e.watermark_arrow_type.as_deref()),
         opt(|e| e.watermark_exact.as_deref()),
+        opt(|e| e.watermark_boundary_keys.as_deref()),
     ];
     RecordBatch::try_new(schema(), columns)
 }
@@ -433,6 +439,7 @@ fn read_entries(path: &Path, file: File) -> Result<Vec<JournalEntry>, JournalErr
         let bytes = cols.ints("bytes")?;
         let watermark_arrow_type = s("watermark_arrow_type")?;
         let watermark_exact = s("watermark_exact")?;
+        let watermark_boundary_keys = s("watermark_boundary_keys")?;
 
         let req = |c: &Option<StringArray>, row| opt_str(c, row).unwrap_or_default();
         for row in 0..batch.num_rows() {
@@ -463,6 +470,7 @@ fn read_entries(path: &Path, file: File) -> Result<Vec<JournalEntry>, JournalErr
                 bytes: opt_int(&bytes, row),
                 watermark_arrow_type: opt_str(&watermark_arrow_type, row),
                 watermark_exact: opt_str(&watermark_exact, row),
+                watermark_boundary_keys: opt_str(&watermark_boundary_keys, row),
             });
         }
     }

@@ -53,7 +53,12 @@ pub struct EntityPlan {
 impl EntityPlan {
     /// Builds the connectors and the engine's job: reading rows after `after` (the
     /// journal's last watermark), as `run_type`.
-    pub fn job(&self, after: Option<hygge_core::Watermark>, run_type: RunType) -> FlowJob {
+    pub fn job(
+        &self,
+        after: Option<hygge_core::Watermark>,
+        seen: std::collections::BTreeSet<String>,
+        run_type: RunType,
+    ) -> FlowJob {
         FlowJob {
             spec: FlowSpec {
                 flow: self.flow.clone(),
@@ -66,6 +71,9 @@ impl EntityPlan {
                 watermark: self.watermark.as_ref().map(|w| hygge_core::WatermarkSpec {
                     column: w.watermark_column.clone(),
                     after,
+                    inclusive: (w.boundary == Some(crate::config::model::Boundary::Inclusive))
+                        .then(|| w.primary_key.clone()),
+                    seen,
                 }),
             },
             home: self.home.build(),

@@ -48,6 +48,7 @@ fn entry(id: &str, flow: &str, entity: &str, finish: &str, status: &str) -> Jour
         bytes: Some(1234),
         watermark_arrow_type: Some(r#"Timestamp(Microsecond, Some("UTC"))"#.to_string()),
         watermark_exact: Some(format!("wm-{id}-exact")),
+        watermark_boundary_keys: Some(format!("[\"{id}\"]")),
     }
 }
 
@@ -105,6 +106,7 @@ fn round_trip_of_every_field_and_last_watermark() {
         bytes: None,
         watermark_arrow_type: None,
         watermark_exact: None,
+        watermark_boundary_keys: None,
         row_count: 0,
         duration: 0.0,
         run_type: "full_drop".into(),
@@ -333,6 +335,7 @@ fn check_original(journal: &Journal, message_column: bool) {
         assert_eq!(e.bytes, None);
         assert_eq!(e.watermark_arrow_type, None);
         assert_eq!(e.watermark_exact, None);
+        assert_eq!(e.watermark_boundary_keys, None);
     }
     let b = &got[1];
     assert_eq!(
@@ -466,6 +469,7 @@ fn the_file_is_plain_parquet_with_the_documented_columns() {
         ("bytes", I),
         ("watermark_arrow_type", S),
         ("watermark_exact", S),
+        ("watermark_boundary_keys", S),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))

@@ -104,7 +104,7 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         let jobs = plans
             .iter()
             .zip(&starts)
-            .map(|(p, s)| p.job(s.after.clone(), s.run_type))
+            .map(|(p, s)| p.job(s.after.clone(), s.seen.clone(), s.run_type))
             .collect();
         let runs: Vec<(EntityPlan, RunType)> = plans
             .iter()

@@ -15,6 +15,8 @@ use crate::plan::EntityPlan;
 pub struct Start {
     /// Rows after this are read (none: every row).
     pub after: Option<Watermark>,
+    /// Inclusive boundary: keys of the rows at `after` already written.
+    pub seen: std::collections::BTreeSet<String>,
     /// The run type after the journal was consulted (a changed watermark definition turns
     /// an incremental run into a full reload).
     pub run_type: RunType,
@@ -28,6 +30,7 @@ pub struct Start {
 pub fn start(p: &EntityPlan) -> Result<Start, String> {
     let plain = |note: &str| Start {
         after: None,
+        seen: Default::default(),
         run_type: p.run_type,
         note: note.to_string(),
     };
@@ -57,6 +60,7 @@ pub fn start(p: &EntityPlan) -> Result<Start, String> {
         eprintln!("warning: {}: {note}", p.name);
         return Ok(Start {
             after: None,
+            seen: Default::default(),
             run_type: RunType::FullDrop,
             note,
         });
@@ -68,9 +72,32 @@ pub fn start(p: &EntityPlan) -> Result<Start, String> {
             journal.path().display()
         )
     })?;
+    let inclusive = wm.boundary == Some(crate::config::model::Boundary::Inclusive);
+    let seen: std::collections::BTreeSet<String> = match (&last.watermark_boundary_keys, inclusive)
+    {
+        (Some(json), true) => serde_json::from_str(json).map_err(|e| {
+            format!(
+                "{}: the journal {} holds unreadable boundary keys ({e}); run with --full-drop to start over",
+                p.name,
+                journal.path().display()
+            )
+        })?,
+        _ => Default::default(),
+    };
+    let note = if inclusive {
+        format!(
+            "rows with {} >= {} (less {} already written at it)",
+            wm.watermark_column,
+            after.display(),
+            seen.len()
+        )
+    } else {
+        format!("rows with {} > {}", wm.watermark_column, after.display())
+    };
     Ok(Start {
-        note: format!("rows with {} > {}", wm.watermark_column, after.display()),
+        note,
         after: Some(after),
+        seen,
         run_type: p.run_type,
     })
 }
@@ -173,6 +200,9 @@ impl JournalObserver {
             bytes: Some(r.bytes as i64),
             watermark_arrow_type: wm.map(|w| w.arrow_type.clone()),
             watermark_exact: wm.map(|w| w.exact.clone()),
+            watermark_boundary_keys: wm
+                .filter(|w| !w.boundary_keys.is_empty())
+                .map(|w| serde_json::to_string(&w.boundary_keys).expect("strings serialise")),
         };
         if let Err(e) = Journal::at(dir).append(&[entry]) {
             tracing::error!(

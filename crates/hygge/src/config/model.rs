@@ -117,6 +117,21 @@ pub struct Watermark {
     pub primary_key: String,
     /// Column whose maximum marks how far a load got.
     pub watermark_column: String,
+    /// `strict` (default, as the original): the next run reads rows after the watermark;
+    /// `inclusive`: rows at or after it, less those already written (by primary key), for
+    /// sources where later rows can share the watermark's value.
+    #[serde(default)]
+    pub boundary: Option<Boundary>,
+}
+
+/// How rows at the stored watermark are treated.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Boundary {
+    /// `>`.
+    Strict,
+    /// `>=`, de-duplicated by primary key.
+    Inclusive,
 }
 
 /// The run settings of a flow (`flow.yml` less [`FLOW_KEYS`]), and of one entity after

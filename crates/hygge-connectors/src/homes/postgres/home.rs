@@ -220,9 +220,10 @@ impl Home for PostgresHome {
         // stored watermark); the engine filters every batch again either way.
         let predicate = req.after.as_ref().and_then(|w| {
             let f = schema.field_with_name(&w.column).ok()?;
+            let op = if req.after_inclusive { ">=" } else { ">" };
             (f.data_type() == w.data_type()).then(|| {
                 Some(format!(
-                    "{} > {}",
+                    "{} {op} {}",
                     ident(&w.column).ok()?,
                     literal(&w.display())
                 ))
