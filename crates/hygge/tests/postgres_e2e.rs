@@ -406,7 +406,12 @@ fn a_connection_killed_mid_copy_fails_the_entity_and_leaves_the_target_unchanged
     assert!(!out.status.success());
     let err = stderr(&out) + &stdout(&out);
     assert!(err.contains("public.big"), "{err}");
-    assert!(err.contains("connection was closed"), "{err}");
+    // Killed mid-COPY the driver sees the socket close; killed between the COPY and the
+    // commit it may read the server's FATAL message first. Either way the entity fails.
+    assert!(
+        err.contains("connection was closed") || err.contains("terminating connection"),
+        "{err}"
+    );
     assert_eq!(db.count("public.big"), 10, "the old rows are all there");
     assert_eq!(
         db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '%hygge%'")[0][0].as_deref(),
