@@ -21,6 +21,9 @@ pub enum Error {
     /// A batch did not match the schema the home announced.
     #[error("home produced a batch whose schema differs from the one it announced: {0}")]
     SchemaMismatch(String),
+    /// Rows read and rows written differ.
+    #[error("reconciliation failed: {0}")]
+    Reconciliation(String),
     /// The watermark column is missing, of an unusable type, or cannot hold the stored value.
     #[error("watermark: {0}")]
     Watermark(String),

@@ -287,8 +287,21 @@ async fn move_data(
     match (produced, write_error) {
         (Ok((read, max)), None) => {
             *rows_read = read;
-            *watermark = max;
+            let staged = writer.staged_rows();
+            if staged != read {
+                writer.abort().await;
+                return Err(Error::Reconciliation(format!(
+                    "read {read} rows but the store staged {staged}; nothing was published"
+                )));
+            }
             let report = writer.finish().await.map_err(Error::Store)?;
+            if report.rows != read {
+                return Err(Error::Reconciliation(format!(
+                    "read {read} rows but the store reports {} published",
+                    report.rows
+                )));
+            }
+            *watermark = max;
             Ok(report)
         }
         (Ok((read, _)), Some(e)) => {

@@ -89,6 +89,9 @@ pub trait Store: Send + Sync {
 pub trait StoreWriter: Send {
     /// Stages one batch.
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError>;
+    /// Rows staged so far (what `finish` would publish). The engine compares it with the
+    /// rows it read before publishing: a difference fails the entity, nothing published.
+    fn staged_rows(&self) -> u64;
     /// Publishes atomically.
     async fn finish(self: Box<Self>) -> Result<WriteReport, BoxError>;
     /// Discards everything staged; the destination is unchanged.

@@ -170,6 +170,30 @@ async fn a_store_failure_aborts_and_stops_the_home() {
 }
 
 #[tokio::test]
+async fn rows_read_and_rows_staged_must_agree_before_anything_is_published() {
+    let store = MemoryStore {
+        lose_rows: 1,
+        ..MemoryStore::default()
+    };
+    let report = run_flow(
+        &spec("r", 4),
+        "run",
+        Arc::new(CountingHome::new(5, 10)),
+        Arc::new(store.clone()),
+        &NoopObserver,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, FlowStatus::Failed);
+    let err = report.error.unwrap();
+    assert!(
+        err.contains("read 50 rows but the store staged 49"),
+        "{err}"
+    );
+    assert!(store.rows("r").is_empty(), "nothing was published");
+}
+
+#[tokio::test]
 async fn concurrency_limit_is_respected() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     struct Peak {

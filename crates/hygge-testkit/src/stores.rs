@@ -20,6 +20,8 @@ pub struct MemoryStore {
     pub stall_on_batch: Option<usize>,
     /// Wakes a stalled writer.
     pub release: Arc<Notify>,
+    /// A buggy store: claims to stage this many rows fewer than it was given.
+    pub lose_rows: u64,
 }
 
 impl MemoryStore {
@@ -73,8 +75,12 @@ impl StoreWriter for MemoryWriter {
         self.staged.push(batch);
         Ok(())
     }
+    fn staged_rows(&self) -> u64 {
+        let rows: u64 = self.staged.iter().map(|b| b.num_rows() as u64).sum();
+        rows.saturating_sub(self.store.lose_rows)
+    }
     async fn finish(self: Box<Self>) -> Result<WriteReport, BoxError> {
-        let rows = self.staged.iter().map(|b| b.num_rows() as u64).sum();
+        let rows = self.staged_rows();
         let mut map = self.store.published.lock().expect("lock");
         let entry = map.entry(self.target.entity.clone()).or_default();
         if self.target.run_type == RunType::FullDrop {

@@ -377,6 +377,10 @@ impl StoreWriter for FileStoreWriter {
         Ok(())
     }
 
+    fn staged_rows(&self) -> u64 {
+        self.run.as_ref().map_or(0, |r| r.rows)
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
         let run = self.take()?;
         blocking(move || run.finish()).await

@@ -349,6 +349,10 @@ impl StoreWriter for PgWriter {
         Ok(())
     }
 
+    fn staged_rows(&self) -> u64 {
+        self.rows
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
         self.encoder.trailer(&mut self.buf);
         self.send(true).await?;
