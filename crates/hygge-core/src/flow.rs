@@ -40,6 +40,9 @@ pub struct FlowSpec {
     pub batch_size: usize,
     /// Time limit for the whole flow, if any.
     pub timeout: Option<Duration>,
+    /// When rows read and rows staged differ: fail the entity (true, the default) or warn
+    /// and publish anyway.
+    pub reconcile_strict: bool,
     /// The watermark column (tracked: its maximum over what was written is reported), and
     /// where the previous run left off (only rows after it are read).
     pub watermark: Option<WatermarkSpec>,
@@ -289,13 +292,18 @@ async fn move_data(
             *rows_read = read;
             let staged = writer.staged_rows();
             if staged != read {
-                writer.abort().await;
-                return Err(Error::Reconciliation(format!(
-                    "read {read} rows but the store staged {staged}; nothing was published"
-                )));
+                if spec.reconcile_strict {
+                    writer.abort().await;
+                    return Err(Error::Reconciliation(format!(
+                        "read {read} rows but the store staged {staged}; nothing was published (set `reconcile: warn` to publish anyway)"
+                    )));
+                }
+                tracing::warn!(
+                    "reconciliation: read {read} rows but the store staged {staged}; publishing anyway (reconcile: warn)"
+                );
             }
             let report = writer.finish().await.map_err(Error::Store)?;
-            if report.rows != read {
+            if report.rows != read && spec.reconcile_strict {
                 return Err(Error::Reconciliation(format!(
                     "read {read} rows but the store reports {} published",
                     report.rows

@@ -20,6 +20,7 @@ fn spec(entity: &str, queue_size: usize) -> FlowSpec {
         queue_size,
         batch_size: 100,
         timeout: None,
+        reconcile_strict: true,
         watermark: None,
     }
 }

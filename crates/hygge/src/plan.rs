@@ -48,6 +48,8 @@ pub struct EntityPlan {
     pub timeout: Option<std::time::Duration>,
     /// The folder of the entity's journal (`journal.parquet`), when one is configured.
     pub journal: Option<PathBuf>,
+    /// Fail (true) or warn when rows read and rows written differ.
+    pub reconcile_strict: bool,
 }
 
 impl EntityPlan {
@@ -68,6 +70,7 @@ impl EntityPlan {
                 queue_size: self.queue_size,
                 batch_size: self.home.batch_size,
                 timeout: self.timeout,
+                reconcile_strict: self.reconcile_strict,
                 watermark: self.watermark.as_ref().map(|w| hygge_core::WatermarkSpec {
                     column: w.watermark_column.clone(),
                     after,
@@ -207,6 +210,7 @@ fn plan_entity(
             .map(std::time::Duration::from_secs),
         watermark: settings.watermark,
         journal,
+        reconcile_strict: settings.reconcile != Some(crate::config::model::Reconcile::Warn),
     })
 }
 

@@ -124,6 +124,16 @@ pub struct Watermark {
     pub boundary: Option<Boundary>,
 }
 
+/// What a reconciliation mismatch does.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Reconcile {
+    /// Fail the entity; nothing is published.
+    Fail,
+    /// Log a warning and publish.
+    Warn,
+}
+
 /// How rows at the stored watermark are treated.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -157,6 +167,10 @@ pub struct EntitySettings {
     /// Seconds per entity run (0: no limit).
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// Rows read and rows written differ: `fail` the entity (default, nothing published) or
+    /// `warn` and publish.
+    #[serde(default)]
+    pub reconcile: Option<Reconcile>,
     /// Passed through.
     #[serde(default)]
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
