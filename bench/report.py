@@ -286,7 +286,8 @@ def pg_section(result: dict, source: str) -> list[str]:
             "",
             "Time ratio < 1: hygge is faster; RSS ratio < 1: hygge's peak memory is smaller. Client "
             "CPU s = user + system of the measured process; server CPU s = the PostgreSQL processes' "
-            "CPU during the run (same machine, so both share its cores). The raw limit is not a "
+            "CPU during the run (same machine, so both share its cores; it counts every client of "
+            "the server, so other work on it during the run shows there too). The raw limit is not a "
             "peer: it moves the bytes with no conversion (and, reading, writes nothing).",
         ]
         typed = [(t, s["types"]) for t, s in stats.items() if s.get("types")]
