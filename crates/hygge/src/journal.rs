@@ -202,7 +202,7 @@ impl Journal {
         flow: &str,
         entity: &str,
     ) -> Result<Option<JournalEntry>, JournalError> {
-        Ok(latest_watermark(self.read()?, flow, entity))
+        Ok(latest_watermark(&self.read()?, flow, entity).cloned())
     }
 
     fn dir_or_cwd(&self) -> PathBuf {
@@ -233,12 +233,12 @@ impl Journal {
 
 /// The latest `success` entry with a watermark for `(flow, entity)`: greatest `finish_time`,
 /// ties (and unparsable times) broken by file order, later wins.
-pub fn latest_watermark(
-    entries: Vec<JournalEntry>,
+pub fn latest_watermark<'a>(
+    entries: &'a [JournalEntry],
     flow: &str,
     entity: &str,
-) -> Option<JournalEntry> {
-    let mut best: Option<JournalEntry> = None;
+) -> Option<&'a JournalEntry> {
+    let mut best: Option<&JournalEntry> = None;
     for e in entries {
         if e.flow != flow || e.entity != entity || e.status != "success" || e.watermark.is_none() {
             continue;

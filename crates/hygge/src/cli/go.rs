@@ -59,8 +59,9 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     let mut starts = Vec::new();
+    let mut journals = super::incremental::Journals::default();
     for p in &plans {
-        match super::incremental::start(p) {
+        match super::incremental::start(p, &mut journals) {
             Ok(s) => starts.push(s),
             Err(msg) => {
                 eprintln!("Error: {msg}");

@@ -7,8 +7,23 @@ use std::sync::Arc;
 
 use hygge_core::{Event, FlowReport, FlowStatus, Observer, RunType, Watermark};
 
-use crate::journal::{Journal, JournalEntry, SCHEMA_VERSION};
+use crate::journal::{Journal, JournalEntry, SCHEMA_VERSION, latest_watermark};
 use crate::plan::EntityPlan;
+
+/// Journals read during planning, each file once however many entities share it.
+#[derive(Default)]
+pub struct Journals(HashMap<std::path::PathBuf, Result<Vec<JournalEntry>, String>>);
+
+impl Journals {
+    /// The entries of the journal in `dir` (read on first use).
+    pub fn read(&mut self, dir: &std::path::Path) -> Result<&[JournalEntry], String> {
+        self.0
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| Journal::at(dir).read().map_err(|e| e.to_string()))
+            .as_deref()
+            .map_err(Clone::clone)
+    }
+}
 
 /// Where one entity starts.
 #[derive(Debug, Clone)]
@@ -27,7 +42,7 @@ pub struct Start {
 /// The start of every incremental entity with a watermark and a journal; errors (an
 /// unreadable journal, a stored watermark that cannot be parsed) stop the run: carrying on
 /// would reload or skip rows silently.
-pub fn start(p: &EntityPlan) -> Result<Start, String> {
+pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
     let plain = |note: &str| Start {
         after: None,
         seen: Default::default(),
@@ -43,10 +58,8 @@ pub fn start(p: &EntityPlan) -> Result<Start, String> {
         ));
     }
     let journal = Journal::at(dir);
-    let last = journal
-        .last_watermark(&p.flow, &p.entity)
-        .map_err(|e| format!("{}: {e}", p.name))?;
-    let Some(last) = last else {
+    let entries = journals.read(dir).map_err(|e| format!("{}: {e}", p.name))?;
+    let Some(last) = latest_watermark(entries, &p.flow, &p.entity).cloned() else {
         return Ok(plain("first incremental run: every row"));
     };
     if last.primary_key.as_deref() != Some(wm.primary_key.as_str())

@@ -1,10 +1,8 @@
 //! `hygge journal`: the recent runs of each entity, from its journal.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use super::{Cli, load_project, print_diagnostics};
-use crate::journal::Journal;
 use crate::plan::{self, Overrides};
 
 /// `hygge journal` options.
@@ -37,8 +35,7 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // One read per journal file, shared by the entities that use it.
-    let mut journals = BTreeMap::new();
+    let mut journals = super::incremental::Journals::default();
     let mut failed = false;
     println!(
         "{:<32} {:<8} {:<12} {:>12} {:>9}  {:<26} watermark",
@@ -49,10 +46,7 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
             println!("{:<32} (no journal configured)", p.name);
             continue;
         };
-        let entries = journals
-            .entry(dir.clone())
-            .or_insert_with(|| Journal::at(dir).read());
-        let entries = match entries {
+        let entries = match journals.read(dir) {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("Error: {}: {e}", p.name);
