@@ -9,9 +9,12 @@
 pub mod error;
 pub mod format;
 pub mod homes;
+#[cfg(feature = "mssql")]
+pub mod mssql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod registry;
+pub mod secret;
 pub mod stores;
 
 pub use error::FileError;

@@ -24,15 +24,19 @@ use crate::stores::files::{
 pub const DEFAULT_ROW_GROUP_SIZE: usize = 131_072;
 
 /// Home types this build implements.
-#[cfg(feature = "postgres")]
-pub const HOME_TYPES: &[&str] = &["parquet", "local", "postgres"];
-/// Home types this build implements.
-#[cfg(not(feature = "postgres"))]
-pub const HOME_TYPES: &[&str] = &["parquet", "local"];
+pub const HOME_TYPES: &[&str] = &[
+    "parquet",
+    "local",
+    #[cfg(feature = "postgres")]
+    "postgres",
+    #[cfg(feature = "mssql")]
+    "mssql",
+];
 /// Store types this build implements.
 pub const STORE_TYPES: &[&str] = HOME_TYPES;
 /// Types known to hygge (the original's, and the roadmap's) but not in this build yet.
 pub const PLANNED_TYPES: &[&str] = &[
+    #[cfg(not(feature = "mssql"))]
     "mssql",
     #[cfg(not(feature = "postgres"))]
     "postgres",
@@ -59,6 +63,9 @@ pub enum HomeConfig {
     /// A PostgreSQL table or query.
     #[cfg(feature = "postgres")]
     Postgres(crate::homes::postgres::PostgresHomeConfig),
+    /// A SQL Server table or query.
+    #[cfg(feature = "mssql")]
+    Mssql(crate::homes::mssql::MssqlHomeConfig),
 }
 
 /// A store's configuration, by `type`.
@@ -73,6 +80,9 @@ pub enum StoreConfig {
     /// A PostgreSQL table.
     #[cfg(feature = "postgres")]
     Postgres(crate::stores::postgres::PostgresStoreConfig),
+    /// A SQL Server table.
+    #[cfg(feature = "mssql")]
+    Mssql(crate::stores::mssql::MssqlStoreConfig),
 }
 
 /// The project's named connections, typed by `type` (`hygge.yml` `connections`).
@@ -81,6 +91,9 @@ pub struct Connections {
     /// `type: postgres` connections by name.
     #[cfg(feature = "postgres")]
     pub postgres: BTreeMap<String, crate::postgres::PgConnectionConfig>,
+    /// `type: mssql` connections by name.
+    #[cfg(feature = "mssql")]
+    pub mssql: BTreeMap<String, crate::mssql::MssqlConnectionConfig>,
     /// Every connection's type, by name.
     pub types: BTreeMap<String, String>,
 }
@@ -107,6 +120,8 @@ enum HomeImpl {
     Files(FileHome),
     #[cfg(feature = "postgres")]
     Postgres(crate::homes::postgres::PostgresHome),
+    #[cfg(feature = "mssql")]
+    Mssql(crate::homes::mssql::MssqlHome),
 }
 
 /// A store ready to build, after validation.
@@ -120,6 +135,8 @@ enum StoreImpl {
     Files(FileStoreSettings),
     #[cfg(feature = "postgres")]
     Postgres(crate::stores::postgres::PostgresStore),
+    #[cfg(feature = "mssql")]
+    Mssql(crate::stores::mssql::MssqlStore),
 }
 
 impl HomeConfig {
@@ -138,6 +155,8 @@ impl HomeConfig {
         match self {
             #[cfg(feature = "postgres")]
             HomeConfig::Postgres(c) => crate::homes::postgres::validate(c, ctx.connections),
+            #[cfg(feature = "mssql")]
+            HomeConfig::Mssql(c) => crate::homes::mssql::validate(c, ctx.connections),
             HomeConfig::Parquet(c) => {
                 positive("batch_size", c.batch_size)?;
                 Ok(ValidHome {
@@ -174,6 +193,8 @@ impl ValidHome {
             HomeImpl::Files(h) => Arc::new(h.clone()),
             #[cfg(feature = "postgres")]
             HomeImpl::Postgres(h) => Arc::new(h.clone()),
+            #[cfg(feature = "mssql")]
+            HomeImpl::Mssql(h) => Arc::new(h.clone()),
         }
     }
 
@@ -186,6 +207,15 @@ impl ValidHome {
         }
     }
 
+    /// A home read with `batch_size` rows per batch.
+    #[cfg(feature = "mssql")]
+    pub(crate) fn mssql(home: crate::homes::mssql::MssqlHome, batch_size: usize) -> Self {
+        ValidHome {
+            home: HomeImpl::Mssql(home),
+            batch_size,
+        }
+    }
+
     /// One line for plans (opens nothing).
     pub fn summary(&self, entity: &str) -> String {
         let what = match &self.home {
@@ -194,6 +224,11 @@ impl ValidHome {
             HomeImpl::Postgres(h) => {
                 use hygge_core::Home;
                 format!("postgres {}", h.describe(entity))
+            }
+            #[cfg(feature = "mssql")]
+            HomeImpl::Mssql(h) => {
+                use hygge_core::Home;
+                format!("mssql {}", h.describe(entity))
             }
         };
         format!("{what}, batch_size {}", self.batch_size)
@@ -221,6 +256,12 @@ impl StoreConfig {
                         c,
                         ctx.connections,
                     )?),
+                });
+            }
+            #[cfg(feature = "mssql")]
+            StoreConfig::Mssql(c) => {
+                return Ok(ValidStore {
+                    store: StoreImpl::Mssql(crate::stores::mssql::validate(c, ctx.connections)?),
                 });
             }
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
@@ -299,6 +340,8 @@ impl ValidStore {
             StoreImpl::Files(s) => Arc::new(FileStore::new(s.clone())),
             #[cfg(feature = "postgres")]
             StoreImpl::Postgres(s) => Arc::new(s.clone()),
+            #[cfg(feature = "mssql")]
+            StoreImpl::Mssql(s) => Arc::new(s.clone()),
         }
     }
 
@@ -311,6 +354,11 @@ impl ValidStore {
                 use hygge_core::Store;
                 format!("postgres {}", s.describe(entity))
             }
+            #[cfg(feature = "mssql")]
+            StoreImpl::Mssql(s) => {
+                use hygge_core::Store;
+                format!("mssql {}", s.describe(entity))
+            }
         }
     }
 
@@ -321,6 +369,8 @@ impl ValidStore {
             StoreImpl::Files(s) => FileStore::new(s.clone()).preview(entity, flow_name, run_type),
             #[cfg(feature = "postgres")]
             StoreImpl::Postgres(s) => s.preview(entity, run_type),
+            #[cfg(feature = "mssql")]
+            StoreImpl::Mssql(s) => s.preview(entity, run_type),
         }
     }
 }

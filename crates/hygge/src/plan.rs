@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use hygge_connectors::homes::files::{LocalHomeConfig, ParquetHomeConfig};
+use hygge_connectors::homes::mssql::MssqlHomeConfig;
 use hygge_connectors::homes::postgres::PostgresHomeConfig;
 use hygge_connectors::registry::{
     self, Context, HomeConfig, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
 };
 use hygge_connectors::stores::files::{LocalStoreConfig, ParquetStoreConfig};
+use hygge_connectors::stores::mssql::MssqlStoreConfig;
 use hygge_connectors::stores::postgres::PostgresStoreConfig;
 use hygge_core::{FlowJob, FlowSpec, RunType};
 
@@ -221,6 +223,7 @@ fn home_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<HomeCon
     Some(match ty {
         "parquet" => HomeConfig::Parquet(typed(&n, "home", diags)?),
         "postgres" => HomeConfig::Postgres(typed(&n, "home", diags)?),
+        "mssql" => HomeConfig::Mssql(typed(&n, "home", diags)?),
         _ => HomeConfig::Local(typed(&n, "home", diags)?),
     })
 }
@@ -232,6 +235,7 @@ fn store_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<StoreC
     Some(match ty {
         "parquet" => StoreConfig::Parquet(typed(&n, "store", diags)?),
         "postgres" => StoreConfig::Postgres(typed(&n, "store", diags)?),
+        "mssql" => StoreConfig::Mssql(typed(&n, "store", diags)?),
         _ => StoreConfig::Local(typed(&n, "store", diags)?),
     })
 }
@@ -323,9 +327,11 @@ fn side(
     let fields: &[&str] = match (which, ty.as_str()) {
         ("home", "parquet") => field_names::<ParquetHomeConfig>(),
         ("home", "postgres") => field_names::<PostgresHomeConfig>(),
+        ("home", "mssql") => field_names::<MssqlHomeConfig>(),
         ("home", _) => field_names::<LocalHomeConfig>(),
         ("store", "parquet") => field_names::<ParquetStoreConfig>(),
         ("store", "postgres") => field_names::<PostgresStoreConfig>(),
+        ("store", "mssql") => field_names::<MssqlStoreConfig>(),
         (_, _) => field_names::<LocalStoreConfig>(),
     };
     let mut allowed: Vec<&str> = vec!["type"];

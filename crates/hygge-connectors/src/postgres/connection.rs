@@ -18,16 +18,7 @@ use tokio_postgres::config::{Host, SslMode};
 /// Connections in a pool unless `pool_size` says otherwise (the default concurrency).
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
-/// A password: never printed.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
+pub use crate::secret::Secret;
 
 /// `connections.<name>` with `type: postgres`, or the same keys inline on a home or store.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

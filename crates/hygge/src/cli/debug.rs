@@ -49,6 +49,28 @@ pub fn run(cli: &Cli) -> ExitCode {
                     }
                 }
             }
+            None if project.connection_configs.mssql.contains_key(name) => {
+                let cfg = &project.connection_configs.mssql[name];
+                let checked = hygge_connectors::mssql::connection::pool(
+                    name,
+                    cfg,
+                    hygge_connectors::mssql::connection::Role::Home,
+                )
+                .map(|p| runtime.block_on(async move { p.check().await }));
+                match checked {
+                    Ok(Ok(source)) => println!(
+                        "✓ connection {name} ({}): logged in with {source}",
+                        cfg.describe()
+                    ),
+                    Ok(Err(e)) | Err(e) => {
+                        failed += 1;
+                        println!("✗ connection {name} ({}): {e}", cfg.describe());
+                        println!(
+                            "    fix:   check connections.{name} in hygge.yml: server, database, encrypt, trust_cert; user/password for a SQL login, or for Entra ID an access_token, AZURE_* variables, a managed identity or `az login`"
+                        );
+                    }
+                }
+            }
             None => {
                 failed += 1;
                 println!(
@@ -73,7 +95,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             if let Err(e) = home {
                 failed += 1;
                 println!("    home:  {}", chain(e.as_ref()));
-                if p.home_type == "postgres" {
+                if p.home_type == "postgres" || p.home_type == "mssql" {
                     println!(
                         "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the connection must work and the table or query must exist and be readable",
                         p.flow
@@ -88,7 +110,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             if let Err(e) = store {
                 failed += 1;
                 println!("    store: {}", chain(e.as_ref()));
-                if p.store_type == "postgres" {
+                if p.store_type == "postgres" || p.store_type == "mssql" {
                     println!(
                         "    fix:   check `store` in flows/{}/flow.yml: the connection must work and its user must be allowed to create tables in the schema",
                         p.flow

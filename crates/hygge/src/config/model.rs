@@ -47,36 +47,8 @@ pub struct ProjectOptions {
 }
 
 /// `connections.<name>` with `type: mssql` (the original's keys; `user`/`password` for SQL
-/// logins, which the original lacked).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MssqlConnection {
-    /// `host[,port]` or `tcp:host,port`.
-    pub server: String,
-    /// The database.
-    pub database: String,
-    /// Accepted and ignored: no ODBC driver is needed.
-    #[serde(default)]
-    pub driver: Option<String>,
-    /// `Yes`/`No`/`Strict` (default Yes).
-    #[serde(default)]
-    pub encrypt: Option<serde_json::Value>,
-    /// Trust the server's certificate (default Yes).
-    #[serde(default)]
-    pub trust_cert: Option<serde_json::Value>,
-    /// Connect timeout in seconds (default 30).
-    #[serde(default)]
-    pub timeout: Option<u64>,
-    /// Connections in the pool (default: the run's concurrency).
-    #[serde(default)]
-    pub pool_size: Option<usize>,
-    /// SQL login user.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// SQL login password (use `${VAR}`).
-    #[serde(default)]
-    pub password: Option<String>,
-}
+/// logins and the Entra ID keys, which the original lacked).
+pub use hygge_connectors::mssql::MssqlConnectionConfig as MssqlConnection;
 
 /// `connections.<name>` with `type: postgres`.
 pub use hygge_connectors::postgres::PgConnectionConfig as PostgresConnection;

@@ -273,6 +273,13 @@ pub fn load(
                     connection_configs.postgres.insert(name.clone(), pg);
                 }
             }
+            if ty == "mssql" {
+                let mut c = c.clone();
+                c.remove("type");
+                if let Some(ms) = typed::<MssqlConnection>(&c, "", &mut Diagnostics::default()) {
+                    connection_configs.mssql.insert(name.clone(), ms);
+                }
+            }
         }
     }
     Some(Project {

@@ -8,17 +8,7 @@ fn table() -> String {
     "{entity}".into()
 }
 
-/// What to do when the target table already exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IfExists {
-    /// Stop with an error (nothing is written).
-    Fail,
-    /// Add the rows to it.
-    Append,
-    /// Replace it with the new rows (atomically).
-    Replace,
-}
+pub use crate::stores::IfExists;
 
 with_connection_keys! {
 /// A PostgreSQL store's keys.

@@ -34,27 +34,7 @@ use crate::postgres::types::pg_column_type;
 /// has in flight: one message queued, one being written).
 const SEND_CHUNK: usize = 1 << 20;
 
-/// How a run treats an existing target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// Replace the table's rows (the table itself is replaced).
-    Replace,
-    /// Insert the rows into the table.
-    Append,
-    /// Fail if the table exists; create it otherwise.
-    FailIfExists,
-}
-
-impl WriteMode {
-    /// `if_exists` when set, else the run type's.
-    pub fn of(if_exists: Option<IfExists>, run_type: RunType) -> WriteMode {
-        match (if_exists, run_type) {
-            (Some(IfExists::Fail), _) => WriteMode::FailIfExists,
-            (Some(IfExists::Append), _) | (None, RunType::Incremental) => WriteMode::Append,
-            (Some(IfExists::Replace), _) | (None, RunType::FullDrop) => WriteMode::Replace,
-        }
-    }
-}
+pub use crate::stores::WriteMode;
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]

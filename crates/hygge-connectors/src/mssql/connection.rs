@@ -1,0 +1,662 @@
+//! SQL Server connection settings and pools.
+//!
+//! A connection is named in `hygge.yml` (`connections.<name>: {type: mssql, server,
+//! database, ...}`, the original hygge's keys) or given inline on a home or store (`server`,
+//! `database`, ...). Authentication is a SQL login when `user` is given, else an Entra ID
+//! access token from the chain in [`super::auth`]. Every entity that uses the same
+//! connection in the same role shares one pool of at most `pool_size` connections; each
+//! acquire checks the connection (`SELECT 1`) and replaces a dead one; each new connection
+//! gets a fresh (cached, refreshed) token.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, RecycleResult};
+use serde::Deserialize;
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use super::auth::{CredentialKind, EntraSettings, TokenProvider};
+use crate::secret::Secret;
+
+/// Connections in a pool unless `pool_size` says otherwise (the default concurrency).
+pub const DEFAULT_POOL_SIZE: usize = 8;
+/// Seconds to connect and log in unless `timeout` says otherwise (the original's 30 s).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+
+/// A connected client.
+pub type MsClient = Client<Compat<TcpStream>>;
+
+/// `yes`/`no` as the original's YAML wrote it (`Yes`, `no`, `true`, ...), or a word.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Flag {
+    /// `true` / `false`.
+    Bool(bool),
+    /// `Yes`, `no`, `strict`, `optional`, ...
+    Word(String),
+}
+
+impl Flag {
+    fn word(&self) -> String {
+        match self {
+            Flag::Bool(true) => "yes".into(),
+            Flag::Bool(false) => "no".into(),
+            Flag::Word(w) => w.trim().to_ascii_lowercase(),
+        }
+    }
+
+    fn yes_no(&self, key: &str) -> Result<bool, String> {
+        match self.word().as_str() {
+            "yes" | "true" | "1" | "on" => Ok(true),
+            "no" | "false" | "0" | "off" => Ok(false),
+            w => Err(format!("{key}: `{w}` is not yes or no")),
+        }
+    }
+}
+
+/// `connections.<name>` with `type: mssql`, or the same keys inline on a home or store.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MssqlConnectionConfig {
+    /// `host`, `host,port`, `tcp:host,port` or `host:port` (default port 1433).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Database (default: the login's default database).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The ODBC driver name the original needed; accepted and ignored (no ODBC here).
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// `yes` (default: TLS required), `strict` (TDS 8.0: TLS before anything else), `no`
+    /// (only the login is encrypted), `off` (no TLS at all: test servers only).
+    #[serde(default)]
+    pub encrypt: Option<Flag>,
+    /// Trust the server's certificate without checking it (default `yes`, as the original).
+    #[serde(default)]
+    pub trust_cert: Option<Flag>,
+    /// A PEM/DER CA certificate to check the server's certificate with (`trust_cert: no`).
+    #[serde(default)]
+    pub trust_cert_ca: Option<String>,
+    /// Seconds to connect and log in (default 30).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Connections in the pool (default 8).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// SQL login user (leave out for Entra ID).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// SQL login password (use `${VAR}`; never printed).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Entra ID: use only this source (`access_token`, `service_principal`,
+    /// `workload_identity`, `managed_identity`, `azure_cli`); default: each in turn.
+    #[serde(default)]
+    pub credential: Option<CredentialKind>,
+    /// Entra ID: an access token for `https://database.windows.net/` (use `${VAR}`).
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// Entra ID: the client id of a user-assigned managed identity.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// The connection keys a home or store also takes inline.
+macro_rules! with_connection_keys {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        pub struct $name {
+            /// Server (`host`, `host,port`, `tcp:host,port`).
+            #[serde(default)]
+            pub server: Option<String>,
+            /// Database.
+            #[serde(default)]
+            pub database: Option<String>,
+            /// Accepted and ignored (no ODBC needed).
+            #[serde(default)]
+            pub driver: Option<String>,
+            /// `yes` | `strict` | `no` | `off`.
+            #[serde(default)]
+            pub encrypt: Option<$crate::mssql::connection::Flag>,
+            /// Trust the server's certificate unchecked.
+            #[serde(default)]
+            pub trust_cert: Option<$crate::mssql::connection::Flag>,
+            /// CA certificate file.
+            #[serde(default)]
+            pub trust_cert_ca: Option<String>,
+            /// Seconds to connect.
+            #[serde(default)]
+            pub timeout: Option<u64>,
+            /// Connections in the pool.
+            #[serde(default)]
+            pub pool_size: Option<usize>,
+            /// SQL login user.
+            #[serde(default)]
+            pub user: Option<String>,
+            /// SQL login password.
+            #[serde(default)]
+            pub password: Option<$crate::secret::Secret>,
+            /// Entra ID source.
+            #[serde(default)]
+            pub credential: Option<$crate::mssql::auth::CredentialKind>,
+            /// Entra ID access token.
+            #[serde(default)]
+            pub access_token: Option<$crate::secret::Secret>,
+            /// User-assigned managed identity.
+            #[serde(default)]
+            pub client_id: Option<String>,
+            $($body)*
+        }
+
+        impl $name {
+            /// The inline connection keys.
+            pub fn inline(&self) -> $crate::mssql::connection::MssqlConnectionConfig {
+                $crate::mssql::connection::MssqlConnectionConfig {
+                    server: self.server.clone(),
+                    database: self.database.clone(),
+                    driver: self.driver.clone(),
+                    encrypt: self.encrypt.clone(),
+                    trust_cert: self.trust_cert.clone(),
+                    trust_cert_ca: self.trust_cert_ca.clone(),
+                    timeout: self.timeout,
+                    pool_size: self.pool_size,
+                    user: self.user.clone(),
+                    password: self.password.clone(),
+                    credential: self.credential,
+                    access_token: self.access_token.clone(),
+                    client_id: self.client_id.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use with_connection_keys;
+
+/// How the connection logs in.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// A SQL login.
+    Sql {
+        /// User.
+        user: String,
+        /// Password.
+        password: Secret,
+    },
+    /// An Entra ID access token.
+    Entra(TokenProvider),
+}
+
+impl MssqlConnectionConfig {
+    /// These keys over `base` (inline keys win over the named connection's).
+    pub fn over(&self, base: &MssqlConnectionConfig) -> MssqlConnectionConfig {
+        MssqlConnectionConfig {
+            server: self.server.clone().or_else(|| base.server.clone()),
+            database: self.database.clone().or_else(|| base.database.clone()),
+            driver: self.driver.clone().or_else(|| base.driver.clone()),
+            encrypt: self.encrypt.clone().or_else(|| base.encrypt.clone()),
+            trust_cert: self.trust_cert.clone().or_else(|| base.trust_cert.clone()),
+            trust_cert_ca: self
+                .trust_cert_ca
+                .clone()
+                .or_else(|| base.trust_cert_ca.clone()),
+            timeout: self.timeout.or(base.timeout),
+            pool_size: self.pool_size.or(base.pool_size),
+            user: self.user.clone().or_else(|| base.user.clone()),
+            password: self.password.clone().or_else(|| base.password.clone()),
+            credential: self.credential.or(base.credential),
+            access_token: self
+                .access_token
+                .clone()
+                .or_else(|| base.access_token.clone()),
+            client_id: self.client_id.clone().or_else(|| base.client_id.clone()),
+        }
+    }
+
+    /// Any connection key given.
+    pub fn is_set(&self) -> bool {
+        self != &MssqlConnectionConfig::default()
+    }
+
+    /// Connections in the pool.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1)
+    }
+
+    /// `(host, port)` from `server`.
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        let server = self
+            .server
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(
+                "server: say which server to connect to (`server: myserver.database.windows.net`)",
+            )?;
+        let s = server.strip_prefix("tcp:").unwrap_or(server);
+        if s.contains('\\') {
+            return Err(format!(
+                "server: `{server}` names an instance; give its port instead (`host,port`)"
+            ));
+        }
+        let (host, port) = match s.rsplit_once(',').or_else(|| {
+            // `host:port`, but not an IPv6 address.
+            s.rsplit_once(':').filter(|(h, _)| !h.contains(':'))
+        }) {
+            Some((h, p)) => {
+                let port = p
+                    .trim()
+                    .parse::<u16>()
+                    .map_err(|_| format!("server: `{p}` in `{server}` is not a port number"))?;
+                (h.trim(), port)
+            }
+            None => (s.trim(), 1433),
+        };
+        if host.is_empty() {
+            return Err(format!("server: `{server}` has no host name"));
+        }
+        Ok((host.trim_matches(['[', ']']).to_string(), port))
+    }
+
+    fn encryption(&self) -> Result<EncryptionLevel, String> {
+        let Some(e) = &self.encrypt else {
+            return Ok(EncryptionLevel::Required);
+        };
+        Ok(match e.word().as_str() {
+            "yes" | "true" | "mandatory" | "required" | "1" | "on" => EncryptionLevel::Required,
+            "strict" => EncryptionLevel::Strict,
+            "no" | "false" | "optional" | "0" => EncryptionLevel::Off,
+            "off" | "disabled" | "not_supported" | "none" => EncryptionLevel::NotSupported,
+            w => {
+                return Err(format!("encrypt: `{w}` is not one of yes, strict, no, off"));
+            }
+        })
+    }
+
+    fn trusts_cert(&self) -> Result<bool, String> {
+        match &self.trust_cert {
+            Some(f) => f.yes_no("trust_cert"),
+            None => Ok(self.trust_cert_ca.is_none()),
+        }
+    }
+
+    /// How it logs in.
+    pub fn login(&self) -> Result<Login, String> {
+        match (&self.user, &self.password) {
+            (Some(user), password) => {
+                if self.credential.is_some() || self.access_token.is_some() {
+                    return Err(
+                        "user: give either a SQL login (`user`/`password`) or Entra ID (`credential`/`access_token`), not both"
+                            .into(),
+                    );
+                }
+                Ok(Login::Sql {
+                    user: user.clone(),
+                    password: password.clone().unwrap_or_default(),
+                })
+            }
+            (None, Some(_)) => Err("password: a password needs a `user`".into()),
+            (None, None) => Ok(Login::Entra(TokenProvider::new(EntraSettings {
+                credential: self.credential,
+                access_token: self.access_token.clone(),
+                client_id: self.client_id.clone(),
+            }))),
+        }
+    }
+
+    /// The driver configuration, without credentials (they are added per connection).
+    pub fn driver_config(&self) -> Result<Config, String> {
+        let (host, port) = self.host_port()?;
+        let mut c = Config::new();
+        c.host(&host);
+        c.port(port);
+        if let Some(db) = &self.database {
+            c.database(db);
+        }
+        c.application_name("hygge");
+        c.encryption(self.encryption()?);
+        if self.trusts_cert()? {
+            c.trust_cert();
+        } else if let Some(ca) = &self.trust_cert_ca {
+            if !std::path::Path::new(ca).is_file() {
+                return Err(format!("trust_cert_ca: no file at {ca}"));
+            }
+            c.trust_cert_ca(ca);
+        }
+        let timeout = Duration::from_secs(self.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1));
+        c.handshake_timeout(Some(timeout));
+        // Long reads and loads must not be cut off: no per-command timeout.
+        c.command_timeout(None);
+        Ok(c)
+    }
+
+    /// `mssql://user@host:port/db` or `mssql://host:port/db (Entra ID)`: no secret.
+    pub fn describe(&self) -> String {
+        let (host, port) = self.host_port().unwrap_or_else(|_| ("?".into(), 1433));
+        let db = self.database.as_deref().unwrap_or("");
+        match &self.user {
+            Some(u) => format!("mssql://{u}@{host}:{port}/{db}"),
+            None => format!("mssql://{host}:{port}/{db} (Entra ID)"),
+        }
+    }
+}
+
+/// The settings a home or store connects with: the named `connection` (from `hygge.yml`),
+/// with any connection keys given inline over it; or the inline keys alone.
+pub fn resolve(
+    name: Option<&str>,
+    inline: &MssqlConnectionConfig,
+    named: &BTreeMap<String, MssqlConnectionConfig>,
+    types: &BTreeMap<String, String>,
+) -> Result<(String, MssqlConnectionConfig), String> {
+    let (name, cfg) = match name {
+        Some(n) => match named.get(n) {
+            Some(c) => (n.to_string(), inline.over(c)),
+            None => {
+                return Err(match types.get(n) {
+                    Some(t) => format!("connection: `{n}` is a {t} connection, not mssql"),
+                    None if named.is_empty() => format!(
+                        "connection: no connection named `{n}`; define it in hygge.yml under `connections:`"
+                    ),
+                    None => format!(
+                        "connection: no connection named `{n}` (mssql connections: {})",
+                        named.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        },
+        None if inline.is_set() => ("inline".to_string(), inline.clone()),
+        None => {
+            return Err(
+                "connection: say where to connect: `connection: <name>` (from hygge.yml `connections`), or `server` and `database`"
+                    .into(),
+            );
+        }
+    };
+    cfg.driver_config()?;
+    cfg.login()?;
+    Ok((name, cfg))
+}
+
+/// Which side of a flow uses a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Reads (homes).
+    Home,
+    /// Writes (stores).
+    Store,
+}
+
+/// Opens connections for a pool.
+pub struct Manager {
+    config: Config,
+    login: Login,
+    label: String,
+}
+
+impl Manager {
+    /// Connects and logs in once (also what `hygge debug` does). Returns the client and
+    /// the credential source used (`sql_login` or an Entra ID source).
+    pub async fn connect(&self) -> Result<(MsClient, &'static str), String> {
+        let mut config = self.config.clone();
+        let source = match &self.login {
+            Login::Sql { user, password } => {
+                config.authentication(AuthMethod::sql_server(user, &password.0));
+                "sql_login"
+            }
+            Login::Entra(tokens) => {
+                let t = tokens.token().await?;
+                config.authentication(AuthMethod::aad_token(&t.token.0));
+                t.source.as_str()
+            }
+        };
+        let addr = config.get_addr();
+        let tcp = TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+        tcp.set_nodelay(true).ok();
+        let client = Client::connect(config, tcp.compat_write())
+            .await
+            .map_err(|e| login_error(&e, source))?;
+        Ok((client, source))
+    }
+}
+
+fn login_error(e: &tiberius::error::Error, source: &str) -> String {
+    let m = error_text(e);
+    match source {
+        "sql_login" => format!("login failed (SQL login): {m}"),
+        s => format!("login failed (Entra ID token from {s}): {m}"),
+    }
+}
+
+/// A driver error as one line: server errors keep their number and message.
+pub fn error_text(e: &tiberius::error::Error) -> String {
+    match e {
+        tiberius::error::Error::Server(t) => {
+            format!("SQL Server error {}: {}", t.code(), t.message())
+        }
+        other => other.to_string(),
+    }
+}
+
+impl managed::Manager for Manager {
+    type Type = MsClient;
+    type Error = String;
+
+    async fn create(&self) -> Result<MsClient, String> {
+        self.connect()
+            .await
+            .map(|(c, _)| c)
+            .map_err(|e| format!("{}: {e}", self.label))
+    }
+
+    async fn recycle(&self, client: &mut MsClient, _: &Metrics) -> RecycleResult<String> {
+        let alive = async {
+            client.simple_query("SELECT 1").await?.into_row().await?;
+            Ok::<_, tiberius::error::Error>(())
+        };
+        alive
+            .await
+            .map_err(|e| managed::RecycleError::Message(error_text(&e).into()))
+    }
+}
+
+/// A pool of connections to one server, shared by every entity that uses it in one role.
+pub struct MsPool {
+    /// The connection's name (`connections.<name>`), or `inline`.
+    pub name: String,
+    /// Where it connects (no secret).
+    pub description: String,
+    pool: managed::Pool<Manager>,
+}
+
+impl std::fmt::Debug for MsPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MsPool({})", self.label())
+    }
+}
+
+impl MsPool {
+    /// `connection <name> (<where>)`, for messages.
+    pub fn label(&self) -> String {
+        format!("connection {} ({})", self.name, self.description)
+    }
+
+    /// A connection from the pool (waits for a free one).
+    pub async fn get(&self) -> Result<Lease, String> {
+        self.pool.get().await.map(Lease::new).map_err(|e| match e {
+            managed::PoolError::Backend(m) => m,
+            other => format!("{}: {other}", self.label()),
+        })
+    }
+
+    /// A connection if one is free or can be opened now, without waiting.
+    pub async fn try_get(&self) -> Option<Lease> {
+        let s = self.pool.status();
+        if s.available == 0 && s.size >= s.max_size {
+            return None;
+        }
+        let t = managed::Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.pool.timeouts()
+        };
+        self.pool.timeout_get(&t).await.ok().map(Lease::new)
+    }
+
+    /// Connects once outside the pool and says which credential source logged in.
+    pub async fn check(&self) -> Result<&'static str, String> {
+        let (mut c, source) = self.pool.manager().connect().await?;
+        c.simple_query("SELECT 1")
+            .await
+            .map_err(|e| error_text(&e))?
+            .into_row()
+            .await
+            .map_err(|e| error_text(&e))?;
+        let _ = c.close().await;
+        Ok(source)
+    }
+
+    /// Connections open right now.
+    pub fn open(&self) -> usize {
+        self.pool.status().size
+    }
+}
+
+/// A connection on loan. Unless [`Lease::done`] says its work ended cleanly, it is closed
+/// on drop instead of returned: a half-read result or an open transaction must never be
+/// handed to the next user.
+pub struct Lease {
+    obj: Option<Object<Manager>>,
+    clean: bool,
+}
+
+impl Lease {
+    fn new(obj: Object<Manager>) -> Self {
+        Lease {
+            obj: Some(obj),
+            clean: false,
+        }
+    }
+
+    /// The client.
+    pub fn client(&mut self) -> &mut MsClient {
+        self.obj.as_mut().expect("lease holds a connection")
+    }
+
+    /// The work ended cleanly: the connection may go back to the pool.
+    pub fn done(mut self) {
+        self.clean = true;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take()
+            && !self.clean
+        {
+            drop(Object::take(obj));
+        }
+    }
+}
+
+/// The pool for this connection and role (one per process, shared by every entity).
+pub fn pool(name: &str, cfg: &MssqlConnectionConfig, role: Role) -> Result<Arc<MsPool>, String> {
+    static POOLS: OnceLock<Mutex<HashMap<String, Arc<MsPool>>>> = OnceLock::new();
+    let config = cfg.driver_config()?;
+    let login = cfg.login()?;
+    let key = format!(
+        "{name}\u{0}{cfg:?}\u{0}{:?}\u{0}{:?}\u{0}{role:?}",
+        cfg.password.as_ref().map(|p| &p.0),
+        cfg.access_token.as_ref().map(|p| &p.0)
+    );
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pools.get(&key) {
+        return Ok(p.clone());
+    }
+    let description = cfg.describe();
+    let label = format!("connection {name} ({description})");
+    let manager = Manager {
+        config,
+        login,
+        label,
+    };
+    let pool = managed::Pool::builder(manager)
+        .max_size(cfg.pool_size())
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("connection {name}: {e}"))?;
+    let p = Arc::new(MsPool {
+        name: name.to_string(),
+        description,
+        pool,
+    });
+    pools.insert(key, p.clone());
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(s: &str) -> Result<(String, u16), String> {
+        MssqlConnectionConfig {
+            server: Some(s.into()),
+            ..Default::default()
+        }
+        .host_port()
+    }
+
+    #[test]
+    fn server_forms() {
+        assert_eq!(
+            server("db.example.net").unwrap(),
+            ("db.example.net".into(), 1433)
+        );
+        assert_eq!(
+            server("tcp:db.example.net,14330").unwrap(),
+            ("db.example.net".into(), 14330)
+        );
+        assert_eq!(
+            server("127.0.0.1,1500").unwrap(),
+            ("127.0.0.1".into(), 1500)
+        );
+        assert_eq!(
+            server("localhost:1501").unwrap(),
+            ("localhost".into(), 1501)
+        );
+        assert!(server("host\\SQLEXPRESS").unwrap_err().contains("instance"));
+        assert!(server("host,abc").unwrap_err().contains("not a port"));
+        assert!(server(" ").is_err());
+    }
+
+    #[test]
+    fn encrypt_words_and_login_choice() {
+        let mut c = MssqlConnectionConfig {
+            server: Some("h".into()),
+            encrypt: Some(Flag::Word("Yes".into())),
+            ..Default::default()
+        };
+        assert_eq!(c.encryption().unwrap(), EncryptionLevel::Required);
+        c.encrypt = Some(Flag::Word("strict".into()));
+        assert_eq!(c.encryption().unwrap(), EncryptionLevel::Strict);
+        c.encrypt = Some(Flag::Bool(false));
+        assert_eq!(c.encryption().unwrap(), EncryptionLevel::Off);
+        c.encrypt = Some(Flag::Word("maybe".into()));
+        assert!(c.encryption().unwrap_err().contains("encrypt"));
+        c.encrypt = None;
+        assert!(matches!(c.login().unwrap(), Login::Entra(_)));
+        c.user = Some("sa".into());
+        c.password = Some(Secret("pw".into()));
+        assert!(matches!(c.login().unwrap(), Login::Sql { .. }));
+        c.access_token = Some(Secret("t".into()));
+        assert!(c.login().unwrap_err().contains("not both"));
+        assert!(!format!("{c:?}").contains("pw"));
+        assert!(!c.describe().contains("pw"));
+    }
+}

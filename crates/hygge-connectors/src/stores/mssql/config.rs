@@ -1,0 +1,55 @@
+//! `store: {type: mssql, connection | server+database..., table, if_exists, ...}`.
+
+use serde::Deserialize;
+
+use crate::mssql::connection::with_connection_keys;
+use crate::stores::IfExists;
+
+fn table() -> String {
+    "{entity}".into()
+}
+
+fn batch_size() -> usize {
+    102_400
+}
+
+/// `table_hints: TABLOCK` or a list.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Hints {
+    /// `TABLOCK` or `TABLOCK, ORDER(...)`.
+    One(String),
+    /// `[TABLOCK]`.
+    Many(Vec<String>),
+}
+
+with_connection_keys! {
+/// A SQL Server store's keys (the original hygge's).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MssqlStoreConfig {
+    /// A connection named in `hygge.yml` (`connections.<name>`).
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// The target table (`{entity}` allowed; default `{entity}`); may be `schema.table`.
+    #[serde(default = "table")]
+    pub table: String,
+    /// `fail`, `append` or `replace`; default: the run type decides (`full_drop` replaces,
+    /// `incremental` appends).
+    #[serde(default)]
+    pub if_exists: Option<IfExists>,
+    /// Rows per bulk-load batch (default 102,400: a columnstore row group).
+    #[serde(default = "batch_size")]
+    pub batch_size: usize,
+    /// Bulk-load hints; `TABLOCK` is the one SQL Server's bulk load takes (others: error).
+    #[serde(default)]
+    pub table_hints: Option<Hints>,
+    /// Connections loading one table at once (1..=16, default 4; only free pool
+    /// connections are used).
+    #[serde(default)]
+    pub parallel_workers: Option<usize>,
+    /// The original's deprecated key; accepted and ignored.
+    #[serde(default)]
+    pub write_strategy: Option<String>,
+}
+}

@@ -1,0 +1,647 @@
+//! Writes one entity run with the TDS bulk-load protocol into `<table>_hygge_tmp`, then
+//! publishes it in one transaction:
+//!
+//! 1. On one pooled connection, take a session application lock on the target (one writer
+//!    per table across processes), create the schema if missing, drop a staging table a
+//!    crashed run left behind, and create `<table>_hygge_tmp` from the Arrow schema with
+//!    exact types (strings and binaries as `(max)` while loading).
+//! 2. Bulk-load every batch into it (`INSERT BULK`, never row-by-row inserts), on up to
+//!    `parallel_workers` connections the pool has free; the server's row count of every
+//!    bulk statement must match the rows sent.
+//! 3. At finish, in one transaction (`XACT_ABORT`): replace = narrow string/binary columns
+//!    to the longest value loaded, drop the old table and rename the staging table into its
+//!    place; append = add new columns, `INSERT INTO target SELECT ... FROM staging`, drop
+//!    the staging table. Then release the lock.
+//!
+//! Before the commit nothing is visible in the target; on any failure the transaction rolls
+//! back, the staging table is dropped (or, if the connection died, by the next run) and the
+//! target is exactly as before. (The original hygge never ran this swap: bug B1.)
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use hygge_core::{BoxError, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+use tiberius::{SqlBulkCopyOption, SqlBulkCopyOptions};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::mssql::connection::{Lease, MsPool, error_text};
+use crate::mssql::encode::Encoder;
+use crate::mssql::sql::{TableName, ident, literal};
+use crate::mssql::types::Target;
+use crate::stores::{IfExists, WriteMode};
+
+/// Longest `nvarchar(n)` / `varbinary(n)` before `(max)`.
+const MAX_NVARCHAR: usize = 4_000;
+const MAX_VARBINARY: usize = 8_000;
+
+/// The SQL Server store.
+#[derive(Debug, Clone)]
+pub struct MssqlStore {
+    pool: Arc<MsPool>,
+    table: TableName,
+    if_exists: Option<IfExists>,
+    /// Rows per `INSERT BULK` statement.
+    batch_size: usize,
+    tablock: bool,
+    workers: usize,
+}
+
+impl MssqlStore {
+    /// A store writing `table` (`{entity}` in either part; schema default `dbo`).
+    pub fn new(
+        pool: Arc<MsPool>,
+        table: TableName,
+        if_exists: Option<IfExists>,
+        batch_size: usize,
+        tablock: bool,
+        workers: usize,
+    ) -> Self {
+        MssqlStore {
+            pool,
+            table,
+            if_exists,
+            batch_size,
+            tablock,
+            workers: workers.max(1),
+        }
+    }
+
+    /// The entity's table.
+    pub fn table(&self, entity: &str) -> TableName {
+        let t = self.table.for_entity(entity);
+        TableName {
+            schema: Some(t.schema.unwrap_or_else(|| "dbo".into())),
+            table: t.table,
+        }
+    }
+
+    /// What a run of `run_type` would do (reads nothing).
+    pub fn preview(&self, entity: &str, run_type: RunType) -> String {
+        let t = self.table(entity).display();
+        match WriteMode::of(self.if_exists, run_type) {
+            WriteMode::Replace => format!("would replace table {t} (created if missing)"),
+            WriteMode::Append => format!("would append to table {t} (created if missing)"),
+            WriteMode::FailIfExists => {
+                format!("would create table {t}; fails if it exists (if_exists: fail)")
+            }
+        }
+    }
+
+    fn context(&self, t: &TableName, e: impl std::fmt::Display) -> BoxError {
+        format!("{}, table {}: {e}", self.pool.label(), t.display()).into()
+    }
+}
+
+/// Runs a batch of statements and returns the first column of the first row, if any.
+async fn scalar(lease: &mut Lease, sql: String) -> Result<Option<i64>, String> {
+    let row = lease
+        .client()
+        .simple_query(sql)
+        .await
+        .map_err(|e| error_text(&e))?
+        .into_row()
+        .await
+        .map_err(|e| error_text(&e))?;
+    Ok(row.and_then(|r| {
+        r.try_get::<i64, _>(0)
+            .ok()
+            .flatten()
+            .or_else(|| r.try_get::<i32, _>(0).ok().flatten().map(i64::from))
+    }))
+}
+
+async fn execute(lease: &mut Lease, sql: String) -> Result<(), String> {
+    lease
+        .client()
+        .simple_query(sql)
+        .await
+        .map_err(|e| error_text(&e))?
+        .into_results()
+        .await
+        .map_err(|e| error_text(&e))?;
+    Ok(())
+}
+
+fn lock_sql(t: &TableName, take: bool) -> Result<String, String> {
+    let resource = literal(&format!("hygge:{}", t.quoted()?));
+    Ok(if take {
+        format!(
+            "DECLARE @r int; EXEC @r = sp_getapplock @Resource = {resource}, @LockMode = 'Exclusive', \
+             @LockOwner = 'Session', @LockTimeout = -1; SELECT CAST(@r AS bigint)"
+        )
+    } else {
+        format!("EXEC sp_releaseapplock @Resource = {resource}, @LockOwner = 'Session'")
+    })
+}
+
+/// A target table's column.
+struct Existing {
+    name: String,
+    nullable: bool,
+    filled: bool,
+}
+
+#[async_trait]
+impl Store for MssqlStore {
+    fn kind(&self) -> &'static str {
+        "mssql"
+    }
+
+    fn describe(&self, entity: &str) -> String {
+        format!(
+            "table {} via {}",
+            self.table(entity).display(),
+            self.pool.label()
+        )
+    }
+
+    async fn check(&self, entity: &str) -> Result<(), BoxError> {
+        let t = self.table(entity);
+        t.quoted().map_err(|e| self.context(&t, e))?;
+        let mut lease = self.pool.get().await.map_err(|e| self.context(&t, e))?;
+        let can = scalar(
+            &mut lease,
+            "SELECT CAST(HAS_PERMS_BY_NAME(DB_NAME(), 'DATABASE', 'CREATE TABLE') AS bigint)"
+                .into(),
+        )
+        .await
+        .map_err(|e| self.context(&t, e))?;
+        lease.done();
+        if can != Some(1) {
+            return Err(self.context(
+                &t,
+                "the login may not create tables in this database (CREATE TABLE permission); hygge loads into a staging table",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        target: &WriteTarget,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn StoreWriter>, BoxError> {
+        let t = self.table(&target.entity);
+        let fail = |e: String| self.context(&t, e);
+        let encoder = Encoder::new(&schema).map_err(fail)?;
+        let quoted = t.quoted().map_err(fail)?;
+        let staging = t.with_table(format!("{}_hygge_tmp", t.table));
+        let staging_q = staging.quoted().map_err(fail)?;
+        let mode = WriteMode::of(self.if_exists, target.run_type);
+        let mut main = self.pool.get().await.map_err(fail)?;
+        let got = scalar(&mut main, lock_sql(&t, true).map_err(fail)?)
+            .await
+            .map_err(fail)?;
+        if got.is_none_or(|r| r < 0) {
+            return Err(fail(format!(
+                "could not lock the table for loading (sp_getapplock returned {got:?})"
+            )));
+        }
+        let prepared = async {
+            let schema_name = t.schema.clone().unwrap_or_else(|| "dbo".into());
+            let exists = scalar(
+                &mut main,
+                format!(
+                    "IF SCHEMA_ID({sl}) IS NULL EXEC({create}); \
+                     SELECT CAST(CASE WHEN OBJECT_ID({tl}, N'U') IS NULL THEN 0 ELSE 1 END AS bigint)",
+                    sl = literal(&schema_name),
+                    create = literal(&format!("CREATE SCHEMA {}", ident(&schema_name)?)),
+                    tl = t.literal()?,
+                ),
+            )
+            .await?
+                == Some(1);
+            if exists && mode == WriteMode::FailIfExists {
+                return Err(
+                    "the table exists and `if_exists: fail` says not to touch it (use `replace` or `append`)"
+                        .to_string(),
+                );
+            }
+            let mut add = Vec::new();
+            if exists && mode == WriteMode::Append {
+                let cols = existing_columns(&mut main, &t).await?;
+                for (name, target) in encoder.names.iter().zip(&encoder.targets) {
+                    if !cols.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+                        add.push(format!("{} {} NULL", ident(name)?, target.ddl()));
+                    }
+                }
+                for c in &cols {
+                    if encoder.names.iter().any(|n| n.eq_ignore_ascii_case(&c.name)) {
+                        continue;
+                    }
+                    if !c.nullable && !c.filled {
+                        return Err(format!(
+                            "column {} of the table is NOT NULL and the data has no such column",
+                            c.name
+                        ));
+                    }
+                    tracing::warn!(
+                        "table {}: column {} is not in the data; appended rows get NULL or its default",
+                        t.display(),
+                        c.name
+                    );
+                }
+            }
+            let columns = encoder
+                .names
+                .iter()
+                .zip(&encoder.targets)
+                .map(|(n, tt)| Ok(format!("{} {} NULL", ident(n)?, tt.ddl())))
+                .collect::<Result<Vec<_>, String>>()?
+                .join(", ");
+            execute(
+                &mut main,
+                format!(
+                    "IF OBJECT_ID({sl}, N'U') IS NOT NULL DROP TABLE {staging_q}; \
+                     CREATE TABLE {staging_q} ({columns})",
+                    sl = staging.literal()?
+                ),
+            )
+            .await?;
+            Ok((exists, add))
+        }
+        .await;
+        let (exists, add) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                if execute(&mut main, lock_sql(&t, false).map_err(fail)?)
+                    .await
+                    .is_ok()
+                {
+                    main.done();
+                }
+                return Err(fail(e));
+            }
+        };
+        let mut options = SqlBulkCopyOptions::empty();
+        if self.tablock {
+            options |= SqlBulkCopyOption::TableLock;
+        }
+        let mut extra = Vec::new();
+        while extra.len() + 1 < self.workers {
+            match self.pool.try_get().await {
+                Some(l) => extra.push(l),
+                None => break,
+            }
+        }
+        let mut writer = MssqlWriter {
+            label: format!("{}, table {}", self.pool.label(), t.display()),
+            table: t.clone(),
+            quoted,
+            staging,
+            staging_q,
+            mode,
+            exists,
+            add,
+            names: encoder.names.clone(),
+            targets: encoder.targets.clone(),
+            loaders: Vec::new(),
+            main: None,
+            next: 0,
+            staged: 0,
+            bytes: 0,
+        };
+        let spawn = |lease: Lease, w: &MssqlWriter| {
+            let (tx, rx) = mpsc::channel(1);
+            let handle = tokio::spawn(load(
+                lease,
+                w.staging_q.clone(),
+                encoder.clone(),
+                rx,
+                options,
+                self.batch_size,
+            ));
+            Loader {
+                tx: Some(tx),
+                handle,
+            }
+        };
+        let first = spawn(main, &writer);
+        writer.loaders.push(first);
+        for l in extra {
+            let loader = spawn(l, &writer);
+            writer.loaders.push(loader);
+        }
+        if writer.loaders.len() > 1 {
+            tracing::info!(
+                "{}: loading over {} connections",
+                target.flow_name,
+                writer.loaders.len()
+            );
+        }
+        Ok(Box::new(writer))
+    }
+}
+
+async fn existing_columns(lease: &mut Lease, t: &TableName) -> Result<Vec<Existing>, String> {
+    let sql = format!(
+        "SELECT c.name, CAST(c.is_nullable AS int), \
+         CAST(CASE WHEN c.default_object_id <> 0 OR c.is_identity = 1 OR c.is_computed = 1 THEN 1 ELSE 0 END AS int) \
+         FROM sys.columns c WHERE c.object_id = OBJECT_ID({})",
+        t.literal()?
+    );
+    let rows = lease
+        .client()
+        .simple_query(sql)
+        .await
+        .map_err(|e| error_text(&e))?
+        .into_first_result()
+        .await
+        .map_err(|e| error_text(&e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Existing {
+            name: r.get::<&str, _>(0).unwrap_or_default().to_string(),
+            nullable: r.get::<i32, _>(1) == Some(1),
+            filled: r.get::<i32, _>(2) == Some(1),
+        })
+        .collect())
+}
+
+/// What a loader did: its connection back, rows the server counted, longest values.
+type Loaded = (Lease, u64, Vec<usize>);
+
+struct Loader {
+    tx: Option<mpsc::Sender<RecordBatch>>,
+    handle: JoinHandle<Result<Loaded, String>>,
+}
+
+/// Bulk-loads the batches it receives into `staging`, `per_statement` rows per
+/// `INSERT BULK`; every statement's server row count must equal the rows sent.
+async fn load(
+    mut lease: Lease,
+    staging: String,
+    mut enc: Encoder,
+    mut rx: mpsc::Receiver<RecordBatch>,
+    options: SqlBulkCopyOptions,
+    per_statement: usize,
+) -> Result<Loaded, String> {
+    let mut total = 0u64;
+    let mut next = rx.recv().await;
+    while next.is_some() {
+        let mut req = lease
+            .client()
+            .bulk_insert_with_options(&staging, &["*"], options, &[])
+            .await
+            .map_err(|e| format!("bulk load could not start: {}", error_text(&e)))?;
+        let mut sent = 0u64;
+        while let Some(batch) = next.take() {
+            let cols = enc.prepare(&batch)?;
+            let srcs = enc.sources(&cols)?;
+            for i in 0..srcs.rows {
+                req.send(enc.row(&srcs, i)?)
+                    .await
+                    .map_err(|e| format!("bulk load stopped: {}", error_text(&e)))?;
+            }
+            sent += batch.num_rows() as u64;
+            if sent as usize >= per_statement {
+                break;
+            }
+            next = rx.recv().await;
+        }
+        let res = req
+            .finalize()
+            .await
+            .map_err(|e| format!("bulk load failed: {}", error_text(&e)))?;
+        let counted = res.total();
+        if counted != sent {
+            return Err(format!(
+                "the server counted {counted} rows in a bulk load of {sent}"
+            ));
+        }
+        total += sent;
+        if next.is_none() {
+            next = rx.recv().await;
+        }
+    }
+    Ok((lease, total, enc.max_len))
+}
+
+struct MssqlWriter {
+    label: String,
+    table: TableName,
+    quoted: String,
+    staging: TableName,
+    staging_q: String,
+    mode: WriteMode,
+    exists: bool,
+    /// `[col] type NULL` to add to an existing table (append).
+    add: Vec<String>,
+    names: Vec<String>,
+    targets: Vec<Target>,
+    loaders: Vec<Loader>,
+    /// The locking connection, once its loader is done.
+    main: Option<Lease>,
+    next: usize,
+    staged: u64,
+    bytes: u64,
+}
+
+impl MssqlWriter {
+    /// Waits for every loader; the first loader's connection (it holds the lock) is kept.
+    async fn join(&mut self) -> Result<(u64, Vec<usize>), String> {
+        let mut total = 0;
+        let mut max_len = vec![0; self.names.len()];
+        let mut first_err = None;
+        for (i, mut l) in std::mem::take(&mut self.loaders).into_iter().enumerate() {
+            l.tx.take();
+            match l.handle.await {
+                Ok(Ok((lease, rows, lens))) => {
+                    total += rows;
+                    for (m, v) in max_len.iter_mut().zip(lens) {
+                        *m = (*m).max(v);
+                    }
+                    if i == 0 {
+                        self.main = Some(lease);
+                    } else {
+                        lease.done();
+                    }
+                }
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(format!("a bulk-load task failed: {e}"));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok((total, max_len)),
+        }
+    }
+
+    fn publish_sql(&self, max_len: &[usize]) -> Result<String, String> {
+        let mut sql = String::from("SET XACT_ABORT ON; BEGIN TRANSACTION; ");
+        let tl = self.table.literal()?;
+        let appending = self.exists && self.mode == WriteMode::Append;
+        if appending {
+            for a in &self.add {
+                sql.push_str(&format!("ALTER TABLE {} ADD {a}; ", self.quoted));
+            }
+            let cols = self
+                .names
+                .iter()
+                .map(|n| ident(n))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(", ");
+            sql.push_str(&format!(
+                "DECLARE @n bigint; INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}; SET @n = ROWCOUNT_BIG(); \
+                 DROP TABLE {s}; COMMIT TRANSACTION; SELECT @n;",
+                t = self.quoted,
+                s = self.staging_q,
+            ));
+            return Ok(sql);
+        }
+        for ((name, target), len) in self.names.iter().zip(&self.targets).zip(max_len) {
+            let narrow = match target {
+                Target::NVarChar if *len <= MAX_NVARCHAR => {
+                    Some(format!("nvarchar({})", len.max(&1)))
+                }
+                Target::VarBinary if *len <= MAX_VARBINARY => {
+                    Some(format!("varbinary({})", len.max(&1)))
+                }
+                _ => None,
+            };
+            if let Some(ty) = narrow {
+                sql.push_str(&format!(
+                    "ALTER TABLE {} ALTER COLUMN {} {ty} NULL; ",
+                    self.staging_q,
+                    ident(name)?
+                ));
+            }
+        }
+        if self.mode == WriteMode::FailIfExists {
+            sql.push_str(&format!(
+                "IF OBJECT_ID({tl}, N'U') IS NOT NULL THROW 50000, N'the table was created by someone else during the load (if_exists: fail)', 1; "
+            ));
+        } else {
+            sql.push_str(&format!(
+                "IF OBJECT_ID({tl}, N'U') IS NOT NULL DROP TABLE {}; ",
+                self.quoted
+            ));
+        }
+        sql.push_str(&format!(
+            "EXEC sp_rename {}, {}, N'OBJECT'; COMMIT TRANSACTION; SELECT CAST(-1 AS bigint);",
+            self.staging.literal()?,
+            literal(&self.table.table)
+        ));
+        Ok(sql)
+    }
+
+    /// Drops the staging table and releases the lock on the locking connection, if it is
+    /// still usable; otherwise the server drops the lock with the session and the next
+    /// run drops the staging table.
+    async fn clean_up(&mut self) {
+        let Some(mut main) = self.main.take() else {
+            return;
+        };
+        let (Ok(sl), Ok(unlock)) = (self.staging.literal(), lock_sql(&self.table, false)) else {
+            return;
+        };
+        let sql = format!(
+            "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; \
+             IF OBJECT_ID({sl}, N'U') IS NOT NULL DROP TABLE {}; {unlock}",
+            self.staging_q
+        );
+        if execute(&mut main, sql).await.is_ok() {
+            main.done();
+        }
+    }
+}
+
+#[async_trait]
+impl StoreWriter for MssqlWriter {
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
+        let rows = batch.num_rows() as u64;
+        if rows == 0 {
+            return Ok(());
+        }
+        let bytes = batch.get_array_memory_size() as u64;
+        let i = self.next % self.loaders.len();
+        self.next += 1;
+        let sent = match &self.loaders[i].tx {
+            Some(tx) => tx.send(batch).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The loader stopped: its error says why.
+            let e = match self.join().await {
+                Err(e) => e,
+                Ok(_) => "a bulk-load connection stopped".into(),
+            };
+            return Err(format!("{}: {e}", self.label).into());
+        }
+        self.staged += rows;
+        self.bytes += bytes;
+        Ok(())
+    }
+
+    fn staged_rows(&self) -> u64 {
+        self.staged
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
+        let label = self.label.clone();
+        let (loaded, max_len) = match self.join().await {
+            Ok(v) => v,
+            Err(e) => {
+                self.clean_up().await;
+                return Err(format!("{label}: {e}").into());
+            }
+        };
+        if loaded != self.staged {
+            self.clean_up().await;
+            return Err(format!(
+                "{label}: the server counted {loaded} rows loaded, {} were sent; nothing was published",
+                self.staged
+            )
+            .into());
+        }
+        let sql = self
+            .publish_sql(&max_len)
+            .map_err(|e| format!("{label}: {e}"))?;
+        let mut main = self
+            .main
+            .take()
+            .ok_or_else(|| format!("{label}: no connection"))?;
+        let published = scalar(&mut main, sql).await;
+        let inserted = match published {
+            Ok(n) => n,
+            Err(e) => {
+                self.main = Some(main);
+                self.clean_up().await;
+                return Err(
+                    format!("{label}: publishing failed, the table is unchanged: {e}").into(),
+                );
+            }
+        };
+        if let Some(n) = inserted.filter(|n| *n >= 0)
+            && n as u64 != loaded
+        {
+            // Already committed: say so loudly (it cannot be undone here).
+            tracing::error!("{label}: {n} rows were appended, {loaded} were loaded");
+        }
+        if let Ok(unlock) = lock_sql(&self.table, false)
+            && execute(&mut main, unlock).await.is_ok()
+        {
+            main.done();
+        }
+        Ok(WriteReport {
+            rows: loaded,
+            bytes: self.bytes,
+            outputs: vec![self.table.display()],
+            destination: format!("table {}", self.table.display()),
+        })
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        // Stop the loaders: a connection in the middle of a bulk load is closed (its
+        // lease is dropped unfinished), which ends the load on the server.
+        let _ = self.join().await;
+        self.clean_up().await;
+    }
+}
