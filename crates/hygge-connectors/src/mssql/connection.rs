@@ -393,7 +393,6 @@ pub enum Role {
 pub struct Manager {
     config: Config,
     login: Login,
-    label: String,
 }
 
 impl Manager {
@@ -424,11 +423,20 @@ impl Manager {
     }
 }
 
+/// A server error during connect is a refused login; anything else (TLS, I/O) is not.
 fn login_error(e: &tiberius::error::Error, source: &str) -> String {
     let m = error_text(e);
-    match source {
-        "sql_login" => format!("login failed (SQL login): {m}"),
-        s => format!("login failed (Entra ID token from {s}): {m}"),
+    match (e, source) {
+        (tiberius::error::Error::Server(_), "sql_login") => {
+            format!("login failed (SQL login): {m}")
+        }
+        (tiberius::error::Error::Server(_), s) => {
+            format!("login failed (Entra ID token from {s}): {m}")
+        }
+        (tiberius::error::Error::Tls(_), _) => {
+            format!("TLS with the server failed (check `encrypt` and `trust_cert`): {m}")
+        }
+        _ => format!("could not connect (check `server`, `encrypt`; is it SQL Server?): {m}"),
     }
 }
 
@@ -447,10 +455,8 @@ impl managed::Manager for Manager {
     type Error = String;
 
     async fn create(&self) -> Result<MsClient, String> {
-        self.connect()
-            .await
-            .map(|(c, _)| c)
-            .map_err(|e| format!("{}: {e}", self.label))
+        // Callers add the connection's label to every error.
+        self.connect().await.map(|(c, _)| c)
     }
 
     async fn recycle(&self, client: &mut MsClient, _: &Metrics) -> RecycleResult<String> {
@@ -580,12 +586,7 @@ pub fn pool(name: &str, cfg: &MssqlConnectionConfig, role: Role) -> Result<Arc<M
         return Ok(p.clone());
     }
     let description = cfg.describe();
-    let label = format!("connection {name} ({description})");
-    let manager = Manager {
-        config,
-        login,
-        label,
-    };
+    let manager = Manager { config, login };
     let pool = managed::Pool::builder(manager)
         .max_size(cfg.pool_size())
         .runtime(deadpool::Runtime::Tokio1)

@@ -67,9 +67,10 @@ pub fn init(verbose: u8, quiet: bool, project_level: Option<&str>, log_file: Opt
             })
             .unwrap_or_else(|| "info".into()),
     };
+    // tiberius logs every server error itself, untagged; hygge reports them per entity.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::try_new(format!(
-            "warn,hygge={level},hygge_core={level},hygge_connectors={level}"
+            "warn,tiberius=off,hygge={level},hygge_core={level},hygge_connectors={level}"
         ))
         .unwrap_or_else(|_| EnvFilter::new("info"))
     });

@@ -1,0 +1,877 @@
+//! SQL Server home, end to end through the real `hygge` binary against `mssql-mock-tds`, an
+//! in-process scriptable TDS server (no SQL Server can run here; see
+//! ../shared/notes/sqlserver-testing.md §1.3). The mock answers only the batches a test
+//! registers, so these tests pin the connection, login (SQL and Entra ID token), TLS
+//! (no TLS and TDS 8.0 strict), error and dropped-connection paths, not a SQL engine.
+//!
+//! For a table home hygge sends `SELECT TOP 0 * FROM [dbo].[t]` (the columns) and then
+//! `SELECT [id], [name] FROM [dbo].[t]` (the rows); both are registered per table.
+//! Every run of the binary is bounded by [`HANG_GUARD`]: a hang fails the test.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arrow::array::{Array, Int64Array, StringArray};
+use arrow::datatypes::DataType;
+use common::*;
+use mssql_mock_tds::protocol::{build_prelogin_response_with_fedauth, build_terminal_error_tokens};
+use mssql_mock_tds::{
+    ColumnDefinition, ColumnValue, ConnectionInfo, ConnectionStore, LeadingError, MockTdsServer,
+    QueryRegistry, QueryResponse, Row, SqlDataType, TerminalError, create_test_identity,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Notify, oneshot};
+
+/// Longest a `hygge` run may take before it counts as hung (and is killed).
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// A JWT-shaped fake Entra ID token (`exp` in 2100, unsigned): the connector may read `exp`.
+const TOKEN: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJhdWQiOiJodHRwczovL2RhdGFiYXNlLndpbmRvd3MubmV0LyIsImV4cCI6NDEwMjQ0NDgwMCwib2lkIjoiaHlnZ2UtbW9jay10ZXN0In0.bW9jay1zaWduYXR1cmUtbm90LWNoZWNrZWQ";
+/// The token's signature part: unique enough to spot a partial leak.
+const TOKEN_TAIL: &str = "bW9jay1zaWduYXR1cmUtbm90LWNoZWNrZWQ";
+/// A SQL login password.
+const PASSWORD: &str = "Pa55-mock-hunter2";
+
+/// FeatureExt id of FEDAUTH in LOGIN7.
+const FEATURE_FEDAUTH: u8 = 0x02;
+
+// ---------------------------------------------------------------------------------------
+// The mock server
+// ---------------------------------------------------------------------------------------
+
+/// A running `MockTdsServer`; stops accepting when dropped.
+struct Mock {
+    addr: SocketAddr,
+    registry: Arc<Mutex<QueryRegistry>>,
+    store: Arc<Mutex<ConnectionStore>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Mock {
+    /// No TLS at all (`encrypt: off`).
+    async fn plain() -> Mock {
+        Mock::start(MockTdsServer::new("127.0.0.1:0").await.expect("mock binds")).await
+    }
+
+    /// TDS 8.0 strict TLS (`encrypt: strict`) with a fresh self-signed certificate.
+    async fn strict() -> Mock {
+        let (cert, key) = self_signed_cert().await;
+        let identity = create_test_identity(&cert, &key).expect("a TLS identity from the PEMs");
+        let server = MockTdsServer::new_with_strict_tls("127.0.0.1:0", identity)
+            .await
+            .expect("mock binds");
+        Mock::start(server).await
+    }
+
+    async fn start(server: MockTdsServer) -> Mock {
+        let addr = server.local_addr();
+        let registry = server.query_registry();
+        let store = server.connection_store();
+        let (stop, rx) = oneshot::channel();
+        tokio::spawn(server.run_with_shutdown(rx));
+        Mock {
+            addr,
+            registry,
+            store,
+            _stop: stop,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    async fn register(&self, sql: &str, response: QueryResponse) {
+        self.registry.lock().await.register(sql, response);
+    }
+
+    /// `dbo.<table>` with columns `id bigint, name nvarchar(4000)` holding `rows`.
+    async fn table(&self, table: &str, rows: &[(i64, String)]) {
+        self.register(&top0(table), QueryResponse::new(columns(), vec![]))
+            .await;
+        self.register(&select(table), rows_response(rows)).await;
+    }
+
+    /// Every connection the mock has seen (logged in or not), oldest first.
+    async fn connections(&self) -> Vec<ConnectionInfo> {
+        self.store.lock().await.all().values().cloned().collect()
+    }
+}
+
+/// The metadata batch hygge sends for `dbo.<table>`.
+fn top0(table: &str) -> String {
+    format!("SELECT TOP 0 * FROM [dbo].[{table}]")
+}
+
+/// The row batch hygge sends for `dbo.<table>` with columns `id`, `name`.
+fn select(table: &str) -> String {
+    format!("SELECT [id], [name] FROM [dbo].[{table}]")
+}
+
+fn columns() -> Vec<ColumnDefinition> {
+    vec![
+        ColumnDefinition::new("id", SqlDataType::BigInt),
+        ColumnDefinition::new("name", SqlDataType::NVarChar),
+    ]
+}
+
+fn rows_response(rows: &[(i64, String)]) -> QueryResponse {
+    QueryResponse::new(
+        columns(),
+        rows.iter()
+            .map(|(id, name)| {
+                Row::new(vec![
+                    ColumnValue::BigInt(*id),
+                    ColumnValue::NVarChar(name.clone()),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// Rows with edge values: extremes of bigint, non-ASCII text, an empty string (no NULLs:
+/// the mock cannot send a NULL bounded nvarchar).
+fn sample_rows() -> Vec<(i64, String)> {
+    vec![
+        (1, "a".into()),
+        (i64::MIN, "héllo wörld 🦀".into()),
+        (i64::MAX, String::new()),
+        (-7, "漢字 'quote' \"dq\" \\ back".into()),
+        (42, "tab\tnew\nline".into()),
+    ]
+}
+
+/// `n` plain rows `id = start.., name = row-<id>`.
+fn many_rows(start: i64, n: usize) -> Vec<(i64, String)> {
+    (start..start + n as i64)
+        .map(|i| (i, format!("row-{i}")))
+        .collect()
+}
+
+/// A self-signed certificate and key (PEM) for `localhost` / 127.0.0.1, made with the
+/// `openssl` CLI.
+async fn self_signed_cert() -> (Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = tokio::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .await
+        .expect("the openssl CLI is needed to make a test certificate");
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())
+}
+
+// ---------------------------------------------------------------------------------------
+// Projects and runs
+// ---------------------------------------------------------------------------------------
+
+/// Entra ID: an access token from `${TOK}`.
+const TOKEN_AUTH: &str = "    access_token: ${TOK}\n";
+/// A SQL login with the password from `${PW}`.
+const SQL_AUTH: &str = "    user: sa\n    password: ${PW}\n";
+
+/// `connections.<name>` of type mssql on 127.0.0.1,`port`, database `db`.
+fn connection(name: &str, port: u16, encrypt: &str, auth: &str) -> String {
+    format!(
+        "  {name}:\n    type: mssql\n    server: 127.0.0.1,{port}\n    database: db\n    encrypt: {encrypt}\n    trust_cert: yes\n    timeout: 10\n{auth}"
+    )
+}
+
+/// A project with these connections (each from [`connection`]).
+fn project(connections: &[String]) -> Project {
+    Project::new(&format!("name: t\nconnections:\n{}", connections.concat()))
+}
+
+/// Flow `flow` reading `dbo.{entity}` through `conn` into Parquet under `out/`.
+fn flow(p: &Project, flow: &str, conn: &str, entities: &[&str], home_extra: &str) {
+    p.write(
+        &format!("flows/{flow}/flow.yml"),
+        &format!(
+            "home:\n  type: mssql\n  connection: {conn}\n  table: dbo.{{entity}}\n{home_extra}store:\n  type: parquet\n  path: out\nentities: [{}]\n",
+            entities.join(", ")
+        ),
+    );
+}
+
+/// Runs `hygge <args>` in the project with `${TOK}` and `${PW}` set, killing it (and failing
+/// the test) if it runs past [`HANG_GUARD`].
+async fn run(p: &Project, args: &[&str]) -> Output {
+    let mut cmd = hygge();
+    cmd.args(args)
+        .current_dir(p.path())
+        .env("TOK", TOKEN)
+        .env("PW", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Nothing but the configured credentials may be used.
+    for var in [
+        "HYGGE_MSSQL_ACCESS_TOKEN",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "MSI_ENDPOINT",
+        "MSI_SECRET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.kill_on_drop(true);
+    match tokio::time::timeout(HANG_GUARD, cmd.output()).await {
+        Ok(out) => out.expect("hygge runs"),
+        Err(_) => panic!(
+            "`hygge {}` was still running after {HANG_GUARD:?}: it hung (killed)",
+            args.join(" ")
+        ),
+    }
+}
+
+/// `hygge go --output json <args>`: the output and the report.
+async fn go_json(p: &Project, args: &[&str]) -> (Output, serde_json::Value) {
+    let mut all = vec!["go", "--output", "json"];
+    all.extend_from_slice(args);
+    let out = run(p, &all).await;
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report on stdout ({e}); output:\n{}", text(&out)));
+    (out, json)
+}
+
+/// The report entry of flow-entity `name` (`<flow>_<entity>`).
+fn entry(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    report["report"]["flows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no flows in {report}"))
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {report}"))
+        .clone()
+}
+
+/// The error of a failed flow-entity.
+fn failure(report: &serde_json::Value, name: &str) -> String {
+    let e = entry(report, name);
+    assert_ne!(
+        e["status"], "success",
+        "{name} should have failed: {report}"
+    );
+    e["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} failed without an error: {report}"))
+        .to_string()
+}
+
+/// Everything the run printed.
+fn text(o: &Output) -> String {
+    stdout(o) + &stderr(o)
+}
+
+/// Whether `msg` names connection `name` (`connection src` or ``connection `src` ``).
+fn names_connection(msg: &str, name: &str) -> bool {
+    msg.contains(&format!("connection {name} ")) || msg.contains(&format!("connection `{name}`"))
+}
+
+/// The `(id, name)` rows of every Parquet file under `dir`, in file order; the columns must
+/// be `id int64` and `name utf8`.
+fn parquet_rows(dir: &std::path::Path) -> Vec<(i64, String)> {
+    let batches = read_parquet_dir(dir);
+    assert!(!batches.is_empty(), "no Parquet under {}", dir.display());
+    let mut rows = Vec::new();
+    for b in &batches {
+        let schema = b.schema();
+        let types: Vec<(&str, &DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type()))
+            .collect();
+        assert_eq!(
+            types,
+            vec![("id", &DataType::Int64), ("name", &DataType::Utf8)],
+            "columns of {}",
+            dir.display()
+        );
+        let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let names = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..b.num_rows() {
+            assert!(!ids.is_null(i) && !names.is_null(i), "no NULLs were sent");
+            rows.push((ids.value(i), names.value(i).to_string()));
+        }
+    }
+    rows
+}
+
+/// No file anywhere under the project (logs and journal included) holds `secret`.
+fn assert_not_on_disk(p: &Project, secret: &str) {
+    fn walk(dir: &std::path::Path, secret: &str) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, secret);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "a secret was written to {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    walk(p.path(), secret);
+}
+
+// ---------------------------------------------------------------------------------------
+// A TCP proxy that cuts connections, and a server that refuses logins
+// ---------------------------------------------------------------------------------------
+
+/// How [`CuttingProxy`] breaks the connection that sends the trigger batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Pass on the first two thirds of the server's answer (re-framed as a TDS packet that
+    /// is not the last of its message, so the client decodes the rows in it), then close.
+    MidResult,
+    /// Once the batch has reached the (stalled) server, close the connection and stop
+    /// listening: the server went away while the client waited.
+    ServerGone,
+}
+
+/// A TCP proxy in front of the mock. On a connection whose client sends a SQL batch
+/// holding `trigger`, it cuts as [`Cut`] says; every other connection is passed through.
+struct CuttingProxy {
+    port: u16,
+    /// Connections cut so far.
+    cuts: Arc<AtomicUsize>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: SocketAddr, trigger: &str, cut: Cut) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // SQL batches travel as UTF-16LE.
+        let trigger: Arc<Vec<u8>> =
+            Arc::new(trigger.encode_utf16().flat_map(u16::to_le_bytes).collect());
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let gone = Arc::new(Notify::new());
+        let (c, g) = (cuts.clone(), gone.clone());
+        tokio::spawn(async move {
+            loop {
+                let client = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((s, _)) => s,
+                        Err(_) => return,
+                    },
+                    () = g.notified() => return, // drops the listener
+                };
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (trigger, cuts, gone) = (trigger.clone(), c.clone(), g.clone());
+                tokio::spawn(async move {
+                    if proxy_one(client, server, &trigger, cut).await {
+                        cuts.fetch_add(1, Ordering::SeqCst);
+                        if cut == Cut::ServerGone {
+                            gone.notify_one();
+                        }
+                    }
+                });
+            }
+        });
+        CuttingProxy { port, cuts }
+    }
+
+    fn cuts(&self) -> usize {
+        self.cuts.load(Ordering::SeqCst)
+    }
+}
+
+/// Relays one connection until either side closes or it is cut; true if it was cut.
+async fn proxy_one(mut client: TcpStream, mut server: TcpStream, trigger: &[u8], cut: Cut) -> bool {
+    let (mut cr, mut cw) = client.split();
+    let (mut sr, mut sw) = server.split();
+    let mut sent = Vec::new(); // everything the client sent
+    let mut armed = false;
+    let mut answer = Vec::new(); // the server's answer to the trigger batch, so far
+    let (mut cbuf, mut sbuf) = (vec![0u8; 16384], vec![0u8; 16384]);
+    loop {
+        tokio::select! {
+            n = cr.read(&mut cbuf) => {
+                let Ok(n @ 1..) = n else { return false };
+                if sw.write_all(&cbuf[..n]).await.is_err() {
+                    return false;
+                }
+                sent.extend_from_slice(&cbuf[..n]);
+                if !armed && sent.windows(trigger.len()).any(|w| w == trigger) {
+                    armed = true;
+                    if cut == Cut::ServerGone {
+                        // Let the batch reach the server and the client start waiting.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        return true; // both sockets close as they drop
+                    }
+                }
+            }
+            n = sr.read(&mut sbuf) => {
+                let Ok(n @ 1..) = n else { return false };
+                if !armed {
+                    if cw.write_all(&sbuf[..n]).await.is_err() {
+                        return false;
+                    }
+                    continue;
+                }
+                answer.extend_from_slice(&sbuf[..n]);
+                if answer.len() < 8 {
+                    continue;
+                }
+                let len = u16::from_be_bytes([answer[2], answer[3]]) as usize;
+                if answer.len() < len {
+                    continue;
+                }
+                let payload = &answer[8..len];
+                let part = &payload[..payload.len() * 2 / 3];
+                let mut packet = answer[..8].to_vec();
+                packet[1] = 0x00; // status: more packets of this message follow
+                packet[2..4].copy_from_slice(&((8 + part.len()) as u16).to_be_bytes());
+                packet.extend_from_slice(part);
+                let _ = cw.write_all(&packet).await;
+                let _ = cw.flush().await;
+                // Let the client decode those rows before the connection drops.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return true;
+            }
+        }
+    }
+}
+
+/// A TDS server that answers PRELOGIN (no TLS) and then refuses every LOGIN7 with SQL Server
+/// error `number` (built from the mock crate's protocol helpers: `MockTdsServer` itself
+/// accepts every login). Returns its port and the number of logins it refused.
+async fn refusing_server(number: u32, message: &'static str) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let r = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let r = r.clone();
+            tokio::spawn(async move {
+                // PRELOGIN
+                let Some((0x12, _)) = read_packet(&mut s).await else {
+                    return;
+                };
+                let prelogin = build_prelogin_response_with_fedauth(false, true);
+                if s.write_all(&prelogin).await.is_err() {
+                    return;
+                }
+                // LOGIN7
+                let Some((0x10, _)) = read_packet(&mut s).await else {
+                    return;
+                };
+                let tokens = build_terminal_error_tokens(&TerminalError::new(number, 14, message));
+                let len = (8 + tokens.len()) as u16;
+                let mut packet = vec![0x04, 0x01];
+                packet.extend_from_slice(&len.to_be_bytes());
+                packet.extend_from_slice(&[0, 0, 1, 0]);
+                packet.extend_from_slice(&tokens);
+                if s.write_all(&packet).await.is_ok() {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+                // Wait for the client to hang up.
+                let mut sink = [0u8; 1024];
+                while matches!(s.read(&mut sink).await, Ok(1..)) {}
+            });
+        }
+    });
+    (port, refused)
+}
+
+/// One whole TDS message (its packets joined): `(type, payload)`.
+async fn read_packet(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut payload = Vec::new();
+    loop {
+        let mut header = [0u8; 8];
+        s.read_exact(&mut header).await.ok()?;
+        let len = u16::from_be_bytes([header[2], header[3]]) as usize;
+        let mut body = vec![0u8; len.checked_sub(8)?];
+        s.read_exact(&mut body).await.ok()?;
+        payload.extend_from_slice(&body);
+        if header[1] & 0x01 != 0 {
+            return Some((header[0], payload));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+/// Entra ID token login without TLS: the rows arrive exactly, the mock received exactly the
+/// configured token in LOGIN7's FEDAUTH feature, and the token is never printed or written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_token_login_without_tls_reads_exact_rows_and_never_prints_the_token() {
+    let mock = Mock::plain().await;
+    let rows = sample_rows();
+    mock.table("t1", &rows).await;
+    let p = project(&[connection("src", mock.port(), "off", TOKEN_AUTH)]);
+    flow(&p, "f", "src", &["t1"], "");
+
+    let out = run(&p, &["go", "-vv"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(parquet_rows(&p.join("out/t1")), rows);
+
+    let conns = mock.connections().await;
+    assert!(!conns.is_empty(), "the mock saw no connection");
+    for c in &conns {
+        assert!(c.authenticated, "{c:?}");
+        assert_eq!(
+            c.received_token_as_string().as_deref(),
+            Some(TOKEN),
+            "{c:?}"
+        );
+        assert!(c.requested_feature_ids.contains(&FEATURE_FEDAUTH), "{c:?}");
+        assert_eq!(c.received_database.as_deref(), Some("db"), "{c:?}");
+    }
+    let all = text(&out);
+    assert!(
+        !all.contains(TOKEN) && !all.contains(TOKEN_TAIL),
+        "the token was printed:\n{all}"
+    );
+    assert_not_on_disk(&p, TOKEN_TAIL);
+}
+
+/// The same over TDS 8.0 strict TLS (the mock speaks nothing but TLS, so success means the
+/// login and rows went through it); and `encrypt: strict` against a server without TLS fails
+/// without ever sending the token in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_token_login_over_strict_tls_and_no_plaintext_fallback() {
+    let mock = Mock::strict().await;
+    let rows = sample_rows();
+    mock.table("t1", &rows).await;
+    let p = project(&[connection("src", mock.port(), "strict", TOKEN_AUTH)]);
+    flow(&p, "f", "src", &["t1"], "");
+
+    let out = run(&p, &["go", "-vv"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(parquet_rows(&p.join("out/t1")), rows);
+    let conns = mock.connections().await;
+    assert!(!conns.is_empty(), "the mock saw no connection");
+    for c in &conns {
+        assert!(c.authenticated, "{c:?}");
+        assert_eq!(
+            c.received_token_as_string().as_deref(),
+            Some(TOKEN),
+            "{c:?}"
+        );
+    }
+    let all = text(&out);
+    assert!(!all.contains(TOKEN_TAIL), "the token was printed:\n{all}");
+
+    // `strict` against a server that speaks no TLS: no downgrade.
+    let plain = Mock::plain().await;
+    plain.table("t1", &rows).await;
+    let p = project(&[connection("src", plain.port(), "strict", TOKEN_AUTH)]);
+    flow(&p, "f", "src", &["t1"], "");
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = failure(&report, "f_t1");
+    assert!(names_connection(&msg, "src"), "{msg}");
+    assert!(
+        parquet_files(&p.join("out/t1")).is_empty(),
+        "nothing published"
+    );
+    for c in plain.connections().await {
+        assert!(
+            c.received_token.is_none() && !c.authenticated,
+            "the token went to a server without TLS: {c:?}"
+        );
+    }
+    assert!(!text(&out).contains(TOKEN_TAIL), "the token was printed");
+}
+
+/// A SQL login reads the rows (no FEDAUTH sent), and `hygge debug` says which credential
+/// source each connection logged in with: `sql_login` and `access_token`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_login_works_and_debug_names_the_credential_source() {
+    let sql = Mock::plain().await;
+    let tok = Mock::plain().await;
+    let (rows_a, rows_b) = (many_rows(1, 3), many_rows(100, 2));
+    sql.table("a", &rows_a).await;
+    tok.table("b", &rows_b).await;
+    let p = project(&[
+        connection("by_sql", sql.port(), "off", SQL_AUTH),
+        connection("by_token", tok.port(), "off", TOKEN_AUTH),
+    ]);
+    flow(&p, "s", "by_sql", &["a"], "");
+    flow(&p, "e", "by_token", &["b"], "");
+
+    let out = run(&p, &["go"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(parquet_rows(&p.join("out/a")), rows_a);
+    assert_eq!(parquet_rows(&p.join("out/b")), rows_b);
+    let conns = sql.connections().await;
+    assert!(!conns.is_empty(), "the SQL-login mock saw no connection");
+    for c in &conns {
+        assert!(c.authenticated, "{c:?}");
+        assert!(c.received_token.is_none(), "a token was sent: {c:?}");
+        assert!(!c.requested_feature_ids.contains(&FEATURE_FEDAUTH), "{c:?}");
+        assert_eq!(c.received_database.as_deref(), Some("db"), "{c:?}");
+    }
+
+    let out = run(&p, &["debug"]).await;
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let line = |conn: &str| {
+        all.lines()
+            .find(|l| l.contains(&format!("connection {conn}")))
+            .unwrap_or_else(|| panic!("no line for connection {conn}:\n{all}"))
+            .to_string()
+    };
+    let by_sql = line("by_sql");
+    assert!(
+        by_sql.contains("✓") && by_sql.contains("sql_login"),
+        "{all}"
+    );
+    assert!(!by_sql.contains("access_token"), "{all}");
+    let by_token = line("by_token");
+    assert!(
+        by_token.contains("✓") && by_token.contains("access_token"),
+        "{all}"
+    );
+    assert!(!by_token.contains("sql_login"), "{all}");
+    for secret in [PASSWORD, TOKEN_TAIL] {
+        assert!(!all.contains(secret), "a secret was printed:\n{all}");
+    }
+}
+
+/// Server errors reach the report with their number and message, the connection and the
+/// entity; the other entities of the flow still land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_name_number_message_connection_and_entity_and_others_go_on() {
+    let mock = Mock::plain().await;
+    // t1: the columns come back, the row batch fails before its result set.
+    mock.register(&top0("t1"), QueryResponse::new(columns(), vec![]))
+        .await;
+    mock.register(
+        &select("t1"),
+        rows_response(&many_rows(1, 3)).with_leading_error(LeadingError::new(
+            208,
+            16,
+            "Invalid object name 'dbo.t1'.",
+        )),
+    )
+    .await;
+    // gone: the metadata batch itself fails (a missing table).
+    mock.register(
+        &top0("gone"),
+        QueryResponse::error_only(TerminalError::new(
+            208,
+            16,
+            "Invalid object name 'dbo.gone'.",
+        )),
+    )
+    .await;
+    let rows = many_rows(10, 4);
+    mock.table("t2", &rows).await;
+    let p = project(&[connection("src", mock.port(), "off", TOKEN_AUTH)]);
+    flow(&p, "f", "src", &["t1", "t2", "gone"], "");
+
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(entry(&report, "f_t2")["status"], "success", "{report}");
+    assert_eq!(parquet_rows(&p.join("out/t2")), rows);
+    for (entity, table) in [("f_t1", "dbo.t1"), ("f_gone", "dbo.gone")] {
+        let msg = failure(&report, entity);
+        assert!(
+            msg.contains("208") && msg.contains(&format!("Invalid object name '{table}'.")),
+            "{msg}"
+        );
+        assert!(names_connection(&msg, "src"), "{msg}");
+        assert!(msg.contains(table), "{msg}");
+    }
+    assert!(parquet_files(&p.join("out/t1")).is_empty(), "t1 published");
+    assert!(
+        parquet_files(&p.join("out/gone")).is_empty(),
+        "gone published"
+    );
+    // The text summary names them too.
+    let all = text(&out);
+    assert!(all.contains("f_t1") && all.contains("f_gone"), "{all}");
+}
+
+/// A pool of one connection serves every entity in turn (one login, re-used after its
+/// `SELECT 1` check); a read that failed half-way does not hand its connection, with the
+/// rest of that result unread, to the next entity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_one_is_reused_and_a_failed_read_does_not_poison_it() {
+    let tables = [
+        ("t1", many_rows(1, 3)),
+        ("t2", many_rows(10, 4)),
+        ("t3", many_rows(20, 5)),
+    ];
+    let mock = Mock::plain().await;
+    for (t, rows) in &tables {
+        mock.table(t, rows).await;
+    }
+    let mut conn = connection("src", mock.port(), "off", TOKEN_AUTH);
+    conn.push_str("    pool_size: 1\n");
+    let p = project(std::slice::from_ref(&conn));
+    flow(&p, "f", "src", &["t1", "t2", "t3"], "");
+    let out = run(&p, &["go"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    for (t, rows) in &tables {
+        assert_eq!(parquet_rows(&p.join(&format!("out/{t}"))), *rows, "{t}");
+    }
+    assert_eq!(
+        mock.connections().await.len(),
+        1,
+        "one login for the whole run"
+    );
+
+    // The same, with an entity whose row batch fails after its columns came back; whatever
+    // the order, the good entities read exactly their own rows.
+    let mock = Mock::plain().await;
+    for (t, rows) in &tables {
+        mock.table(t, rows).await;
+    }
+    mock.register(&top0("bad"), QueryResponse::new(columns(), vec![]))
+        .await;
+    mock.register(
+        &select("bad"),
+        rows_response(&many_rows(900, 50)).with_leading_error(LeadingError::new(
+            208,
+            16,
+            "Invalid object name 'dbo.bad'.",
+        )),
+    )
+    .await;
+    let mut conn = connection("src", mock.port(), "off", TOKEN_AUTH);
+    conn.push_str("    pool_size: 1\n");
+    let p = project(std::slice::from_ref(&conn));
+    flow(&p, "f", "src", &["t1", "bad", "t2", "t3"], "");
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = failure(&report, "f_bad");
+    assert!(msg.contains("208") && msg.contains("dbo.bad"), "{msg}");
+    for (t, rows) in &tables {
+        assert_eq!(
+            entry(&report, &format!("f_{t}"))["status"],
+            "success",
+            "{report}"
+        );
+        assert_eq!(parquet_rows(&p.join(&format!("out/{t}"))), *rows, "{t}");
+    }
+    assert!(
+        parquet_files(&p.join("out/bad")).is_empty(),
+        "bad published"
+    );
+}
+
+/// The connection drops in the middle of a result (some rows already decoded): the entity
+/// fails with an error naming it, nothing is published for it, the other entity lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_result_fails_the_entity_and_publishes_nothing() {
+    let mock = Mock::plain().await;
+    mock.table("t1", &many_rows(1, 100)).await;
+    let rows = many_rows(500, 5);
+    mock.table("t2", &rows).await;
+    let proxy = CuttingProxy::start(mock.addr, &select("t1"), Cut::MidResult).await;
+    let p = project(&[connection("src", proxy.port, "off", TOKEN_AUTH)]);
+    // One row per batch, so the store has rows in hand when the connection drops.
+    flow(&p, "f", "src", &["t1", "t2"], "  batch_size: 1\n");
+
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(proxy.cuts(), 1, "the row batch of t1 was never cut");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = failure(&report, "f_t1");
+    assert!(
+        msg.contains("dbo.t1") && names_connection(&msg, "src"),
+        "{msg}"
+    );
+    // The home's marker for a failure after the result set began (so the cut really came
+    // mid-result, not before it).
+    assert!(msg.contains("reading stopped"), "{msg}");
+    assert!(parquet_files(&p.join("out/t1")).is_empty(), "t1 published");
+    assert_eq!(entry(&report, "f_t2")["status"], "success", "{report}");
+    assert_eq!(parquet_rows(&p.join("out/t2")), rows);
+}
+
+/// The server stalls on the row batch and then goes away: the entity fails promptly (no
+/// hang, no command timeout needed) with an error naming it, and nothing is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stalls_then_goes_away_fails_the_entity_without_hanging() {
+    let mock = Mock::plain().await;
+    mock.register(&top0("t1"), QueryResponse::new(columns(), vec![]))
+        .await;
+    mock.register(
+        &select("t1"),
+        rows_response(&many_rows(1, 3)).with_delay(Duration::from_secs(3600)),
+    )
+    .await;
+    let proxy = CuttingProxy::start(mock.addr, &select("t1"), Cut::ServerGone).await;
+    let p = project(&[connection("src", proxy.port, "off", TOKEN_AUTH)]);
+    flow(&p, "f", "src", &["t1"], "");
+
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(proxy.cuts(), 1, "the stalled row batch was never cut");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = failure(&report, "f_t1");
+    assert!(
+        msg.contains("dbo.t1") && names_connection(&msg, "src"),
+        "{msg}"
+    );
+    assert!(parquet_files(&p.join("out/t1")).is_empty(), "t1 published");
+}
+
+/// A refused login (SQL Server error 18456) fails with the connection's name, says the
+/// login failed, and keeps the number and message; for a SQL login and a token alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_names_the_connection_and_says_login_failed() {
+    let (port, refused) = refusing_server(18456, "Login failed for user 'sa'.").await;
+    let p = project(&[
+        connection("by_sql", port, "off", SQL_AUTH),
+        connection("by_token", port, "off", TOKEN_AUTH),
+    ]);
+    flow(&p, "s", "by_sql", &["a"], "");
+    flow(&p, "e", "by_token", &["b"], "");
+
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        refused.load(Ordering::SeqCst) >= 2,
+        "both connections tried to log in"
+    );
+    for (entity, conn, table) in [("s_a", "by_sql", "dbo.a"), ("e_b", "by_token", "dbo.b")] {
+        let msg = failure(&report, entity);
+        assert!(names_connection(&msg, conn), "{msg}");
+        assert!(msg.to_lowercase().contains("login failed"), "{msg}");
+        assert!(
+            msg.contains("18456") && msg.contains("Login failed for user 'sa'."),
+            "{msg}"
+        );
+        assert!(msg.contains(table), "{msg}");
+    }
+    let all = text(&out);
+    for secret in [PASSWORD, TOKEN_TAIL] {
+        assert!(!all.contains(secret), "a secret was printed:\n{all}");
+    }
+    assert!(listing(&p.join("out")).is_empty(), "nothing published");
+}
