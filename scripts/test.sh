@@ -42,6 +42,40 @@ ensure_postgres() {
 }
 ensure_postgres
 
+# pysqlbridge (PyPI, pure Python): a read-only SQL Server façade over CSV files that speaks
+# real TDS with TLS, for the mssql home tests. Lives in a venv of its own (kept between
+# runs); the tests find it through HYGGE_PYSQLBRIDGE and fail (never skip) without it.
+PYSQLBRIDGE_VERSION=2.1.3
+ensure_pysqlbridge() {
+  [[ -n "${HYGGE_PYSQLBRIDGE:-}" ]] && return 0 # the caller points the tests at its own
+  local venv="${HYGGE_TDS_VENV:-$HOME/.cache/hygge/venv-tds}"
+  local bin="$venv/bin/pysqlbridge"
+  if [[ ! -x "$bin" ]] || ! "$venv/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('pysqlbridge') != '$PYSQLBRIDGE_VERSION')" \
+    2>/dev/null; then
+    echo "installing pysqlbridge==$PYSQLBRIDGE_VERSION into $venv" >&2
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then # no python3, or no venv/ensurepip
+      echo "python3 -m venv failed: installing python3-venv from Debian's packages" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "pysqlbridge==$PYSQLBRIDGE_VERSION"
+  fi
+  "$bin" --help >/dev/null
+  export HYGGE_PYSQLBRIDGE="$bin"
+}
+ensure_pysqlbridge
+
+# The in-process TDS test server (mssql-mock-tds) builds against OpenSSL, and its TLS tests
+# make a certificate with the openssl command.
+if ! dpkg -s libssl-dev pkg-config openssl >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config openssl >/dev/null
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod homes;
 pub mod pg;
 pub mod stores;
+pub mod tds;
 
 use std::sync::Arc;
 

@@ -97,14 +97,23 @@ impl MssqlHome {
         }
         let q = r.query.as_deref().unwrap_or_default();
         let sql = format!("EXEC sp_describe_first_result_set @tsql = {}", literal(q));
-        let rows = lease
-            .client()
-            .simple_query(sql)
-            .await
-            .map_err(|e| error_text(&e))?
-            .into_first_result()
-            .await
-            .map_err(|e| error_text(&e))?;
+        let described = async {
+            lease
+                .client()
+                .simple_query(sql)
+                .await?
+                .into_first_result()
+                .await
+        }
+        .await;
+        let rows = match described {
+            Ok(rows) => rows,
+            // A server without sp_describe_first_result_set (not SQL Server itself).
+            Err(tiberius::error::Error::Server(e)) if e.code() == 2812 => {
+                return query_columns_by_type(lease, q).await;
+            }
+            Err(e) => return Err(error_text(&e)),
+        };
         let mut cols = Vec::new();
         for row in rows {
             let hidden: Option<bool> = row.try_get("is_hidden").map_err(|e| error_text(&e))?;
@@ -166,6 +175,61 @@ impl MssqlHome {
             None => base,
         })
     }
+}
+
+/// A query's columns from the result's column types alone, for servers that cannot
+/// describe a query. Types whose size the column type does not say are read at their
+/// widest (strings as `(max)`, `datetime2` as 7 digits); decimals, whose precision it does
+/// not say, are an error asking for a cast.
+async fn query_columns_by_type(lease: &mut Lease, q: &str) -> Result<Vec<MsColumn>, String> {
+    use tiberius::ColumnType as C;
+    let sql = format!("SELECT TOP 0 * FROM ({q}) AS hygge_query");
+    let mut stream = lease
+        .client()
+        .simple_query(sql)
+        .await
+        .map_err(|e| error_text(&e))?;
+    let cols: Vec<MsColumn> = stream
+        .columns()
+        .await
+        .map_err(|e| error_text(&e))?
+        .unwrap_or_default()
+        .iter()
+        .map(|c| MsColumn {
+            name: c.name().to_string(),
+            ty: match c.column_type() {
+                C::Int1 => MsType::TinyInt,
+                C::Int2 => MsType::SmallInt,
+                C::Int4 => MsType::Int,
+                C::Int8 => MsType::BigInt,
+                C::Bit | C::Bitn => MsType::Bit,
+                C::Float4 => MsType::Real,
+                C::Float8 => MsType::Float,
+                C::Money => MsType::Money,
+                C::Money4 => MsType::SmallMoney,
+                C::Datetime | C::Datetimen => MsType::DateTime,
+                C::Datetime4 => MsType::SmallDateTime,
+                C::Daten => MsType::Date,
+                C::Timen => MsType::Time(7),
+                C::Datetime2 => MsType::DateTime2(7),
+                C::DatetimeOffsetn => MsType::DateTimeOffset(7),
+                C::Guid => MsType::Guid,
+                C::BigVarChar | C::BigChar | C::NVarchar | C::NChar | C::Text | C::NText => {
+                    MsType::String { max: true }
+                }
+                C::BigVarBin | C::BigBinary | C::Image => MsType::Binary { max: true },
+                C::Xml => MsType::Xml,
+                other => MsType::Unsupported(format!(
+                    "{other:?} (this server cannot describe a query's exact types; CAST the column in the query, or read a `table`)"
+                )),
+            },
+        })
+        .collect();
+    drop(stream);
+    if cols.is_empty() {
+        return Err("the query returns no columns".into());
+    }
+    Ok(cols)
 }
 
 /// `[col] > CAST(N'...' AS <the column's own type>)` when the watermark's value can be
