@@ -119,19 +119,21 @@ fn a_store_with_fsync_off_still_publishes_atomically() {
 }
 
 #[test]
-fn debug_says_which_connections_it_cannot_check_yet() {
+fn debug_reports_an_mssql_connection_it_cannot_reach_without_its_password() {
     let p = parquet_project(&["users"], "");
     write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 3)]);
+    // Port 1 on loopback: nothing listens there.
     p.write(
         "hygge.yml",
-        "name: t\nconnections:\n  dw:\n    type: mssql\n    server: x\n    database: y\n",
+        "name: t\nconnections:\n  dw:\n    type: mssql\n    server: 127.0.0.1,1\n    database: y\n    user: sa\n    password: s3cret-pw\n",
     );
     let out = p.run(&["debug"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
-        text.contains("✗ connection dw (mssql): cannot be checked"),
+        text.contains("✗ connection dw (mssql://sa@127.0.0.1:1/y): cannot reach 127.0.0.1:1"),
         "{text}"
     );
+    assert!(!text.contains("s3cret-pw"), "{text}");
     assert!(text.contains("✓ f_users  home ✓  store ✓"), "{text}");
 }

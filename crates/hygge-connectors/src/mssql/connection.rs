@@ -425,7 +425,8 @@ impl Manager {
 
 /// A server error during connect is a refused login; anything else (TLS, I/O) is not.
 fn login_error(e: &tiberius::error::Error, source: &str) -> String {
-    let m = error_text(e);
+    // The driver's advice names its Rust API; say the YAML key instead.
+    let m = error_text(e).replace("`Config::trust_cert_ca(path)`", "`trust_cert_ca: <file>`");
     match (e, source) {
         (tiberius::error::Error::Server(_), "sql_login") => {
             format!("login failed (SQL login): {m}")
