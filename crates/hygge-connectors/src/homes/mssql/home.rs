@@ -170,9 +170,17 @@ impl MssqlHome {
             (None, Some(q)) => q.clone(),
             (None, None) => unreachable!("a source is a table or a query"),
         };
+        // A derived table may not hold ORDER BY (without TOP): such a query is read whole
+        // and the engine filters it.
+        let ordered = base
+            .to_ascii_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w == ["order", "by"]);
         Ok(match predicate {
-            Some(p) => format!("SELECT * FROM ({base}) AS hygge_query WHERE {p}"),
-            None => base,
+            Some(p) if !ordered => format!("SELECT * FROM ({base}) AS hygge_query WHERE {p}"),
+            _ => base,
         })
     }
 }
