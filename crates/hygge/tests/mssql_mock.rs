@@ -466,13 +466,33 @@ async fn proxy_one(mut client: TcpStream, mut server: TcpStream, trigger: &[u8],
 /// error `number` (built from the mock crate's protocol helpers: `MockTdsServer` itself
 /// accepts every login). Returns its port and the number of logins it refused.
 async fn refusing_server(number: u32, message: &'static str) -> (u16, Arc<AtomicUsize>) {
+    flaky_front(number, message, usize::MAX, 0).await
+}
+
+/// Like [`refusing_server`] for the first `refusals` connections; every later connection is
+/// passed through to the server at `backend` (a [`Mock`]).
+async fn flaky_front(
+    number: u32,
+    message: &'static str,
+    refusals: usize,
+    backend: u16,
+) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let refused = Arc::new(AtomicUsize::new(0));
     let r = refused.clone();
+    let accepted = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             let r = r.clone();
+            if accepted.fetch_add(1, Ordering::SeqCst) >= refusals {
+                tokio::spawn(async move {
+                    if let Ok(mut b) = TcpStream::connect(("127.0.0.1", backend)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut s, &mut b).await;
+                    }
+                });
+                continue;
+            }
             tokio::spawn(async move {
                 // PRELOGIN
                 let Some((0x12, _)) = read_packet(&mut s).await else {
@@ -855,9 +875,10 @@ async fn a_refused_login_names_the_connection_and_says_login_failed() {
 
     let (out, report) = go_json(&p, &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        refused.load(Ordering::SeqCst) >= 2,
-        "both connections tried to log in"
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        2,
+        "each connection tried to log in once: a refused login is not retried"
     );
     for (entity, conn, table) in [("s_a", "by_sql", "dbo.a"), ("e_b", "by_token", "dbo.b")] {
         let msg = failure(&report, entity);
@@ -874,4 +895,27 @@ async fn a_refused_login_names_the_connection_and_says_login_failed() {
         assert!(!all.contains(secret), "a secret was printed:\n{all}");
     }
     assert!(listing(&p.join("out")).is_empty(), "nothing published");
+}
+
+/// A transient Azure SQL error at login (40613: the database is not available right now,
+/// as during a failover) is retried: the second attempt logs in and the rows arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_login_error_is_retried_and_the_run_succeeds() {
+    let mock = Mock::plain().await;
+    let rows = sample_rows();
+    mock.table("t1", &rows).await;
+    let (port, refused) = flaky_front(
+        40613,
+        "Database 'db' on server 'x' is not currently available.",
+        1,
+        mock.port(),
+    )
+    .await;
+    let p = project(&[connection("src", port, "off", SQL_AUTH)]);
+    flow(&p, "f", "src", &["t1"], "");
+    let out = run(&p, &["go"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(refused.load(Ordering::SeqCst), 1);
+    assert_eq!(parquet_rows(&p.join("out/t1")), rows);
+    assert!(text(&out).contains("connecting again"), "{}", text(&out));
 }

@@ -399,6 +399,29 @@ impl Manager {
     /// Connects and logs in once (also what `hygge debug` does). Returns the client and
     /// the credential source used (`sql_login` or an Entra ID source).
     pub async fn connect(&self) -> Result<(MsClient, &'static str), String> {
+        self.connect_once().await.map_err(|(e, _)| e)
+    }
+
+    /// Connects, retrying transient failures (Azure SQL failovers and throttling, a reset
+    /// connection) twice, after 1 s and 2 s; a refused login or a TLS mismatch is final.
+    pub async fn connect_retrying(&self) -> Result<MsClient, String> {
+        let mut delay = Duration::from_secs(1);
+        for attempt in 1.. {
+            match self.connect_once().await {
+                Ok((c, _)) => return Ok(c),
+                Err((e, true)) if attempt < CONNECT_ATTEMPTS => {
+                    tracing::warn!("{e}; connecting again in {}s", delay.as_secs());
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One attempt; the error says whether trying again may help.
+    async fn connect_once(&self) -> Result<(MsClient, &'static str), (String, bool)> {
         let mut config = self.config.clone();
         let source = match &self.login {
             Login::Sql { user, password } => {
@@ -406,7 +429,7 @@ impl Manager {
                 "sql_login"
             }
             Login::Entra(tokens) => {
-                let t = tokens.token().await?;
+                let t = tokens.token().await.map_err(|e| (e, false))?;
                 config.authentication(AuthMethod::aad_token(&t.token.0));
                 t.source.as_str()
             }
@@ -414,12 +437,31 @@ impl Manager {
         let addr = config.get_addr();
         let tcp = TcpStream::connect(&addr)
             .await
-            .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+            .map_err(|e| (format!("cannot reach {addr}: {e}"), true))?;
         tcp.set_nodelay(true).ok();
         let client = Client::connect(config, tcp.compat_write())
             .await
-            .map_err(|e| login_error(&e, source))?;
+            .map_err(|e| (login_error(&e, source), transient(&e)))?;
         Ok((client, source))
+    }
+}
+
+/// Connection attempts for a pooled connection (the original hygge retried 3 times too).
+const CONNECT_ATTEMPTS: u32 = 3;
+
+/// SQL Server / Azure SQL errors that say "try again": the database is moving or starting
+/// (40613, 40197, 40143, 40540, 4221), the service is busy or throttling (40501, 10928,
+/// 10929, 49918-49920), or the connection broke (233, 10053, 10054, 10060, 64, 20).
+const TRANSIENT: &[u32] = &[
+    20, 64, 233, 4221, 10053, 10054, 10060, 10928, 10929, 40143, 40197, 40501, 40540, 40613, 49918,
+    49919, 49920,
+];
+
+fn transient(e: &tiberius::error::Error) -> bool {
+    match e {
+        tiberius::error::Error::Server(t) => TRANSIENT.contains(&t.code()),
+        tiberius::error::Error::Io { .. } => true,
+        _ => false,
     }
 }
 
@@ -457,7 +499,7 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<MsClient, String> {
         // Callers add the connection's label to every error.
-        self.connect().await.map(|(c, _)| c)
+        self.connect_retrying().await
     }
 
     async fn recycle(&self, client: &mut MsClient, _: &Metrics) -> RecycleResult<String> {
