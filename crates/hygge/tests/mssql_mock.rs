@@ -919,3 +919,33 @@ async fn a_transient_login_error_is_retried_and_the_run_succeeds() {
     assert_eq!(parquet_rows(&p.join("out/t1")), rows);
     assert!(text(&out).contains("connecting again"), "{}", text(&out));
 }
+
+/// As the original: without `options.concurrency`, the run's concurrency is the largest
+/// SQL Server `pool_size`; a smaller pool than the concurrency is warned about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_defaults_to_the_largest_pool_size_and_a_small_pool_is_warned_about() {
+    let mock = Mock::plain().await;
+    mock.table("t1", &sample_rows()).await;
+    let p = project(&[
+        format!(
+            "{}    pool_size: 3\n",
+            connection("big", mock.port(), "off", SQL_AUTH)
+        ),
+        format!(
+            "{}    pool_size: 2\n",
+            connection("small", mock.port(), "off", SQL_AUTH)
+        ),
+    ]);
+    flow(&p, "f", "big", &["t1"], "");
+    let out = run(&p, &["go"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("concurrency 3"), "{all}");
+    assert!(
+        all.contains("connection small has pool_size 2, less than the concurrency 3"),
+        "{all}"
+    );
+    assert!(!all.contains("connection big has pool_size"), "{all}");
+    let out = run(&p, &["go", "--concurrency", "5"]).await;
+    assert!(text(&out).contains("concurrency 5"), "{}", text(&out));
+}

@@ -50,10 +50,24 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // As the original: without `options.concurrency`, the largest SQL Server `pool_size`.
+    let mssql_pools = project
+        .connection_configs
+        .mssql
+        .iter()
+        .filter_map(|(name, c)| c.pool_size.map(|n| (name, n)));
     let concurrency = args
         .concurrency
         .or(project.options.concurrency)
+        .or(mssql_pools.clone().map(|(_, n)| n).max())
         .unwrap_or(hygge_core::coordinator::DEFAULT_CONCURRENCY);
+    for (name, n) in mssql_pools {
+        if n < concurrency {
+            eprintln!(
+                "warning: connection {name} has pool_size {n}, less than the concurrency {concurrency}: entities reading or writing through it wait for a free connection"
+            );
+        }
+    }
     if concurrency == 0 {
         eprintln!("Error: concurrency must be at least 1");
         return ExitCode::from(1);
