@@ -83,3 +83,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# Say plainly what did not run: no SQL Server can run here.
+if [[ -z "${MSSQL_TEST_CONNECTION_STRING:-}" ]]; then
+  echo "SKIPPED: the live SQL Server tests (crates/hygge/tests/mssql_live.rs and the mssql store conformance suite) need MSSQL_TEST_CONNECTION_STRING; they returned without running" >&2
+fi
