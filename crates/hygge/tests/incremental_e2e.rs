@@ -232,3 +232,30 @@ fn an_inclusive_boundary_reads_late_rows_that_tie_the_watermark_exactly_once() {
     let plan = text(&p.run(&["go", "--dry-run"]));
     assert!(plan.contains("already written at it"), "{plan}");
 }
+
+/// A text watermark compares by bytes in hygge; a column with a linguistic collation
+/// sorts `a` before `B` on the server. The pushed-down predicate must not let the server
+/// drop a row hygge counts as new: `a` comes after the watermark `B` byte-wise.
+#[test]
+fn a_text_watermark_under_a_linguistic_collation_loses_no_row() {
+    let db = TestDb::create("collation");
+    db.query("CREATE TABLE t (id bigint PRIMARY KEY, updated text COLLATE \"und-x-icu\" NOT NULL)");
+    db.query("INSERT INTO t VALUES (0, 'B')");
+    let p = Project::new(&format!(
+        "name: inc\njournal:\n  path: .hygge_journal\nconnections:\n  pg:\n    type: postgres\n    url: \"{}\"\n    pool_size: 2\n",
+        db.conn_str()
+    ));
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: postgres\n  connection: pg\n  table: public.{entity}\nstore: lake\nrun_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [t]\n",
+    );
+    let out = p.run(&["go", "-q"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The server's collation puts `a` before `B`; bytes put it after.
+    let server_order = db.query("SELECT 'a' COLLATE \"und-x-icu\" > 'B' COLLATE \"und-x-icu\"");
+    assert_eq!(server_order[0][0].as_deref(), Some("f"));
+    db.query("INSERT INTO t VALUES (1, 'a')");
+    let out = p.run(&["go", "-q"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![0, 1]);
+}

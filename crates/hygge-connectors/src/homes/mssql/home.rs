@@ -259,7 +259,9 @@ fn predicate(
             v.parse::<i64>().ok()?;
             v
         }
-        MsType::String { .. } => literal(&w.display()),
+        // Strings compare by the column's collation on the server (case, accents,
+        // trailing spaces), by bytes in the engine: the server could drop rows the engine
+        // wants, so string watermarks are never pushed down; the engine filters.
         MsType::Date => format!("CAST({} AS date)", literal(&w.display())),
         MsType::DateTime | MsType::SmallDateTime | MsType::DateTime2(_) => {
             let sql_type = match col.ty {
@@ -395,4 +397,56 @@ async fn pump(
     }
     lease.done();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols() -> Vec<MsColumn> {
+        vec![
+            MsColumn {
+                name: "n".into(),
+                ty: MsType::BigInt,
+            },
+            MsColumn {
+                name: "s".into(),
+                ty: MsType::String { max: false },
+            },
+            MsColumn {
+                name: "t".into(),
+                ty: MsType::DateTime2(7),
+            },
+            MsColumn {
+                name: "d".into(),
+                ty: MsType::DateTime,
+            },
+        ]
+    }
+
+    #[test]
+    fn watermarks_are_pushed_down_only_where_the_server_compares_like_the_engine() {
+        let o = ReadTypeOptions::default();
+        let w = Watermark::parse("n", "Int64", "42").unwrap();
+        assert_eq!(
+            predicate(&w, &cols(), false, &o).as_deref(),
+            Some("[n] > 42")
+        );
+        assert_eq!(
+            predicate(&w, &cols(), true, &o).as_deref(),
+            Some("[n] >= 42")
+        );
+        // Strings compare by collation on the server: never pushed down.
+        let w = Watermark::parse("s", "Utf8", "B").unwrap();
+        assert_eq!(predicate(&w, &cols(), false, &o), None);
+        // datetime2(7): all seven digits, in the column's own type.
+        let w = Watermark::parse("t", "Timestamp(ns)", "1700000000123456700").unwrap();
+        assert_eq!(
+            predicate(&w, &cols(), false, &o).as_deref(),
+            Some("[t] > CAST(N'2023-11-14T22:13:20.1234567' AS datetime2(7))")
+        );
+        // A watermark of another type than the column's is left to the engine.
+        let w = Watermark::parse("d", "Timestamp(ns)", "1").unwrap();
+        assert_eq!(predicate(&w, &cols(), false, &o), None);
+    }
 }

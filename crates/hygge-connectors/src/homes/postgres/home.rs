@@ -221,13 +221,26 @@ impl Home for PostgresHome {
         let predicate = req.after.as_ref().and_then(|w| {
             let f = schema.field_with_name(&w.column).ok()?;
             let op = if req.after_inclusive { ">=" } else { ">" };
-            (f.data_type() == w.data_type()).then(|| {
-                Some(format!(
-                    "{} {op} {}",
-                    ident(&w.column).ok()?,
-                    literal(&w.display())
-                ))
-            })?
+            if f.data_type() != w.data_type() {
+                return None;
+            }
+            let column = ident(&w.column).ok()?;
+            // Text compares by the column's collation on the server, by bytes in the engine:
+            // only `COLLATE "C"` (byte order) makes the server's rows a superset of the
+            // engine's. Other string types (char(n) padding, citext, enums) are not pushed.
+            let column = match f.data_type() {
+                arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::LargeUtf8 => {
+                    let pg = cols.iter().find(|c| c.name == w.column)?;
+                    if pg.ty != tokio_postgres::types::Type::TEXT
+                        && pg.ty != tokio_postgres::types::Type::VARCHAR
+                    {
+                        return None;
+                    }
+                    format!("{column} COLLATE \"C\"")
+                }
+                _ => column,
+            };
+            Some(format!("{column} {op} {}", literal(&w.display())))
         });
         let r = match &predicate {
             Some(p) if r.table.is_some() => Resolved {
