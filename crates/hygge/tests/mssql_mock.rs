@@ -949,3 +949,606 @@ async fn concurrency_defaults_to_the_largest_pool_size_and_a_small_pool_is_warne
     let out = run(&p, &["go", "--concurrency", "5"]).await;
     assert!(text(&out).contains("concurrency 5"), "{}", text(&out));
 }
+
+// ---------------------------------------------------------------------------------------
+// The store: a proxy that takes the bulk loads the mock cannot
+// ---------------------------------------------------------------------------------------
+
+/// TDS packet types (MS-TDS 2.2.3.1.1).
+const SQL_BATCH: u8 = 0x01;
+const BULK_LOAD: u8 = 0x07;
+/// Token types.
+const COLMETADATA: u8 = 0x81;
+const ROW: u8 = 0xD1;
+const DONE: u8 = 0xFD;
+
+/// One value of a bulk-loaded row, as [`BulkProxy`] decoded it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+/// What a client sent through [`BulkProxy`], in order (every connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    /// A SQL batch's text.
+    Sql(String),
+    /// A bulk-load message: its columns (`id bigint`) and rows, and whether the proxy
+    /// answered it with an error.
+    Bulk {
+        columns: Vec<String>,
+        rows: Vec<Vec<Cell>>,
+        rejected: bool,
+    },
+    /// A bulk-load message the proxy could not decode (answered with an error).
+    Garbled(String),
+}
+
+/// A TCP proxy in front of the mock that serves the store's bulk loads, which the mock
+/// cannot: it answers a BulkLoad message (packet type 0x07) itself (DONE with the row
+/// count, or the error of [`BulkProxy::reject`]) and never forwards it, and answers the SQL
+/// batches of `answers` itself; everything else passes byte for byte. Every SQL batch and
+/// bulk message is logged.
+struct BulkProxy {
+    port: u16,
+    log: Arc<std::sync::Mutex<Vec<Sent>>>,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
+}
+
+/// How a [`BulkProxy`] answers.
+struct ProxyScript {
+    /// SQL batches answered by the proxy with these tokens, never forwarded.
+    answers: Vec<(String, Vec<u8>)>,
+    /// The bulk message (1-based, over the whole run) answered with this error instead of
+    /// DONE.
+    reject: Option<(usize, TerminalError)>,
+}
+
+impl BulkProxy {
+    async fn start(upstream: SocketAddr, script: ProxyScript) -> BulkProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let bulks = Arc::new(AtomicUsize::new(0));
+        let script = Arc::new(script);
+        let (l, c) = (log.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (log, bulks, script) = (l.clone(), bulks.clone(), script.clone());
+                tokio::spawn(async move {
+                    bulk_proxy_one(client, server, &script, &log, &bulks).await;
+                });
+            }
+        });
+        BulkProxy {
+            port,
+            log,
+            connections,
+        }
+    }
+
+    fn log(&self) -> Vec<Sent> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The SQL batches sent, in order, without the pool's `SELECT 1` checks.
+    fn sql(&self) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter_map(|s| match s {
+                Sent::Sql(q) if q != "SELECT 1" => Some(q),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every row of every bulk message the proxy accepted.
+    fn loaded_rows(&self) -> Vec<Vec<Cell>> {
+        self.log()
+            .into_iter()
+            .flat_map(|s| match s {
+                Sent::Bulk {
+                    rows,
+                    rejected: false,
+                    ..
+                } => rows,
+                _ => vec![],
+            })
+            .collect()
+    }
+}
+
+/// One TDS packet to the client: a tabular result (0x04) holding `tokens`, the last of its
+/// message.
+fn tabular_packet(tokens: &[u8]) -> Vec<u8> {
+    let mut packet = vec![0x04, 0x01];
+    packet.extend_from_slice(&((8 + tokens.len()) as u16).to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 1, 0]);
+    packet.extend_from_slice(tokens);
+    packet
+}
+
+/// A DONE token: final, with a row count (DONE_COUNT).
+fn done_count(rows: u64) -> Vec<u8> {
+    let mut t = vec![DONE];
+    t.extend_from_slice(&0x0010u16.to_le_bytes());
+    t.extend_from_slice(&0u16.to_le_bytes());
+    t.extend_from_slice(&rows.to_le_bytes());
+    t
+}
+
+/// The answer to `SELECT TOP 0 * FROM <staging>` for a staging table `id bigint NULL, name
+/// nvarchar(max) NULL`, as SQL Server sends it: nullable, read/write columns (the mock's
+/// metadata has no flags, i.e. read-only columns, which tiberius leaves out of a bulk load).
+fn staging_metadata() -> Vec<u8> {
+    const FLAGS: u16 = 0x0001 | 0x0004; // nullable, read/write
+    let mut t = vec![COLMETADATA];
+    t.extend_from_slice(&2u16.to_le_bytes());
+    let name = |t: &mut Vec<u8>, n: &str| {
+        t.push(n.encode_utf16().count() as u8);
+        t.extend(n.encode_utf16().flat_map(u16::to_le_bytes));
+    };
+    // id: INTN(8)
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&FLAGS.to_le_bytes());
+    t.extend_from_slice(&[0x26, 8]);
+    name(&mut t, "id");
+    // name: NVARCHAR(max), Latin1_General_CI_AS
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&FLAGS.to_le_bytes());
+    t.push(0xE7);
+    t.extend_from_slice(&0xFFFFu16.to_le_bytes());
+    t.extend_from_slice(&[0x09, 0x04, 0xD0, 0x00, 0x34]);
+    name(&mut t, "name");
+    t.extend_from_slice(&done_count(0));
+    t
+}
+
+/// One whole client message: `(type, its packets as sent, the payload)`.
+async fn read_message(s: &mut tokio::net::tcp::OwnedReadHalf) -> Option<(u8, Vec<u8>, Vec<u8>)> {
+    let (mut raw, mut payload) = (Vec::new(), Vec::new());
+    loop {
+        let mut header = [0u8; 8];
+        s.read_exact(&mut header).await.ok()?;
+        let len = u16::from_be_bytes([header[2], header[3]]) as usize;
+        let mut body = vec![0u8; len.checked_sub(8)?];
+        s.read_exact(&mut body).await.ok()?;
+        raw.extend_from_slice(&header);
+        raw.extend_from_slice(&body);
+        payload.extend_from_slice(&body);
+        if header[1] & 0x01 != 0 {
+            return Some((header[0], raw, payload));
+        }
+    }
+}
+
+/// The text of a SQL batch payload (ALL_HEADERS, then UTF-16LE).
+fn batch_text(payload: &[u8]) -> String {
+    let skip = payload
+        .get(..4)
+        .map_or(0, |h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize)
+        .min(payload.len());
+    let units: Vec<u16> = payload[skip..]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
+/// Relays one connection as [`BulkProxy`] says, until the client closes it.
+async fn bulk_proxy_one(
+    client: TcpStream,
+    server: TcpStream,
+    script: &ProxyScript,
+    log: &std::sync::Mutex<Vec<Sent>>,
+    bulks: &AtomicUsize,
+) {
+    let (mut cr, cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let cw = Arc::new(Mutex::new(cw));
+    let back = cw.clone();
+    // The server's answers, byte for byte. The client sends its next request only once it
+    // has read the whole answer to the last, so the proxy's own answers never interleave.
+    let pump = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16384];
+        while let Ok(n @ 1..) = sr.read(&mut buf).await {
+            if back.lock().await.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some((ty, raw, payload)) = read_message(&mut cr).await {
+        let answer = match ty {
+            SQL_BATCH => {
+                let sql = batch_text(&payload);
+                log.lock().unwrap().push(Sent::Sql(sql.clone()));
+                script
+                    .answers
+                    .iter()
+                    .find(|(q, _)| *q == sql)
+                    .map(|(_, tokens)| tokens.clone())
+            }
+            BULK_LOAD => {
+                let n = bulks.fetch_add(1, Ordering::SeqCst) + 1;
+                let reject = script.reject.as_ref().filter(|(at, _)| *at == n);
+                Some(match parse_bulk(&payload) {
+                    Ok((columns, rows)) => {
+                        let count = rows.len() as u64;
+                        log.lock().unwrap().push(Sent::Bulk {
+                            columns,
+                            rows,
+                            rejected: reject.is_some(),
+                        });
+                        match reject {
+                            Some((_, e)) => build_terminal_error_tokens(e).to_vec(),
+                            None => done_count(count),
+                        }
+                    }
+                    Err(e) => {
+                        log.lock().unwrap().push(Sent::Garbled(e.clone()));
+                        build_terminal_error_tokens(&TerminalError::new(4804, 16, &e)).to_vec()
+                    }
+                })
+            }
+            _ => None,
+        };
+        let sent = match answer {
+            Some(tokens) => cw.lock().await.write_all(&tabular_packet(&tokens)).await,
+            None => sw.write_all(&raw).await,
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+    pump.abort();
+}
+
+/// A bulk-load column's type, as far as these tests need.
+#[derive(Clone, Copy)]
+enum BulkType {
+    /// INT8, fixed 8 bytes.
+    Int8,
+    /// INTN: a length byte (0 = NULL), then the value.
+    IntN,
+    /// NVARCHAR with its max length in bytes (0xFFFF: `max`, sent as PLP).
+    NVarChar(u16),
+}
+
+/// Reads a bulk-load payload: COLMETADATA, ROWs, DONE.
+fn parse_bulk(b: &[u8]) -> Result<(Vec<String>, Vec<Vec<Cell>>), String> {
+    let mut at = 0usize;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        let s = b
+            .get(at..at + n)
+            .ok_or_else(|| format!("the bulk message ends early at byte {at} (+{n})"))?;
+        at += n;
+        Ok(s)
+    };
+    fn int(s: &[u8]) -> u64 {
+        s.iter().rev().fold(0, |v, x| (v << 8) | u64::from(*x))
+    }
+    fn utf16(s: &[u8]) -> Result<String, String> {
+        let units: Vec<u16> = s
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).map_err(|e| format!("bad UTF-16: {e}"))
+    }
+    if take(1)?[0] != COLMETADATA {
+        return Err("the bulk message does not start with COLMETADATA".into());
+    }
+    let count = int(take(2)?) as usize;
+    let (mut names, mut types) = (Vec::new(), Vec::new());
+    for _ in 0..count {
+        take(4)?; // user type
+        take(2)?; // flags
+        let ty = match take(1)?[0] {
+            0x7F => BulkType::Int8,
+            0x26 => match take(1)?[0] {
+                8 => BulkType::IntN,
+                n => return Err(format!("INTN({n}) is not a bigint")),
+            },
+            0xE7 => {
+                let len = int(take(2)?) as u16;
+                take(5)?; // collation
+                BulkType::NVarChar(len)
+            }
+            t => return Err(format!("column type 0x{t:02X} is not decoded by this test")),
+        };
+        let units = take(1)?[0] as usize;
+        let name = utf16(take(units * 2)?)?;
+        names.push(match ty {
+            BulkType::Int8 | BulkType::IntN => format!("{name} bigint"),
+            BulkType::NVarChar(0xFFFF) => format!("{name} nvarchar(max)"),
+            BulkType::NVarChar(n) => format!("{name} nvarchar({})", n / 2),
+        });
+        types.push(ty);
+    }
+    let mut rows = Vec::new();
+    loop {
+        match take(1)?[0] {
+            ROW => {
+                let mut row = Vec::new();
+                for ty in &types {
+                    row.push(match ty {
+                        BulkType::Int8 => Cell::Int(int(take(8)?) as i64),
+                        BulkType::IntN => match take(1)?[0] {
+                            0 => Cell::Null,
+                            8 => Cell::Int(int(take(8)?) as i64),
+                            n => return Err(format!("a bigint of {n} bytes")),
+                        },
+                        BulkType::NVarChar(0xFFFF) => {
+                            let total = int(take(8)?);
+                            if total == u64::MAX {
+                                Cell::Null
+                            } else {
+                                let mut data = Vec::new();
+                                loop {
+                                    let chunk = int(take(4)?) as usize;
+                                    if chunk == 0 {
+                                        break;
+                                    }
+                                    data.extend_from_slice(take(chunk)?);
+                                }
+                                if total != u64::MAX - 1 && total != data.len() as u64 {
+                                    return Err(format!(
+                                        "PLP length {total} but {} bytes of chunks",
+                                        data.len()
+                                    ));
+                                }
+                                Cell::Text(utf16(&data)?)
+                            }
+                        }
+                        BulkType::NVarChar(_) => match int(take(2)?) {
+                            0xFFFF => Cell::Null,
+                            n => Cell::Text(utf16(take(n as usize)?)?),
+                        },
+                    });
+                }
+                rows.push(row);
+            }
+            DONE => {
+                take(12)?;
+                if at != b.len() {
+                    return Err(format!("{} bytes after DONE", b.len() - at));
+                }
+                return Ok((names, rows));
+            }
+            t => return Err(format!("unexpected token 0x{t:02X} in a bulk message")),
+        }
+    }
+}
+
+/// The lock, create and unlock batches the store sends for `dbo.t`.
+const LOCK_T: &str = "DECLARE @r int; EXEC @r = sp_getapplock @Resource = N'hygge:[dbo].[t]', @LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = -1; SELECT CAST(@r AS bigint)";
+const EXISTS_T: &str = "IF SCHEMA_ID(N'dbo') IS NULL EXEC(N'CREATE SCHEMA [dbo]'); SELECT CAST(CASE WHEN OBJECT_ID(N'[dbo].[t]', N'U') IS NULL THEN 0 ELSE 1 END AS bigint)";
+const CREATE_STAGING_T: &str = "IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; CREATE TABLE [dbo].[t_hygge_tmp] ([id] bigint NULL, [name] nvarchar(max) NULL)";
+const TOP0_STAGING_T: &str = "SELECT TOP 0 * FROM [dbo].[t_hygge_tmp]";
+const INSERT_BULK_T: &str = "INSERT BULK [dbo].[t_hygge_tmp] ([id] bigint, [name] nvarchar(max))";
+const UNLOCK_T: &str =
+    "EXEC sp_releaseapplock @Resource = N'hygge:[dbo].[t]', @LockOwner = 'Session'";
+
+/// Ten rows `id 0..9` with edge names: non-ASCII, an empty string, a NULL, quotes.
+fn store_rows() -> Vec<(i64, Option<String>)> {
+    let names = [
+        Some("a"),
+        Some("héllo wörld 🦀"),
+        Some(""),
+        None,
+        Some("漢字 'quote' \"dq\" \\ back"),
+        Some("tab\tnew\nline"),
+        Some("]bracket["),
+        None,
+        Some("z"),
+        Some("the last one"),
+    ];
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as i64, n.map(str::to_string)))
+        .collect()
+}
+
+/// A project whose flow `f` loads Parquet `data/t/x.parquet` (`rows`, one row per batch)
+/// into the SQL Server store `dbo.t` through `port`, 3 rows per bulk statement, on one
+/// connection.
+fn store_project(port: u16, rows: &[(i64, Option<String>)]) -> Project {
+    let p = project(&[connection("src", port, "off", TOKEN_AUTH)]);
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", DataType::Int64, false),
+        arrow::datatypes::Field::new("name", DataType::Utf8, true),
+    ]));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1.clone()))),
+        ],
+    )
+    .unwrap();
+    write_parquet(&p.join("data/t/x.parquet"), &[batch]);
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: parquet\n  path: data\n  batch_size: 1\nstore:\n  type: mssql\n  connection: src\n  table: dbo.{entity}\n  batch_size: 3\n  parallel_workers: 1\nentities: [t]\n",
+    );
+    p
+}
+
+/// A mock that takes the store's lock on `dbo.t`, behind a [`BulkProxy`] serving the bulk
+/// loads (and the staging table's metadata, see [`staging_metadata`]).
+async fn store_server(reject: Option<(usize, TerminalError)>) -> (Mock, BulkProxy) {
+    let mock = Mock::plain().await;
+    mock.register(
+        LOCK_T,
+        QueryResponse::new(
+            vec![ColumnDefinition::new("", SqlDataType::BigInt)],
+            vec![Row::new(vec![ColumnValue::BigInt(0)])],
+        ),
+    )
+    .await;
+    let proxy = BulkProxy::start(
+        mock.addr,
+        ProxyScript {
+            answers: vec![(TOP0_STAGING_T.to_string(), staging_metadata())],
+            reject,
+        },
+    )
+    .await;
+    (mock, proxy)
+}
+
+/// The proxy's decoded rows as `(id, name)`, sorted by id.
+fn as_rows(cells: Vec<Vec<Cell>>) -> Vec<(i64, Option<String>)> {
+    let mut rows: Vec<_> = cells
+        .into_iter()
+        .map(|r| match r.as_slice() {
+            [Cell::Int(id), Cell::Null] => (*id, None),
+            [Cell::Int(id), Cell::Text(s)] => (*id, Some(s.clone())),
+            other => panic!("not an (id, name) row: {other:?}"),
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Parquet into the SQL Server store: every row reaches the server exactly (bulk load,
+/// `INSERT BULK` per 3 rows), under the table's lock, into the staging table, and one
+/// transaction narrows the string column, drops the old table and renames the staging
+/// table into its place; then the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_bulk_loads_every_row_and_publishes_with_one_swap() {
+    let (_mock, proxy) = store_server(None).await;
+    let rows = store_rows();
+    let p = store_project(proxy.port, &rows);
+
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let e = entry(&report, "f_t");
+    assert_eq!(e["status"], "success", "{report}");
+    assert_eq!(report["report"]["totals"]["rows"], 10, "{report}");
+    assert_eq!(e["rows_written"], 10, "{report}");
+    assert_eq!(
+        proxy.connections.load(Ordering::SeqCst),
+        1,
+        "parallel_workers: 1 loads on the locking connection"
+    );
+
+    let log = proxy.log();
+    assert!(
+        !log.iter().any(|s| matches!(s, Sent::Garbled(_))),
+        "{log:#?}"
+    );
+    assert_eq!(as_rows(proxy.loaded_rows()), rows, "{log:#?}");
+    let bulks: Vec<_> = log
+        .iter()
+        .filter_map(|s| match s {
+            Sent::Bulk { columns, rows, .. } => Some((columns.clone(), rows.len())),
+            _ => None,
+        })
+        .collect();
+    assert!(bulks.len() >= 4, "3 rows per statement: {log:#?}");
+    for (columns, n) in &bulks {
+        assert_eq!(columns, &["id bigint", "name nvarchar(max)"], "{log:#?}");
+        assert!((1..=3).contains(n), "{n} rows in one statement: {log:#?}");
+    }
+
+    let longest = rows
+        .iter()
+        .filter_map(|r| r.1.as_ref().map(String::len))
+        .max()
+        .unwrap();
+    let publish = format!(
+        "SET XACT_ABORT ON; BEGIN TRANSACTION; \
+         ALTER TABLE [dbo].[t_hygge_tmp] ALTER COLUMN [name] nvarchar({longest}) NULL; \
+         IF OBJECT_ID(N'[dbo].[t]', N'U') IS NOT NULL DROP TABLE [dbo].[t]; \
+         EXEC sp_rename N'[dbo].[t_hygge_tmp]', N't', N'OBJECT'; COMMIT TRANSACTION; \
+         SELECT CAST(-1 AS bigint);"
+    );
+    let mut expected = vec![
+        LOCK_T.to_string(),
+        EXISTS_T.to_string(),
+        CREATE_STAGING_T.to_string(),
+    ];
+    for _ in &bulks {
+        expected.push(TOP0_STAGING_T.to_string());
+        expected.push(INSERT_BULK_T.to_string());
+    }
+    expected.push(publish);
+    expected.push(UNLOCK_T.to_string());
+    assert_eq!(proxy.sql(), expected, "{log:#?}");
+    // Every bulk message came right after its INSERT BULK.
+    for (i, s) in log.iter().enumerate() {
+        if matches!(s, Sent::Bulk { .. }) {
+            assert_eq!(log[i - 1], Sent::Sql(INSERT_BULK_T.into()), "{log:#?}");
+        }
+    }
+}
+
+/// What the store sends after a failed load: roll back, drop the staging table, unlock.
+const CLEAN_UP_T: &str = "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; EXEC sp_releaseapplock @Resource = N'hygge:[dbo].[t]', @LockOwner = 'Session'";
+
+/// The server rejects the second bulk statement (4815): the entity fails naming the
+/// table, the connection and the error, and nothing is published. A server error leaves
+/// the locking connection usable, so it drops the staging table and releases the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_load_the_server_rejects_publishes_nothing() {
+    let msg = "Received an invalid column length from the bcp client for colid 2.";
+    let (_mock, proxy) = store_server(Some((2, TerminalError::new(4815, 16, msg)))).await;
+    let p = store_project(proxy.port, &store_rows());
+
+    let (out, report) = go_json(&p, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = failure(&report, "f_t");
+    assert!(
+        err.contains("dbo.t") && names_connection(&err, "src"),
+        "{err}"
+    );
+    assert!(err.contains("4815") && err.contains(msg), "{err}");
+
+    let log = proxy.log();
+    let bulks: Vec<bool> = log
+        .iter()
+        .filter_map(|s| match s {
+            Sent::Bulk { rejected, .. } => Some(*rejected),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bulks,
+        [false, true],
+        "no bulk load after the rejected one: {log:#?}"
+    );
+    let sql = proxy.sql();
+    assert!(
+        !sql.iter()
+            .any(|q| q.contains("sp_rename") || q.contains("COMMIT")),
+        "published: {sql:#?}"
+    );
+    assert_eq!(
+        sql,
+        [
+            LOCK_T,
+            EXISTS_T,
+            CREATE_STAGING_T,
+            TOP0_STAGING_T,
+            INSERT_BULK_T,
+            TOP0_STAGING_T,
+            INSERT_BULK_T,
+            CLEAN_UP_T,
+        ],
+        "after the failed load, only the clean-up: {log:#?}"
+    );
+    assert_eq!(
+        proxy.connections.load(Ordering::SeqCst),
+        1,
+        "one connection (the locking one) did everything"
+    );
+}

@@ -364,13 +364,24 @@ async fn existing_columns(lease: &mut Lease, t: &TableName) -> Result<Vec<Existi
 /// What a loader did: its connection back, rows the server counted, longest values.
 type Loaded = (Lease, u64, Vec<usize>);
 
+/// Why a loader stopped, and its connection when it is still in step with the server (a
+/// server error ends the request cleanly; a broken or half-sent request does not).
+type LoadError = (String, Option<Lease>);
+
 struct Loader {
     tx: Option<mpsc::Sender<RecordBatch>>,
-    handle: JoinHandle<Result<Loaded, String>>,
+    handle: JoinHandle<Result<Loaded, LoadError>>,
+}
+
+/// A server error leaves the connection usable; anything else (I/O) does not.
+fn after(e: &tiberius::error::Error) -> bool {
+    matches!(e, tiberius::error::Error::Server(_))
 }
 
 /// Bulk-loads the batches it receives into `staging`, `per_statement` rows per
-/// `INSERT BULK`; every statement's server row count must equal the rows sent.
+/// `INSERT BULK`; every statement's server row count must equal the rows sent. A batch is
+/// encoded whole before any of it is sent, so a value that cannot be written ends the
+/// statement cleanly and the connection can still drop the staging table.
 async fn load(
     mut lease: Lease,
     staging: String,
@@ -378,23 +389,41 @@ async fn load(
     mut rx: mpsc::Receiver<RecordBatch>,
     options: SqlBulkCopyOptions,
     per_statement: usize,
-) -> Result<Loaded, String> {
+) -> Result<Loaded, LoadError> {
     let mut total = 0u64;
     let mut next = rx.recv().await;
     while next.is_some() {
-        let mut req = lease
+        let started = lease
             .client()
             .bulk_insert_with_options(&staging, &["*"], options, &[])
-            .await
-            .map_err(|e| format!("bulk load could not start: {}", error_text(&e)))?;
+            .await;
+        let mut req = match started {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = format!("bulk load could not start: {}", error_text(&e));
+                return Err((msg, after(&e).then_some(lease)));
+            }
+        };
         let mut sent = 0u64;
+        let mut bad = None;
         while let Some(batch) = next.take() {
-            let cols = enc.prepare(&batch)?;
-            let srcs = enc.sources(&cols)?;
-            for i in 0..srcs.rows {
-                req.send(enc.row(&srcs, i)?)
-                    .await
-                    .map_err(|e| format!("bulk load stopped: {}", error_text(&e)))?;
+            let rows = enc.prepare(&batch).and_then(|cols| {
+                let srcs = enc.sources(&cols)?;
+                (0..srcs.rows)
+                    .map(|i| enc.row(&srcs, i))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            };
+            for row in rows {
+                if let Err(e) = req.send(row).await {
+                    return Err((format!("bulk load stopped: {}", error_text(&e)), None));
+                }
             }
             sent += batch.num_rows() as u64;
             if sent as usize >= per_statement {
@@ -402,15 +431,26 @@ async fn load(
             }
             next = rx.recv().await;
         }
-        let res = req
-            .finalize()
-            .await
-            .map_err(|e| format!("bulk load failed: {}", error_text(&e)))?;
+        let done = req.finalize().await;
+        if let Some(e) = bad {
+            // The rows sent so far went into the staging table, which is dropped.
+            let usable = match &done {
+                Ok(_) => true,
+                Err(e) => after(e),
+            };
+            return Err((e, usable.then_some(lease)));
+        }
+        let res = match done {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = format!("bulk load failed: {}", error_text(&e));
+                return Err((msg, after(&e).then_some(lease)));
+            }
+        };
         let counted = res.total();
         if counted != sent {
-            return Err(format!(
-                "the server counted {counted} rows in a bulk load of {sent}"
-            ));
+            let msg = format!("the server counted {counted} rows in a bulk load of {sent}");
+            return Err((msg, Some(lease)));
         }
         total += sent;
         if next.is_none() {
@@ -460,7 +500,11 @@ impl MssqlWriter {
                         lease.done();
                     }
                 }
-                Ok(Err(e)) => {
+                Ok(Err((e, lease))) => {
+                    // The locking connection, if still usable, drops the staging table.
+                    if i == 0 {
+                        self.main = lease;
+                    }
                     first_err.get_or_insert(e);
                 }
                 Err(e) => {
