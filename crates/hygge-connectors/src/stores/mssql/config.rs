@@ -41,7 +41,7 @@ pub struct MssqlStoreConfig {
     /// Rows per bulk-load batch (default 102,400: a columnstore row group).
     #[serde(default = "batch_size")]
     pub batch_size: usize,
-    /// Bulk-load hints; `TABLOCK` is the one SQL Server's bulk load takes (others: error).
+    /// Bulk-load hints: `TABLOCK`, `CHECK_CONSTRAINTS`, `FIRE_TRIGGERS`, `KEEP_NULLS`.
     #[serde(default)]
     pub table_hints: Option<Hints>,
     /// Connections loading one table at once (1..=16, default 4; only free pool

@@ -29,15 +29,22 @@ pub fn validate(c: &MssqlStoreConfig, conns: &Connections) -> Result<MssqlStore,
         Some(Hints::One(h)) => h.split(',').map(|s| s.trim().to_string()).collect(),
         Some(Hints::Many(v)) => v.iter().map(|s| s.trim().to_string()).collect(),
     };
-    let mut tablock = false;
+    let mut options = tiberius::SqlBulkCopyOptions::empty();
     for h in hints.iter().filter(|h| !h.is_empty()) {
-        if h.eq_ignore_ascii_case("tablock") {
-            tablock = true;
-        } else {
-            return Err(format!(
-                "table_hints: `{h}` is not supported; the bulk load takes TABLOCK"
-            ));
-        }
+        use tiberius::SqlBulkCopyOption as O;
+        options |= match h.to_ascii_uppercase().replace(' ', "_").as_str() {
+            "TABLOCK" => O::TableLock,
+            // The staging table has no constraints, triggers or defaults: accepted (the
+            // original passed them on) and harmless.
+            "CHECK_CONSTRAINTS" => O::CheckConstraints,
+            "FIRE_TRIGGERS" => O::FireTriggers,
+            "KEEP_NULLS" => O::KeepNulls,
+            _ => {
+                return Err(format!(
+                    "table_hints: `{h}` is not a bulk-load hint (TABLOCK, CHECK_CONSTRAINTS, FIRE_TRIGGERS, KEEP_NULLS)"
+                ));
+            }
+        };
     }
     let (name, cfg) = resolve(
         c.connection.as_deref(),
@@ -51,7 +58,32 @@ pub fn validate(c: &MssqlStoreConfig, conns: &Connections) -> Result<MssqlStore,
         table,
         c.if_exists,
         c.batch_size,
-        tablock,
+        options,
         workers,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(extra: serde_json::Value) -> Result<MssqlStore, String> {
+        let mut c = serde_json::json!({"server": "127.0.0.1,1", "user": "sa", "password": "x"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        validate(&serde_json::from_value(c).unwrap(), &Connections::default())
+    }
+
+    #[test]
+    fn hints_and_workers_are_checked() {
+        assert!(store(serde_json::json!({"table_hints": "TABLOCK"})).is_ok());
+        assert!(store(serde_json::json!({"table_hints": ["tablock", "fire triggers"]})).is_ok());
+        let e = store(serde_json::json!({"table_hints": "NOLOCK"})).unwrap_err();
+        assert!(e.starts_with("table_hints:") && e.contains("NOLOCK"), "{e}");
+        let e = store(serde_json::json!({"parallel_workers": 17})).unwrap_err();
+        assert!(e.starts_with("parallel_workers:"), "{e}");
+        let e = store(serde_json::json!({"table": "a.b.c"})).unwrap_err();
+        assert!(e.starts_with("table:"), "{e}");
+    }
 }

@@ -23,7 +23,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use hygge_core::{BoxError, RunType, Store, StoreWriter, WriteReport, WriteTarget};
-use tiberius::{SqlBulkCopyOption, SqlBulkCopyOptions};
+use tiberius::SqlBulkCopyOptions;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -45,7 +45,7 @@ pub struct MssqlStore {
     if_exists: Option<IfExists>,
     /// Rows per `INSERT BULK` statement.
     batch_size: usize,
-    tablock: bool,
+    options: SqlBulkCopyOptions,
     workers: usize,
 }
 
@@ -56,7 +56,7 @@ impl MssqlStore {
         table: TableName,
         if_exists: Option<IfExists>,
         batch_size: usize,
-        tablock: bool,
+        options: SqlBulkCopyOptions,
         workers: usize,
     ) -> Self {
         MssqlStore {
@@ -64,7 +64,7 @@ impl MssqlStore {
             table,
             if_exists,
             batch_size,
-            tablock,
+            options,
             workers: workers.max(1),
         }
     }
@@ -276,10 +276,7 @@ impl Store for MssqlStore {
                 return Err(fail(e));
             }
         };
-        let mut options = SqlBulkCopyOptions::empty();
-        if self.tablock {
-            options |= SqlBulkCopyOption::TableLock;
-        }
+        let options = self.options;
         let mut extra = Vec::new();
         while extra.len() + 1 < self.workers {
             match self.pool.try_get().await {
