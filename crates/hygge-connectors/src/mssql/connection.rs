@@ -351,30 +351,16 @@ pub fn resolve(
     named: &BTreeMap<String, MssqlConnectionConfig>,
     types: &BTreeMap<String, String>,
 ) -> Result<(String, MssqlConnectionConfig), String> {
-    let (name, cfg) = match name {
-        Some(n) => match named.get(n) {
-            Some(c) => (n.to_string(), inline.over(c)),
-            None => {
-                return Err(match types.get(n) {
-                    Some(t) => format!("connection: `{n}` is a {t} connection, not mssql"),
-                    None if named.is_empty() => format!(
-                        "connection: no connection named `{n}`; define it in hygge.yml under `connections:`"
-                    ),
-                    None => format!(
-                        "connection: no connection named `{n}` (mssql connections: {})",
-                        named.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                });
-            }
-        },
-        None if inline.is_set() => ("inline".to_string(), inline.clone()),
-        None => {
-            return Err(
-                "connection: say where to connect: `connection: <name>` (from hygge.yml `connections`), or `server` and `database`"
-                    .into(),
-            );
-        }
-    };
+    let (name, cfg) = crate::registry::named_or_inline(
+        "mssql",
+        name,
+        inline,
+        inline.is_set(),
+        named,
+        types,
+        MssqlConnectionConfig::over,
+        "`server` and `database`",
+    )?;
     cfg.driver_config()?;
     cfg.login()?;
     Ok((name, cfg))

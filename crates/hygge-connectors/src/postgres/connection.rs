@@ -295,30 +295,16 @@ pub fn resolve(
     named: &std::collections::BTreeMap<String, PgConnectionConfig>,
     types: &std::collections::BTreeMap<String, String>,
 ) -> Result<(String, PgConnectionConfig), String> {
-    let (name, cfg) = match name {
-        Some(n) => match named.get(n) {
-            Some(c) => (n.to_string(), inline.over(c)),
-            None => {
-                return Err(match types.get(n) {
-                    Some(t) => format!("connection: `{n}` is a {t} connection, not postgres"),
-                    None if named.is_empty() => format!(
-                        "connection: no connection named `{n}`; define it in hygge.yml under `connections:`"
-                    ),
-                    None => format!(
-                        "connection: no connection named `{n}` (postgres connections: {})",
-                        named.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                });
-            }
-        },
-        None if inline.is_set() => ("inline".to_string(), inline.clone()),
-        None => {
-            return Err(
-                "connection: say where to connect: `connection: <name>` (from hygge.yml `connections`), or `url`, or `host`/`database`/`user`"
-                    .into(),
-            );
-        }
-    };
+    let (name, cfg) = crate::registry::named_or_inline(
+        "postgres",
+        name,
+        inline,
+        inline.is_set(),
+        named,
+        types,
+        PgConnectionConfig::over,
+        "`url`, or `host`/`database`/`user`",
+    )?;
     cfg.driver_config()?;
     Ok((name, cfg))
 }

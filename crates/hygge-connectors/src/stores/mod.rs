@@ -42,4 +42,15 @@ impl WriteMode {
             }
         }
     }
+
+    /// What a run in this mode would do to table `t` (for `--dry-run`).
+    pub fn preview(self, t: &str) -> String {
+        match self {
+            WriteMode::Replace => format!("would replace table {t} (created if missing)"),
+            WriteMode::Append => format!("would append to table {t} (created if missing)"),
+            WriteMode::FailIfExists => {
+                format!("would create table {t}; fails if it exists (if_exists: fail)")
+            }
+        }
+    }
 }

@@ -81,13 +81,7 @@ impl MssqlStore {
     /// What a run of `run_type` would do (reads nothing).
     pub fn preview(&self, entity: &str, run_type: RunType) -> String {
         let t = self.table(entity).display();
-        match WriteMode::of(self.if_exists, run_type) {
-            WriteMode::Replace => format!("would replace table {t} (created if missing)"),
-            WriteMode::Append => format!("would append to table {t} (created if missing)"),
-            WriteMode::FailIfExists => {
-                format!("would create table {t}; fails if it exists (if_exists: fail)")
-            }
-        }
+        WriteMode::of(self.if_exists, run_type).preview(&t)
     }
 
     fn context(&self, t: &TableName, e: impl std::fmt::Display) -> BoxError {
