@@ -297,7 +297,9 @@ def write_hygge_project(project: str, kind: str, sc: dict, pg: Pg, args, out: st
     entities = list(sc["manifest"]["entities"])
     concurrency = int(os.environ.get("HYGGE_CONCURRENCY") or len(entities))
     pool = int(os.environ.get("HYGGE_PG_POOL") or 4)
-    batch = int(os.environ.get("HYGGE_PG_BATCH") or 65536)
+    # Unset: each home's own default batch_size (postgres 50,000 rows, parquet 10,000).
+    batch = os.environ.get("HYGGE_PG_BATCH")
+    batch_line = f"  batch_size: {int(batch)}\n" if batch else ""
     shutil.rmtree(project, ignore_errors=True)
     flow = "pg_to_parquet" if kind == "read" else "parquet_to_pg"
     os.makedirs(os.path.join(project, "flows", flow))
@@ -320,7 +322,7 @@ def write_hygge_project(project: str, kind: str, sc: dict, pg: Pg, args, out: st
         file_rows = int(os.environ.get("HYGGE_FILE_ROWS") or max(e["rows"] for e in sc["manifest"]["entities"].values()))
         text = (
             "home:\n  type: postgres\n  connection: pg\n"
-            f"  table: \"{args.source_schema}.{{entity}}\"\n  batch_size: {batch}\n"
+            f"  table: \"{args.source_schema}.{{entity}}\"\n{batch_line}"
             f"store:\n  type: parquet\n  path: {json.dumps(out)}\n  compression: snappy\n"
             f"  batch_size: {file_rows}\n"
         )
@@ -328,7 +330,7 @@ def write_hygge_project(project: str, kind: str, sc: dict, pg: Pg, args, out: st
             text += "  fsync: false\n"
     else:
         text = (
-            f"home:\n  type: parquet\n  path: {json.dumps(sc['data'])}\n  batch_size: {batch}\n"
+            f"home:\n  type: parquet\n  path: {json.dumps(sc['data'])}\n{batch_line}"
             f"store:\n  type: postgres\n  connection: pg\n  schema: {out}\n  table: \"{{entity}}\"\n"
             "run_type: full_drop\n"
         )

@@ -201,7 +201,7 @@ PG_SCENARIO_TEXT = {
     "read": (
         "4 tables `public.e0..e3` (loaded once from the generated data set, exact column types, "
         "primary key on id, `VACUUM (FREEZE, ANALYZE)`) → snappy Parquet, one file per table. "
-        "hygge: `type: postgres` home (`batch_size` 65,536) → snappy Parquet store, concurrency 4, pool 4 "
+        "hygge: `type: postgres` home (default `batch_size`, 50,000 rows) → snappy Parquet store, concurrency 4, pool 4 "
         "(unless the Settings line says otherwise). "
         "DuckDB: `ATTACH ... (TYPE postgres)` + `COPY (SELECT * FROM pg.public.<e>) TO '<e>.parquet'`, "
         "tables in sequence in one process. ConnectorX: `cx.read_sql(..., return_type='arrow')` + "
@@ -210,7 +210,7 @@ PG_SCENARIO_TEXT = {
     ),
     "write": (
         "The generated zstd Parquet data set → 4 new PostgreSQL tables, each tool into its own schema "
-        "(dropped and created empty before every run). hygge: Parquet home → `type: postgres` store, "
+        "(dropped and created empty before every run). hygge: Parquet home (default `batch_size`, 10,000 rows) → `type: postgres` store, "
         "`run_type: full_drop`, concurrency 4, pool 4 (unless the Settings line says otherwise). DuckDB: `CREATE TABLE pg.<schema>.<e> AS "
         "SELECT * FROM read_parquet(...)`, tables in sequence. Raw limit: psql `CREATE TABLE (LIKE ...)` "
         "+ `\\copy <e> FROM '<file>' WITH (FORMAT binary)` of binary COPY files made beforehand "

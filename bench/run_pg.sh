@@ -20,7 +20,7 @@
 #   PG_HOST, PG_PORT, PG_USER, PG_DB   the server and database (127.0.0.1, 5432, postgres, hygge_bench)
 #   PG_SSLMODE    every tool's sslmode (default disable: no TLS on the local connection;
 #                 prefer or require to measure with TLS)
-#   HYGGE_PG_POOL (4), HYGGE_PG_BATCH (65536), HYGGE_CONCURRENCY (4), HYGGE_FILE_ROWS
+#   HYGGE_PG_POOL (4), HYGGE_PG_BATCH (home default), HYGGE_CONCURRENCY (4), HYGGE_FILE_ROWS
 #                 hygge's project: connection pool_size, home/store batch_size, concurrency,
 #                 Parquet store batch_size (default: one file per entity)
 #   CX_PARTITIONS ConnectorX partition_num on id (default 1: one query per table, no partitioning)

@@ -2,15 +2,18 @@
 //!
 //! Memory bound: the producer holds at most one batch it is trying to send, the channel
 //! holds `queue_size`, the writer holds the one it is writing. So a flow never holds more
-//! than `queue_size + 2` batches, whatever the table's size; `tests/memory_bound.rs` proves
-//! it with a store that stalls.
+//! than `queue_size + 2` batches, whatever the table's size. Batches in the channel and
+//! the one being written also share a byte budget (`queue_memory_mb`): past it the
+//! producer waits, however few batches are queued, so large batches cannot multiply memory
+//! by `queue_size` (one batch larger than the whole budget still goes through, alone).
+//! `tests/engine.rs` proves both bounds with a store that stalls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -22,6 +25,12 @@ use crate::watermark::Watermark;
 
 /// Default depth of the channel between home and store (the original's `queue_size`).
 pub const DEFAULT_QUEUE_SIZE: usize = 10;
+
+/// Default byte budget, in MiB, of the batches queued and being written in one flow.
+pub const DEFAULT_QUEUE_MEMORY_MB: usize = 4;
+
+/// The budget is counted in KiB permits (a tokio semaphore counts in `u32`).
+const PERMIT_BYTES: usize = 1024;
 
 /// Everything the engine needs to run one entity flow.
 #[derive(Debug, Clone)]
@@ -36,6 +45,8 @@ pub struct FlowSpec {
     pub run_type: RunType,
     /// Batches between home and store.
     pub queue_size: usize,
+    /// MiB of batches queued and being written, at most (see the module docs).
+    pub queue_memory_mb: usize,
     /// Rows per batch asked of the home.
     pub batch_size: usize,
     /// Time limit for the whole flow, if any.
@@ -231,6 +242,10 @@ async fn move_data(
         .map_err(Error::Store)?;
 
     let (tx, mut rx) = mpsc::channel(spec.queue_size.max(1));
+    let budget_permits = (spec.queue_memory_mb.max(1) * (1 << 20) / PERMIT_BYTES)
+        .min(Semaphore::MAX_PERMITS)
+        .min(u32::MAX as usize);
+    let budget = Arc::new(Semaphore::new(budget_permits));
     let expected = schema.clone();
     let producer = tokio::spawn(tracing::Instrument::instrument(
         async move {
@@ -260,7 +275,16 @@ async fn move_data(
                         advance(pos, &batch, c, inclusive.as_deref()).map_err(Error::Watermark)?;
                 }
                 read += batch.num_rows() as u64;
-                if tx.send(batch).await.is_err() {
+                // A batch larger than the whole budget takes all of it: it waits for the
+                // queue to empty, then goes alone.
+                let want = batch
+                    .get_array_memory_size()
+                    .div_ceil(PERMIT_BYTES)
+                    .clamp(1, budget_permits);
+                let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
+                    break; // never closed; kept for the type
+                };
+                if tx.send((batch, permit)).await.is_err() {
                     break; // the writer failed; its error is the one to report
                 }
             }
@@ -270,9 +294,11 @@ async fn move_data(
     ));
 
     let mut write_error = None;
-    while let Some(batch) = rx.recv().await {
+    while let Some((batch, permit)) = rx.recv().await {
         let rows = batch.num_rows() as u64;
-        if let Err(e) = writer.write(batch).await {
+        let written = writer.write(batch).await;
+        drop(permit); // the batch is written (or dropped): its bytes leave the budget
+        if let Err(e) = written {
             write_error = Some(Error::Store(e));
             break;
         }

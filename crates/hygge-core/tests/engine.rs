@@ -18,6 +18,7 @@ fn spec(entity: &str, queue_size: usize) -> FlowSpec {
         name: format!("f_{entity}"),
         run_type: RunType::FullDrop,
         queue_size,
+        queue_memory_mb: 64,
         batch_size: 100,
         timeout: None,
         reconcile_strict: true,
@@ -68,6 +69,68 @@ async fn a_stalled_store_bounds_what_the_home_reads() {
             "a cancelled flow publishes nothing"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_batches_are_bounded_by_bytes_not_only_by_count() {
+    // Batches of ~0.4-0.6 MiB, a queue of 10 batches but 2 MiB: the budget binds first.
+    let rows = 20_000;
+    let size = hygge_testkit::batch(0, rows).get_array_memory_size();
+    let per_batch = size.div_ceil(1024) * 1024;
+    let fit = (2 << 20) / per_batch;
+    assert!((2..10).contains(&fit), "{size} bytes per batch: {fit} fit");
+    let home = CountingHome::new(1000, rows);
+    let store = MemoryStore {
+        stall_on_batch: Some(0),
+        ..MemoryStore::default()
+    };
+    let cancel = CancellationToken::new();
+    let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
+    let task = tokio::spawn(async move {
+        let spec = FlowSpec {
+            queue_memory_mb: 2,
+            ..spec("t", 10)
+        };
+        run_flow(&spec, "run", Arc::new(h), Arc::new(s), &NoopObserver, &c).await
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while home.produced() < fit && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // In the budget: the batch being written and the queued ones; plus the one the
+    // producer holds while it waits for room.
+    assert!(
+        home.produced() <= fit + 1,
+        "{fit} batches fit in 2 MiB, the home produced {}",
+        home.produced()
+    );
+    assert!(home.produced() >= fit, "the budget does fill up");
+    cancel.cancel();
+    assert_eq!(task.await.expect("join").status, FlowStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_the_whole_budget_still_goes_through() {
+    // ~1 MiB+ batches against a 1 MiB budget: each waits for the previous to be written.
+    let home = CountingHome::new(20, 60_000);
+    let store = MemoryStore::default();
+    let spec = FlowSpec {
+        queue_memory_mb: 1,
+        ..spec("big", 10)
+    };
+    let report = run_flow(
+        &spec,
+        "run",
+        Arc::new(home),
+        Arc::new(store.clone()),
+        &NoopObserver,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
+    assert_eq!(report.rows_written, 20 * 60_000);
+    assert_eq!(store.rows("big").len(), 20 * 60_000);
 }
 
 #[tokio::test]

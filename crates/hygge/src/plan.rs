@@ -36,6 +36,8 @@ pub struct EntityPlan {
     pub run_type: RunType,
     /// Batches between home and store.
     pub queue_size: usize,
+    /// MiB of batches queued and being written, at most.
+    pub queue_memory_mb: usize,
     /// The home.
     pub home: ValidHome,
     /// The store.
@@ -70,6 +72,7 @@ impl EntityPlan {
                 name: self.name.clone(),
                 run_type,
                 queue_size: self.queue_size,
+                queue_memory_mb: self.queue_memory_mb,
                 batch_size: self.home.batch_size,
                 timeout: self.timeout,
                 reconcile_strict: self.reconcile_strict,
@@ -163,6 +166,17 @@ fn plan_entity(
             "queue_size must be a whole number from 1 to 100",
         );
     }
+    let queue_memory_mb = settings
+        .queue_memory_mb
+        .unwrap_or(hygge_core::flow::DEFAULT_QUEUE_MEMORY_MB);
+    if !(1..=65_536).contains(&queue_memory_mb) {
+        let loc = c.get("queue_memory_mb").map_or(&c.loc, |n| &n.loc);
+        diags.error(
+            loc,
+            "queue_memory_mb",
+            "queue_memory_mb must be a whole number of MiB from 1 to 65536",
+        );
+    }
     let journal_cfg = settings.journal.as_ref().or(project.journal.as_ref());
     let journal = match journal_cfg {
         None => None,
@@ -202,6 +216,7 @@ fn plan_entity(
         name: e.name.clone(),
         run_type,
         queue_size,
+        queue_memory_mb,
         home,
         store,
         home_type,

@@ -454,23 +454,33 @@ fn run_settings_from_variables_are_typed_like_literals() {
     let p = project();
     p.write(
         "flows/f/flow.yml",
-        "home: data\nstore: out\nqueue_size: ${Q:-2}\nfull_drop: ${FD:-false}\ntimeout: ${T:-60}\nentities: [users]\n",
+        "home: data\nstore: out\nqueue_size: ${Q:-2}\nqueue_memory_mb: ${M:-3}\nfull_drop: ${FD:-false}\ntimeout: ${T:-60}\nentities: [users]\n",
     );
     let out = p.run(&["go", "--dry-run", "--verbose"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("run type:  incremental"), "{text}");
-    assert!(text.contains("queue:     2 batches"), "{text}");
+    assert!(
+        text.contains("queue:     2 batches between home and store, 3 MiB at most"),
+        "{text}"
+    );
     assert!(text.contains("timeout:   60s"), "{text}");
     p.write(
         "flows/f/flow.yml",
-        "home: data\nstore: out\nqueue_size: 500\nentities: [users]\n",
+        "home: data\nstore: out\nqueue_size: 500\nqueue_memory_mb: 0\nentities: [users]\n",
     );
     let out = p.run(&["go"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(
             "flow.yml:3:13: error at `queue_size`: queue_size must be a whole number from 1 to 100"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(
+            "flow.yml:4:18: error at `queue_memory_mb`: queue_memory_mb must be a whole number of MiB from 1 to 65536"
         ),
         "{}",
         stderr(&out)

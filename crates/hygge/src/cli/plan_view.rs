@@ -43,8 +43,8 @@ pub fn print(
             println!("  run type:  {run_type} — {action}");
             println!("  watermark: {watermark}");
             println!(
-                "  queue:     {} batches between home and store",
-                p.queue_size
+                "  queue:     {} batches between home and store, {} MiB at most",
+                p.queue_size, p.queue_memory_mb
             );
             match p.timeout {
                 Some(t) => println!("  timeout:   {}s per entity run", t.as_secs()),

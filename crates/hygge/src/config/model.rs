@@ -136,6 +136,9 @@ pub struct EntitySettings {
     /// Batches between home and store.
     #[serde(default)]
     pub queue_size: Option<usize>,
+    /// MiB of batches queued and being written, at most.
+    #[serde(default)]
+    pub queue_memory_mb: Option<usize>,
     /// Seconds per entity run (0: no limit).
     #[serde(default)]
     pub timeout: Option<u64>,

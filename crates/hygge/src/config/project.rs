@@ -56,7 +56,7 @@ pub struct EntityDef {
     /// `<flow>_<entity>`, or the flow's name for the implicit entity.
     pub name: String,
     /// `home`, `store`, `run_type`, `full_drop`, `watermark`, `journal`, `queue_size`,
-    /// `timeout`, `options`, merged.
+    /// `queue_memory_mb`, `timeout`, `options`, merged.
     pub config: Node,
     /// True when the entity set its own home `path` (then its name is not appended).
     pub home_path_from_entity: bool,

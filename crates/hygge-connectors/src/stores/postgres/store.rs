@@ -32,7 +32,7 @@ use crate::postgres::types::pg_column_type;
 /// Bytes of COPY data sent per message: batches are encoded a slice of rows at a time so
 /// that no more than about this much encoded data is held per writer (plus what the driver
 /// has in flight: one message queued, one being written).
-const SEND_CHUNK: usize = 1 << 20;
+const SEND_CHUNK: usize = 256 << 10;
 
 pub use crate::stores::WriteMode;
 
