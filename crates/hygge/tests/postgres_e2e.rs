@@ -615,3 +615,76 @@ fn a_large_table_is_read_in_block_ranges_of_one_snapshot() {
 fn text(o: &std::process::Output) -> String {
     stdout(o) + &stderr(o)
 }
+
+/// The rows of a COPY reach the decoder through the connection's tap (plain and over TLS)
+/// or, with the tap switched off, through the driver a message per row: the same rows.
+#[test]
+fn a_copy_reads_the_same_rows_through_the_tap_over_tls_and_through_the_driver() {
+    let db = TestDb::create("tap");
+    db.query(
+        "CREATE TABLE wide AS SELECT i AS id, md5(i::text) || repeat('é', i % 50) AS s, \
+         (i * 1.25)::numeric(12,2) AS n, CASE WHEN i % 7 = 0 THEN NULL ELSE i::float8 / 3 END AS f, \
+         timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' AS ts \
+         FROM generate_series(1, 30000) i",
+    );
+    let ssl_on = db.query("SHOW ssl")[0][0].as_deref() == Some("on");
+    let p = pg_project(&db, 2, "");
+    let flow = |name: &str, extra: &str| {
+        p.write(
+            &format!("flows/{name}/flow.yml"),
+            &format!(
+                "home:\n  type: postgres\n  connection: pg\n  table: public.{{entity}}\n  batch_size: 1000\n{extra}\
+                 store:\n  type: parquet\n  path: out_{name}\nentities: [wide]\n"
+            ),
+        );
+    };
+    flow("plain", "");
+    flow(
+        "tls",
+        if ssl_on {
+            "  sslmode: require\n"
+        } else {
+            "  sslmode: prefer\n"
+        },
+    );
+    flow("driver", "");
+    let run = |name: &str, tap: &str| {
+        let out = hygge()
+            .args(["go", "-v", "--flow", name])
+            .env("HYGGE_PG_TAP", tap)
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let log = text(&out);
+        let rows = read_parquet_dir(&p.join(&format!("out_{name}/wide")));
+        let rows = arrow::compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+        let order = arrow::compute::sort_to_indices(rows.column(0), None, None).unwrap();
+        (
+            arrow::compute::take_record_batch(&rows, &order).unwrap(),
+            log,
+        )
+    };
+    let (plain, log) = run("plain", "on");
+    assert_eq!(plain.num_rows(), 30_000);
+    assert!(
+        log.contains("through the connection's tap, 0 through the driver"),
+        "{log}"
+    );
+    let (driver, log) = run("driver", "off");
+    assert!(
+        log.contains("0 bytes of rows through the connection's tap"),
+        "{log}"
+    );
+    assert_eq!(driver, plain);
+    let (tls, log) = run("tls", "on");
+    assert_eq!(tls, plain);
+    if ssl_on {
+        assert!(
+            log.contains("through the connection's tap, 0 through the driver"),
+            "{log}"
+        );
+    } else {
+        eprintln!("NOTE: the server has ssl off: the TLS tap was not exercised");
+    }
+}

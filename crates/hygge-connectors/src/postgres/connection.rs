@@ -15,6 +15,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use serde::Deserialize;
 use tokio_postgres::config::{Host, SslMode};
 
+use super::tap;
+
 /// Connections in a pool unless `pool_size` says otherwise (the default concurrency).
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
@@ -429,12 +431,25 @@ pub fn pool(name: &str, cfg: &PgConnectionConfig, role: Role) -> Result<Arc<PgPo
         return Ok(p.clone());
     }
     let size = cfg.pool_size();
-    let manager = match cfg.tls_mode()? {
-        TlsMode::Disable => Manager::from_config(driver.clone(), tokio_postgres::NoTls, mgr()),
-        TlsMode::Encrypt { .. } => Manager::from_config(driver.clone(), tls(None)?, mgr()),
-        TlsMode::Verify => {
-            let roots = roots(cfg.sslrootcert.as_deref())?;
-            Manager::from_config(driver.clone(), tls(Some(roots))?, mgr())
+    // Homes read through a tap (`tap.rs`): COPY rows reach the decoder in large chunks.
+    // `HYGGE_PG_TAP=off` reads them through the driver instead, a message per row.
+    let tapped = role == Role::Home && std::env::var("HYGGE_PG_TAP").as_deref() != Ok("off");
+    let manager = match (cfg.tls_mode()?, tapped) {
+        (TlsMode::Disable, false) => {
+            Manager::from_config(driver.clone(), tokio_postgres::NoTls, mgr())
+        }
+        (TlsMode::Disable, true) => Manager::from_connect(driver.clone(), tap::PlainTap, mgr()),
+        (mode, tapped) => {
+            let roots = match mode {
+                TlsMode::Verify => Some(roots(cfg.sslrootcert.as_deref())?),
+                _ => None,
+            };
+            let tls = tls(roots)?;
+            if tapped {
+                Manager::from_config(driver.clone(), tap::TapTls(tls), mgr())
+            } else {
+                Manager::from_config(driver.clone(), tls, mgr())
+            }
         }
     };
     let pool = Pool::builder(manager)

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod decode;
 pub mod encode;
 pub mod sql;
+pub mod tap;
 pub mod types;
 
 pub use connection::{PgConnectionConfig, PgPool, Role, pg_error};

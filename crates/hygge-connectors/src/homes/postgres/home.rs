@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::postgres::connection::{Lease, PgPool, pg_error};
 use crate::postgres::decode::CopyDecoder;
 use crate::postgres::sql::{TableName, ident, literal};
+use crate::postgres::tap::Expect;
 use crate::postgres::types::{PgColumn, ReadTypeOptions, arrow_schema};
 
 /// A table is split into ranges of at least this many 8 KiB blocks (64 MiB) per stream
@@ -364,17 +365,50 @@ impl Pump {
             cols,
             batch_size,
             tx,
+            what,
             ..
         } = self;
         let mut decoder = CopyDecoder::new(schema, &cols, batch_size).map_err(|e| e.to_string())?;
+        // The connection's tap delivers the rows in chunks; a connection without one
+        // delivers them through the driver, a message per row. Both are read.
+        let mut expect = Expect::new();
+        let sql = format!("{} {sql}", expect.marker());
         let stream = lease
             .client()
             .copy_out(sql.as_str())
             .await
             .map_err(|e| pg_error(&e))?;
         let mut stream = std::pin::pin!(stream);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading stopped: {}", pg_error(&e)))?;
+        let (mut tapped, mut messages) = (true, true);
+        let (mut tap_bytes, mut driver_bytes) = (0usize, 0usize);
+        while tapped || messages {
+            let chunk = tokio::select! {
+                biased;
+                c = expect.rx.recv(), if tapped => match c {
+                    Some(c) => {
+                        tap_bytes += c.len();
+                        c
+                    }
+                    None => {
+                        tapped = false;
+                        continue;
+                    }
+                },
+                m = stream.next(), if messages => match m {
+                    Some(m) => {
+                        let m = m.map_err(|e| format!("reading stopped: {}", pg_error(&e)))?;
+                        driver_bytes += m.len();
+                        m
+                    }
+                    None => {
+                        // The driver saw the COPY complete; a tap has sent every row by
+                        // then. Without a tap, this ends `expect.rx`.
+                        messages = false;
+                        expect.withdraw();
+                        continue;
+                    }
+                },
+            };
             decoder.push(&chunk).map_err(|e| e.to_string())?;
             while let Some(batch) = decoder.take_full().map_err(|e| e.to_string())? {
                 if tx.send(Ok(batch)).await.is_err() {
@@ -384,6 +418,9 @@ impl Pump {
                 }
             }
         }
+        tracing::debug!(
+            "{what}: {tap_bytes} bytes of rows through the connection's tap, {driver_bytes} through the driver"
+        );
         if let Some(batch) = decoder.finish().map_err(|e| e.to_string())?
             && tx.send(Ok(batch)).await.is_err()
         {
