@@ -688,3 +688,20 @@ fn a_copy_reads_the_same_rows_through_the_tap_over_tls_and_through_the_driver() 
         eprintln!("NOTE: the server has ssl off: the TLS tap was not exercised");
     }
 }
+
+/// A COPY the server stops with an error part-way (after rows were sent through the tap)
+/// fails the entity with the server's message, and publishes nothing.
+#[test]
+fn a_server_error_mid_copy_fails_the_entity_with_its_message() {
+    let db = TestDb::create("tap_error");
+    let p = pg_project(&db, 2, "");
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: postgres\n  connection: pg\n  query: \"SELECT i, 1 / (i - 60000) AS boom, repeat('x', 40) AS pad FROM generate_series(1, 70000) i\"\n  batch_size: 1000\nstore:\n  type: parquet\n  path: out\nentities: [e]\n",
+    );
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("division by zero"), "{log}");
+    assert!(!p.join("out/e").exists(), "nothing is published: {log}");
+}
