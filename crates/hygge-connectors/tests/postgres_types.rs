@@ -1433,9 +1433,14 @@ async fn any_chunking_decodes_the_same() {
     assert_eq!(reference.num_rows(), 20);
     let bytes: Vec<&[u8]> = all.chunks(1).collect();
     let odd: Vec<&[u8]> = all.chunks(7).collect();
+    let rows_and_a_bit: Vec<&[u8]> = all.chunks(1001).collect();
     for (what, batches) in [
         ("1-byte chunks", decode(&schema, &cols, bytes, 4).unwrap()),
         ("7-byte chunks", decode(&schema, &cols, odd, 4).unwrap()),
+        (
+            "1001-byte chunks",
+            decode(&schema, &cols, rows_and_a_bit, 4).unwrap(),
+        ),
         ("one chunk", decode(&schema, &cols, [&all[..]], 4).unwrap()),
     ] {
         assert_eq!(batches.len(), 5, "{what}");

@@ -127,17 +127,35 @@ impl CopyDecoder {
 
     /// Feeds the next chunk (a CopyData message: usually one row; a row may span chunks).
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
-        if self.buf.is_empty() {
-            let used = self.consume(chunk)?;
-            if used < chunk.len() {
-                self.buf.extend_from_slice(&chunk[used..]);
-            }
-        } else {
+        let mut chunk = chunk;
+        if !self.buf.is_empty() {
+            // Complete the pending row with as few of the chunk's bytes as it needs (in
+            // growing steps), then decode the rest of the chunk in place: a large chunk is
+            // not copied whole behind a few leftover bytes.
             let mut buf = std::mem::take(&mut self.buf);
-            buf.extend_from_slice(chunk);
-            let used = self.consume(&buf)?;
-            buf.drain(..used);
-            self.buf = buf;
+            let (mut off, mut step) = (0usize, 256usize);
+            loop {
+                let take = step.min(chunk.len() - off);
+                buf.extend_from_slice(&chunk[off..off + take]);
+                off += take;
+                let used = self.consume(&buf)?;
+                if used > 0 {
+                    // What is left in `buf` came from `chunk[..off]`.
+                    chunk = &chunk[off - (buf.len() - used)..];
+                    buf.clear();
+                    self.buf = buf;
+                    break;
+                }
+                if off == chunk.len() {
+                    self.buf = buf;
+                    return Ok(());
+                }
+                step *= 2;
+            }
+        }
+        let used = self.consume(chunk)?;
+        if used < chunk.len() {
+            self.buf.extend_from_slice(&chunk[used..]);
         }
         Ok(())
     }

@@ -188,6 +188,10 @@ impl<S> Tap<S> {
                 let n = self.left.min(self.end - self.start);
                 let bytes = &self.raw[self.start..self.start + n];
                 if self.divert {
+                    if self.out.capacity() == 0 {
+                        // One allocation per chunk (a chunk overshoots by < one read).
+                        self.out.reserve(CHUNK + READ_BUF);
+                    }
                     self.out.extend_from_slice(bytes);
                     self.start += n;
                     self.left -= n;
