@@ -376,11 +376,19 @@ impl deadpool_postgres::Connect for PlainTap {
     > {
         let cfg = cfg.clone();
         Box::pin(async move {
-            if let Some(stream) = plain_socket(&cfg).await {
-                let (client, conn) = cfg
-                    .connect_raw(Tap::new(stream), tokio_postgres::NoTls)
-                    .await?;
-                return Ok((client, tokio::spawn(drive(conn))));
+            let mut cfg = cfg;
+            match plain_socket(&cfg).await {
+                Ok(stream) => {
+                    let (client, conn) = cfg
+                        .connect_raw(Tap::new(stream), tokio_postgres::NoTls)
+                        .await?;
+                    return Ok((client, tokio::spawn(drive(conn))));
+                }
+                // The driver reports it (its errors cannot be made here); the wait is over.
+                Err(NoSocket::TimedOut) => {
+                    cfg.connect_timeout(std::time::Duration::from_millis(1));
+                }
+                Err(NoSocket::Failed | NoSocket::DriverOnly) => {}
             }
             // The driver's own connect, for what it alone handles (and for its errors).
             let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
@@ -399,13 +407,23 @@ where
     }
 }
 
-/// A socket to the first host that answers, as the driver would open it; `None` for
-/// settings only the driver handles (`hostaddr`), or when no host answers.
-async fn plain_socket(cfg: &tokio_postgres::Config) -> Option<Socket> {
+/// Why [`plain_socket`] has no socket.
+enum NoSocket {
+    /// Settings only the driver handles (`hostaddr`).
+    DriverOnly,
+    /// Every host timed out.
+    TimedOut,
+    /// A host refused, or was not found.
+    Failed,
+}
+
+/// A socket to the first host that answers, as the driver would open it.
+async fn plain_socket(cfg: &tokio_postgres::Config) -> Result<Socket, NoSocket> {
     use tokio_postgres::config::Host;
     if !cfg.get_hostaddrs().is_empty() {
-        return None;
+        return Err(NoSocket::DriverOnly);
     }
+    let mut why = NoSocket::Failed;
     let ports = cfg.get_ports();
     let limit = cfg
         .get_connect_timeout()
@@ -417,11 +435,11 @@ async fn plain_socket(cfg: &tokio_postgres::Config) -> Option<Socket> {
             Host::Tcp(name) => {
                 tokio::time::timeout(limit, tokio::net::TcpStream::connect((name.as_str(), port)))
                     .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .map(|s| {
-                        let _ = s.set_nodelay(true);
-                        Socket::Tcp(s)
+                    .map(|r| {
+                        r.map(|s| {
+                            let _ = s.set_nodelay(true);
+                            Socket::Tcp(s)
+                        })
                     })
             }
             #[cfg(unix)]
@@ -429,16 +447,16 @@ async fn plain_socket(cfg: &tokio_postgres::Config) -> Option<Socket> {
                 let path = dir.join(format!(".s.PGSQL.{port}"));
                 tokio::time::timeout(limit, tokio::net::UnixStream::connect(path))
                     .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .map(Socket::Unix)
+                    .map(|r| r.map(Socket::Unix))
             }
         };
-        if socket.is_some() {
-            return socket;
+        match socket {
+            Ok(Ok(socket)) => return Ok(socket),
+            Ok(Err(_)) => why = NoSocket::Failed,
+            Err(_) => why = NoSocket::TimedOut,
         }
     }
-    None
+    Err(why)
 }
 
 /// A TCP or Unix socket.
