@@ -155,28 +155,32 @@ fn plan_entity(
         .or(legacy)
         .or(settings.run_type)
         .unwrap_or_default();
-    let queue_size = settings
-        .queue_size
-        .unwrap_or(hygge_core::flow::DEFAULT_QUEUE_SIZE);
-    if !(1..=100).contains(&queue_size) {
-        let loc = c.get("queue_size").map_or(&c.loc, |n| &n.loc);
-        diags.error(
-            loc,
-            "queue_size",
-            "queue_size must be a whole number from 1 to 100",
-        );
-    }
-    let queue_memory_mb = settings
-        .queue_memory_mb
-        .unwrap_or(hygge_core::flow::DEFAULT_QUEUE_MEMORY_MB);
-    if !(1..=65_536).contains(&queue_memory_mb) {
-        let loc = c.get("queue_memory_mb").map_or(&c.loc, |n| &n.loc);
-        diags.error(
-            loc,
-            "queue_memory_mb",
-            "queue_memory_mb must be a whole number of MiB from 1 to 65536",
-        );
-    }
+    let mut bounded = |key: &str, value: Option<usize>, default: usize, max: usize, what: &str| {
+        let value = value.unwrap_or(default);
+        if !(1..=max).contains(&value) {
+            let loc = c.get(key).map_or(&c.loc, |n| &n.loc);
+            diags.error(
+                loc,
+                key,
+                format!("{key} must be a whole number{what} from 1 to {max}"),
+            );
+        }
+        value
+    };
+    let queue_size = bounded(
+        "queue_size",
+        settings.queue_size,
+        hygge_core::flow::DEFAULT_QUEUE_SIZE,
+        100,
+        "",
+    );
+    let queue_memory_mb = bounded(
+        "queue_memory_mb",
+        settings.queue_memory_mb,
+        hygge_core::flow::DEFAULT_QUEUE_MEMORY_MB,
+        65_536,
+        " of MiB",
+    );
     let journal_cfg = settings.journal.as_ref().or(project.journal.as_ref());
     let journal = match journal_cfg {
         None => None,
