@@ -7,6 +7,10 @@
 //! producer waits, however few batches are queued, so large batches cannot multiply memory
 //! by `queue_size` (one batch larger than the whole budget still goes through, alone).
 //! `tests/engine.rs` proves both bounds with a store that stalls.
+//!
+//! Encoded chunks ([`Encoded`]) take the same path and the same bounds: when no row needs
+//! looking at (no watermark) and the store takes the home's encoding, the engine asks the
+//! home for chunks it hands over still encoded, and the writer stages them as they are.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +21,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::home::{Home, ReadRequest};
+use crate::home::{Encoded, Home, ReadRequest};
 use crate::progress::{Event, Observer};
 use crate::report::{FlowReport, FlowStatus, WatermarkReport};
 use crate::store::{RunType, Store, WriteReport, WriteTarget};
@@ -200,6 +204,16 @@ fn advance(
     }))
 }
 
+/// What travels from home to store: decoded rows, or rows still in the home's encoding.
+enum Item {
+    Rows(arrow::record_batch::RecordBatch),
+    Encoded(Encoded),
+}
+
+type ItemStream = std::pin::Pin<
+    Box<dyn futures::Stream<Item = std::result::Result<Item, crate::error::BoxError>> + Send>,
+>;
+
 /// The data path. On any error the writer is aborted, so nothing is published.
 ///
 /// If this future is dropped (cancel, timeout) while a writer is open, the writer's `Drop`
@@ -228,7 +242,19 @@ async fn move_data(
         after: after.clone(),
         after_inclusive: inclusive.is_some(),
     };
-    let (schema, mut stream) = home.read(&req).await.map_err(Error::Home)?;
+    // Rows nobody needs to look at (no watermark to filter by or to track) may travel
+    // still encoded, when the store takes the home's encoding as it is.
+    let encoded = match (&spec.watermark, store.takes_encoded()) {
+        (None, Some(format)) => home.read_encoded(&req, format).await.map_err(Error::Home)?,
+        _ => None,
+    };
+    let (schema, mut stream): (_, ItemStream) = match encoded {
+        Some((schema, s)) => (schema, Box::pin(s.map(|r| r.map(Item::Encoded)))),
+        None => {
+            let (schema, s) = home.read(&req).await.map_err(Error::Home)?;
+            (schema, Box::pin(s.map(|r| r.map(Item::Rows))))
+        }
+    };
     let target = WriteTarget {
         flow: spec.flow.clone(),
         entity: spec.entity.clone(),
@@ -252,7 +278,24 @@ async fn move_data(
             let mut read = 0u64;
             let mut pos = after.clone().map(|a| (a, seen.clone()));
             while let Some(item) = stream.next().await {
-                let mut batch = item.map_err(Error::Home)?;
+                let mut batch = match item.map_err(Error::Home)? {
+                    Item::Rows(batch) => batch,
+                    Item::Encoded(chunk) => {
+                        if chunk.rows == 0 {
+                            continue;
+                        }
+                        read += chunk.rows;
+                        let want = chunk.memory.div_ceil(PERMIT_BYTES).clamp(1, budget_permits);
+                        let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await
+                        else {
+                            break; // never closed; kept for the type
+                        };
+                        if tx.send((Item::Encoded(chunk), permit)).await.is_err() {
+                            break; // the writer failed; its error is the one to report
+                        }
+                        continue;
+                    }
+                };
                 if batch.schema().fields() != expected.fields() {
                     return Err(Error::SchemaMismatch(format!(
                         "announced {:?}, got {:?}",
@@ -284,7 +327,7 @@ async fn move_data(
                 let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
                     break; // never closed; kept for the type
                 };
-                if tx.send((batch, permit)).await.is_err() {
+                if tx.send((Item::Rows(batch), permit)).await.is_err() {
                     break; // the writer failed; its error is the one to report
                 }
             }
@@ -294,9 +337,11 @@ async fn move_data(
     ));
 
     let mut write_error = None;
-    while let Some((batch, permit)) = rx.recv().await {
-        let rows = batch.num_rows() as u64;
-        let written = writer.write(batch).await;
+    while let Some((item, permit)) = rx.recv().await {
+        let (rows, written) = match item {
+            Item::Rows(batch) => (batch.num_rows() as u64, writer.write(batch).await),
+            Item::Encoded(chunk) => (chunk.rows, writer.write_encoded(chunk).await),
+        };
         drop(permit); // the batch is written (or dropped): its bytes leave the budget
         if let Err(e) = written {
             write_error = Some(Error::Store(e));

@@ -20,7 +20,7 @@ pub mod watermark;
 pub use coordinator::{Coordinator, FlowJob};
 pub use error::{BoxError, Error, Result};
 pub use flow::{FlowSpec, WatermarkSpec, run_flow};
-pub use home::{BatchStream, Home, ReadRequest};
+pub use home::{BatchStream, Encoded, EncodedStream, Home, ReadRequest};
 pub use progress::{Event, NoopObserver, Observer};
 pub use report::{FlowReport, FlowStatus, RunReport, RunTotals, WatermarkReport};
 pub use store::{RunType, Store, StoreWriter, WriteReport, WriteTarget};

@@ -71,6 +71,11 @@ pub trait Store: Send + Sync {
     fn describe(&self, entity: &str) -> String;
     /// For `hygge debug`: checks the store is reachable and writable; writes nothing visible.
     async fn check(&self, entity: &str) -> Result<(), BoxError>;
+    /// The encoded format whose chunks this store's writers take as they are
+    /// ([`StoreWriter::write_encoded`]); `None` (the default): batches only.
+    fn takes_encoded(&self) -> Option<&'static str> {
+        None
+    }
     /// Starts writing one entity. Per-run state lives in the writer, never in the store.
     async fn open(
         &self,
@@ -89,6 +94,10 @@ pub trait Store: Send + Sync {
 pub trait StoreWriter: Send {
     /// Stages one batch.
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError>;
+    /// Stages one encoded chunk of the format the store named in `takes_encoded`.
+    async fn write_encoded(&mut self, chunk: crate::home::Encoded) -> Result<(), BoxError> {
+        Err(format!("this store does not take encoded {} chunks", chunk.format).into())
+    }
     /// Rows staged so far (what `finish` would publish). The engine compares it with the
     /// rows it read before publishing: a difference fails the entity, nothing published.
     fn staged_rows(&self) -> u64;

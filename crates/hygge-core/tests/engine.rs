@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use hygge_core::{
-    Coordinator, FlowJob, FlowSpec, FlowStatus, Home, NoopObserver, RunType, Store, run_flow,
+    Coordinator, FlowJob, FlowSpec, FlowStatus, Home, NoopObserver, RunType, Store, Watermark,
+    WatermarkSpec, run_flow,
 };
 use hygge_testkit::expected_rows;
 use hygge_testkit::homes::{BrokenHome, CountingHome};
@@ -131,6 +134,100 @@ async fn a_batch_larger_than_the_whole_budget_still_goes_through() {
     assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
     assert_eq!(report.rows_written, 20 * 60_000);
     assert_eq!(store.rows("big").len(), 20 * 60_000);
+}
+
+#[tokio::test]
+async fn encoded_chunks_go_straight_to_a_store_that_takes_them() {
+    let run = |home: CountingHome, store: MemoryStore, spec: FlowSpec| async move {
+        run_flow(
+            &spec,
+            "run",
+            Arc::new(home),
+            Arc::new(store),
+            &NoopObserver,
+            &CancellationToken::new(),
+        )
+        .await
+    };
+    let encoding_home = || CountingHome {
+        encoded: Some("rows"),
+        ..CountingHome::new(7, 100)
+    };
+    let taking_store = || MemoryStore {
+        takes: Some("rows"),
+        ..MemoryStore::default()
+    };
+
+    // Both sides speak the format, nothing to filter: every chunk travels encoded.
+    let store = taking_store();
+    let report = run(encoding_home(), store.clone(), spec("e", 2)).await;
+    assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
+    assert_eq!((report.rows_read, report.rows_written), (700, 700));
+    assert_eq!(store.rows("e"), expected_rows(0..700));
+    assert_eq!(store.encoded_chunks.load(Ordering::SeqCst), 7);
+
+    // A watermark means rows must be looked at: decoded batches, filtered.
+    let store = taking_store();
+    let spec_wm = FlowSpec {
+        watermark: Some(WatermarkSpec {
+            column: "id".into(),
+            after: Some(Watermark::parse("id", "Int64", "649").expect("watermark")),
+            inclusive: None,
+            seen: Default::default(),
+        }),
+        ..spec("e", 2)
+    };
+    let report = run(encoding_home(), store.clone(), spec_wm).await;
+    assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
+    assert_eq!(store.rows("e"), expected_rows(650..700));
+    assert_eq!(store.encoded_chunks.load(Ordering::SeqCst), 0);
+
+    // A store that takes another format (or none) gets batches.
+    let store = MemoryStore {
+        takes: Some("other"),
+        ..MemoryStore::default()
+    };
+    let report = run(encoding_home(), store.clone(), spec("e", 2)).await;
+    assert_eq!(report.rows_written, 700);
+    assert_eq!(store.encoded_chunks.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_chunks_are_bounded_like_batches() {
+    let home = CountingHome {
+        encoded: Some("rows"),
+        ..CountingHome::new(1000, 100)
+    };
+    let store = MemoryStore {
+        takes: Some("rows"),
+        stall_on_batch: Some(0),
+        ..MemoryStore::default()
+    };
+    let cancel = CancellationToken::new();
+    let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
+    let task = tokio::spawn(async move {
+        run_flow(
+            &spec("t", 3),
+            "run",
+            Arc::new(h),
+            Arc::new(s),
+            &NoopObserver,
+            &c,
+        )
+        .await
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while home.produced() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        (3..=5).contains(&home.produced()),
+        "queue_size 3: the home produced {} chunks while the store stalled",
+        home.produced()
+    );
+    cancel.cancel();
+    assert_eq!(task.await.expect("join").status, FlowStatus::Failed);
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BatchStream, BoxError, Home, ReadRequest};
+use futures::StreamExt;
+use hygge_core::{BatchStream, BoxError, Encoded, EncodedStream, Home, ReadRequest};
 
 /// Yields `batches` batches of `rows` rows each (ids continue across batches), counting how
 /// many it has produced, then optionally fails instead of ending.
@@ -20,6 +21,9 @@ pub struct CountingHome {
     pub fail_after: Option<String>,
     /// How many batches the stream has produced so far.
     pub produced: Arc<AtomicUsize>,
+    /// When set, `read_encoded` hands the batches over as [`Encoded`] chunks of this
+    /// format (each payload a `RecordBatch`), if that is the format asked for.
+    pub encoded: Option<&'static str>,
 }
 
 impl CountingHome {
@@ -30,6 +34,7 @@ impl CountingHome {
             rows,
             fail_after: None,
             produced: Arc::new(AtomicUsize::new(0)),
+            encoded: None,
         }
     }
 
@@ -69,6 +74,26 @@ impl Home for CountingHome {
             }
         });
         Ok((crate::schema(), Box::pin(stream)))
+    }
+
+    async fn read_encoded(
+        &self,
+        req: &ReadRequest,
+        format: &'static str,
+    ) -> Result<Option<(SchemaRef, EncodedStream)>, BoxError> {
+        if self.encoded != Some(format) {
+            return Ok(None);
+        }
+        let (schema, batches) = self.read(req).await?;
+        let chunks = batches.map(move |b| {
+            b.map(|b| Encoded {
+                format,
+                rows: b.num_rows() as u64,
+                memory: b.get_array_memory_size(),
+                payload: Box::new(b),
+            })
+        });
+        Ok(Some((schema, Box::pin(chunks))))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BoxError, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+use hygge_core::{BoxError, Encoded, RunType, Store, StoreWriter, WriteReport, WriteTarget};
 use tokio::sync::Notify;
 
 /// Keeps published batches per entity in memory; publishes on `finish` only.
@@ -22,6 +22,10 @@ pub struct MemoryStore {
     pub release: Arc<Notify>,
     /// A buggy store: claims to stage this many rows fewer than it was given.
     pub lose_rows: u64,
+    /// The encoded format it takes (payloads are `RecordBatch`es), if any.
+    pub takes: Option<&'static str>,
+    /// Encoded chunks written so far, over all writers.
+    pub encoded_chunks: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl MemoryStore {
@@ -49,6 +53,9 @@ impl Store for MemoryStore {
     async fn check(&self, _entity: &str) -> Result<(), BoxError> {
         Ok(())
     }
+    fn takes_encoded(&self) -> Option<&'static str> {
+        self.takes
+    }
     async fn open(
         &self,
         target: &WriteTarget,
@@ -74,6 +81,16 @@ impl StoreWriter for MemoryWriter {
         }
         self.staged.push(batch);
         Ok(())
+    }
+    async fn write_encoded(&mut self, chunk: Encoded) -> Result<(), BoxError> {
+        let batch = chunk
+            .payload
+            .downcast::<RecordBatch>()
+            .map_err(|_| BoxError::from("memory store: not a RecordBatch"))?;
+        self.store
+            .encoded_chunks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.write(*batch).await
     }
     fn staged_rows(&self) -> u64 {
         let rows: u64 = self.staged.iter().map(|b| b.num_rows() as u64).sum();
