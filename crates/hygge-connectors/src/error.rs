@@ -64,6 +64,18 @@ pub enum FileError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Copying a Parquet row group's pages into a new file failed.
+    #[error(
+        "cannot copy row group {row_group} of {from}: {detail} (is the file damaged? a reader of it would fail too)"
+    )]
+    Copy {
+        /// The source file.
+        from: PathBuf,
+        /// Which row group (from 0).
+        row_group: usize,
+        /// Why.
+        detail: String,
+    },
     /// Another process holds the entity's lock.
     #[error(
         "another hygge run is writing {path} right now (lock {lock} is held); wait for it to finish"

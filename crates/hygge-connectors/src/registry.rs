@@ -276,6 +276,12 @@ impl StoreConfig {
             );
         }
         positive("batch_size", batch)?;
+        if c.copy_row_groups.is_some() && format != FileFormat::Parquet {
+            return Err(format!(
+                "copy_row_groups: only a parquet store copies row groups, not {}",
+                format.name()
+            ));
+        }
         let pattern = c
             .file_pattern
             .clone()
@@ -295,6 +301,7 @@ impl StoreConfig {
                     row_group_size: c
                         .row_group_size
                         .unwrap_or(batch.min(DEFAULT_ROW_GROUP_SIZE)),
+                    copy_row_groups: c.copy_row_groups.unwrap_or(true),
                 };
                 positive("row_group_size", o.row_group_size)?;
                 o.compression()

@@ -518,8 +518,18 @@ fn entity_overrides_merge_into_the_flow_as_the_original() {
         "batch_size 4 from defaults"
     );
     let plan = stdout(&p.run(&["go", "--dry-run", "--verbose"]));
-    assert!(plan.contains("gzip, 5 rows per file"), "{plan}");
-    assert!(plan.contains("zstd, 4 rows per file"), "{plan}");
+    assert!(
+        plan.contains(
+            "gzip, row groups of 5 rows (a Parquet source's that fit are copied), 5 rows per file"
+        ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "zstd, row groups of 4 rows (a Parquet source's that fit are copied), 4 rows per file"
+        ),
+        "{plan}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod ndjson;
 pub mod parquet;
+pub mod parquet_copy;
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,11 @@ pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + 
 pub trait FileWriter: Send {
     /// Appends a batch.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError>;
+    /// Appends a Parquet row group as it is encoded. `false`: this file cannot take it
+    /// (another format, or other column types), and the caller decodes it instead.
+    fn copy_row_group(&mut self, _src: &parquet_copy::RowGroupSource) -> Result<bool, FileError> {
+        Ok(false)
+    }
     /// Completes the file, flushes it to disk (fsync) and returns its size in bytes.
     fn finish(self: Box<Self>) -> Result<u64, FileError>;
 }

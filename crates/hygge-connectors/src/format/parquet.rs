@@ -10,11 +10,18 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{
+    ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriterOptions, compute_leaves,
+};
 use parquet::basic::{BrotliLevel, Compression, GzipLevel, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
+use super::parquet_copy::{self, RowGroupSource};
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
@@ -66,6 +73,8 @@ pub struct ParquetWriteOptions {
     pub level: Option<i32>,
     /// Rows per row group.
     pub row_group_size: usize,
+    /// Copy source row groups page by page where they fit (`copy_row_groups`).
+    pub copy_row_groups: bool,
 }
 
 impl ParquetWriteOptions {
@@ -95,13 +104,25 @@ impl ParquetWriteOptions {
 /// Writes one Parquet file. The encoder is created at the first batch, so that encoding
 /// choices can look at the data: dictionary encoding is switched off for columns whose
 /// first values are (nearly) all distinct, where it would only cost CPU and space.
+///
+/// A file takes batches ([`FileWriter::write`]) and copied row groups
+/// ([`FileWriter::copy_row_group`]) in any order. Batches are buffered into row groups of
+/// `row_group_size` rows (the buffered row group is closed before a copied one).
 pub struct ParquetFileWriter {
     out: Output,
     file: Option<File>,
     schema: SchemaRef,
     options: ParquetWriteOptions,
-    writer: Option<ArrowWriter<BufWriter<File>>>,
+    writer: Option<Encoder>,
     synced: usize,
+}
+
+/// The file being written, and the row group being buffered.
+struct Encoder {
+    file: SerializedFileWriter<BufWriter<File>>,
+    columns: ArrowRowGroupWriterFactory,
+    /// Column writers of the buffered row group, and its rows.
+    buffered: Option<(Vec<ArrowColumnWriter>, usize)>,
 }
 
 /// Written bytes after which a file is flushed to disk while it is still being written, so
@@ -121,7 +142,13 @@ impl ParquetFileWriter {
         }
     }
 
-    fn start(&mut self, sample: Option<&RecordBatch>) -> Result<(), FileError> {
+    /// Creates the file's encoder: with `parquet_schema`, the file takes that Parquet schema
+    /// (the schema of the row groups it will copy) instead of the one derived from Arrow.
+    fn start(
+        &mut self,
+        sample: Option<&RecordBatch>,
+        parquet_schema: Option<SchemaDescriptor>,
+    ) -> Result<(), FileError> {
         let compression = self
             .options
             .compression()
@@ -141,9 +168,18 @@ impl ParquetFileWriter {
         }
         let file = self.file.take().expect("writer started once");
         let out = BufWriter::with_capacity(1 << 20, file);
-        let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(props.build()))
+        let mut options = ArrowWriterOptions::new().with_properties(props.build());
+        if let Some(descr) = parquet_schema {
+            options = options.with_parquet_schema(descr);
+        }
+        let (file, columns) = ArrowWriter::try_new_with_options(out, self.schema.clone(), options)
+            .and_then(|w| w.into_serialized_writer())
             .map_err(|e| self.write_err(e))?;
-        self.writer = Some(writer);
+        self.writer = Some(Encoder {
+            file,
+            columns,
+            buffered: None,
+        });
         Ok(())
     }
 
@@ -153,34 +189,124 @@ impl ParquetFileWriter {
             source: Box::new(e),
         }
     }
-}
 
-impl FileWriter for ParquetFileWriter {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
-        if self.writer.is_none() {
-            self.start(Some(batch))?;
-        }
+    /// Buffers `batch` into row groups, closing each one that is full.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
+        let limit = self.options.row_group_size.max(1);
         let w = self.writer.as_mut().expect("started");
-        w.write(batch).map_err(|e| FileError::Write {
-            path: self.out.path.clone(),
-            source: Box::new(e),
-        })?;
-        if self.out.durable && w.bytes_written() >= self.synced + SYNC_EVERY {
-            self.synced = w.bytes_written();
-            let out = w.inner_mut();
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let (columns, rows) = match &mut w.buffered {
+                Some(b) => b,
+                empty => empty.insert((
+                    w.columns
+                        .create_column_writers(w.file.flushed_row_groups().len())?,
+                    0,
+                )),
+            };
+            let n = (limit - *rows).min(batch.num_rows() - offset);
+            let slice = batch.slice(offset, n);
+            let mut writers = columns.iter_mut();
+            for (field, column) in self.schema.fields().iter().zip(slice.columns()) {
+                for leaf in compute_leaves(field.as_ref(), column)? {
+                    writers
+                        .next()
+                        .ok_or_else(|| ParquetError::General("more leaves than columns".into()))?
+                        .write(&leaf)?;
+                }
+            }
+            *rows += n;
+            offset += n;
+            if *rows >= limit {
+                w.close_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the file to disk every `SYNC_EVERY` bytes while it is being written.
+    fn sync_now_and_then(&mut self) -> Result<(), FileError> {
+        let w = self.writer.as_mut().expect("started");
+        if self.out.durable && w.file.bytes_written() >= self.synced + SYNC_EVERY {
+            self.synced = w.file.bytes_written();
+            let out = w.file.inner_mut();
             out.flush()
                 .and_then(|_| out.get_ref().sync_data())
                 .map_err(|e| FileError::io("sync", &self.out.path, e))?;
         }
         Ok(())
     }
+}
+
+impl Encoder {
+    /// Writes the buffered row group, if any, into the file.
+    fn close_row_group(&mut self) -> Result<(), ParquetError> {
+        if let Some((columns, _)) = self.buffered.take() {
+            let mut row_group = self.file.next_row_group()?;
+            for column in columns {
+                column.close()?.append_to_row_group(&mut row_group)?;
+            }
+            row_group.close()?;
+        }
+        Ok(())
+    }
+}
+
+impl FileWriter for ParquetFileWriter {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
+        if self.writer.is_none() {
+            self.start(Some(batch), None)?;
+        }
+        self.encode(batch).map_err(|e| self.write_err(e))?;
+        self.sync_now_and_then()
+    }
+
+    fn copy_row_group(&mut self, src: &RowGroupSource) -> Result<bool, FileError> {
+        match &self.writer {
+            // A file that starts with a copy takes the source's Parquet schema, if batches
+            // can be written into it too (rows decoded later may end in this file).
+            None if parquet_copy::arrow_can_write(&self.schema, src.parquet_schema()) => {
+                self.start(None, Some(src.parquet_schema().clone()))?
+            }
+            None => return Ok(false),
+            // The file's columns must be the source's, type for type.
+            Some(w)
+                if w.file.schema_descr().root_schema() != src.parquet_schema().root_schema() =>
+            {
+                return Ok(false);
+            }
+            Some(_) => {}
+        }
+        let codec = self
+            .options
+            .compression()
+            .map_err(|e| self.write_err(std::io::Error::other(e)))?;
+        let recompress = self.options.level.is_some();
+        let w = self.writer.as_mut().expect("started");
+        if let Err(e) = w.close_row_group() {
+            return Err(self.write_err(e));
+        }
+        let copied =
+            parquet_copy::copy_row_group(&mut w.file, src, codec, recompress).map_err(|e| {
+                FileError::Copy {
+                    from: src.path.clone(),
+                    row_group: src.index,
+                    detail: e.to_string(),
+                }
+            })?;
+        self.sync_now_and_then()?;
+        Ok(copied)
+    }
 
     fn finish(mut self: Box<Self>) -> Result<u64, FileError> {
         if self.writer.is_none() {
-            self.start(None)?; // an empty file that still carries the schema
+            self.start(None, None)?; // an empty file that still carries the schema
         }
-        let w = self.writer.take().expect("started");
-        let out = w.into_inner().map_err(|e| self.write_err(e))?;
+        let mut w = self.writer.take().expect("started");
+        let out = w
+            .close_row_group()
+            .and_then(|_| w.file.into_inner())
+            .map_err(|e| self.write_err(e))?;
         let file = out
             .into_inner()
             .map_err(|e| self.write_err(e.into_error()))?;

@@ -123,6 +123,7 @@ fn write_project(
         codec: Codec::Snappy,
         level: None,
         row_group_size: 10,
+        copy_row_groups: false,
     });
     let mut w = create_writer(&data.join("users.parquet"), schema, &options, true)?;
     w.write(&batch)?;

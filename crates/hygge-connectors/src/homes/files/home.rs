@@ -7,10 +7,11 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BatchStream, BoxError, Home, ReadRequest};
+use hygge_core::{BatchStream, BoxError, Encoded, EncodedStream, Home, ReadRequest};
 
 use super::config::ReadFormat;
 use crate::error::FileError;
+use crate::format::parquet_copy::{self, RowGroupSource};
 use crate::format::{self, BatchIter};
 
 /// A home over local files.
@@ -68,12 +69,14 @@ impl FileHome {
         path
     }
 
-    /// Lists the files and settles the schema they share.
-    fn plan(&self, entity: &str) -> Result<(SchemaRef, Vec<PathBuf>), FileError> {
+    /// Lists the files and settles the schema they share; `true` when every file has that
+    /// schema exactly (Parquet files may differ in nullability, which the schema widens).
+    fn plan(&self, entity: &str) -> Result<(SchemaRef, Vec<PathBuf>, bool), FileError> {
         let files = format::list_files(&self.resolve(entity), self.read.format())?;
         let first = &files[0];
         let schema = self.schema_of(first)?;
         let mut nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
+        let mut uniform = true;
         match self.read {
             ReadFormat::Parquet => {}
             // CSV files are read by position: columns named differently would be misread.
@@ -115,6 +118,7 @@ impl FileHome {
                 for (n, f) in nullable.iter_mut().zip(s.fields()) {
                     *n |= f.is_nullable();
                 }
+                uniform &= s.fields() == schema.fields();
             }
         }
         let fields: Vec<Field> = schema
@@ -124,7 +128,7 @@ impl FileHome {
             .map(|(f, n)| f.as_ref().clone().with_nullable(n))
             .collect();
         let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-        Ok((schema, files))
+        Ok((schema, files, uniform))
     }
 
     fn schema_of(&self, path: &Path) -> Result<SchemaRef, FileError> {
@@ -227,7 +231,7 @@ impl Home for FileHome {
     async fn read(&self, req: &ReadRequest) -> Result<(SchemaRef, BatchStream), BoxError> {
         let me = self.clone();
         let entity = req.entity.clone();
-        let (schema, files) = tokio::task::spawn_blocking(move || me.plan(&entity))
+        let (schema, files, _) = tokio::task::spawn_blocking(move || me.plan(&entity))
             .await
             .map_err(|e| BoxError::from(e.to_string()))??;
         tracing::debug!(
@@ -265,5 +269,69 @@ impl Home for FileHome {
             }
         });
         Ok((schema, Box::pin(stream)))
+    }
+
+    async fn read_encoded(
+        &self,
+        req: &ReadRequest,
+        format: &'static str,
+    ) -> Result<Option<(SchemaRef, EncodedStream)>, BoxError> {
+        if format != parquet_copy::FORMAT || !matches!(self.read, ReadFormat::Parquet) {
+            return Ok(None);
+        }
+        let me = self.clone();
+        let entity = req.entity.clone();
+        let (schema, files, uniform) = tokio::task::spawn_blocking(move || me.plan(&entity))
+            .await
+            .map_err(|e| BoxError::from(e.to_string()))??;
+        if !uniform {
+            tracing::debug!("the files differ in nullability: their rows are decoded");
+            return Ok(None);
+        }
+        tracing::debug!(
+            "reading {} parquet file(s) from {} as row groups, for the store to copy",
+            files.len(),
+            self.entity_path(&req.entity).display()
+        );
+        let batch_size = req.batch_size;
+        let files: VecDeque<PathBuf> = files.into();
+        let row_groups = VecDeque::<RowGroupSource>::new();
+        let announced = schema.clone();
+        // One file's footer is read when its row groups are needed; each row group is one
+        // chunk, read by the store.
+        let stream = futures::stream::unfold(Some((files, row_groups)), move |state| {
+            let schema = announced.clone();
+            async move {
+                let (mut files, mut row_groups) = state?;
+                loop {
+                    if let Some(src) = row_groups.pop_front() {
+                        let chunk = Encoded {
+                            format: parquet_copy::FORMAT,
+                            rows: src.rows() as u64,
+                            memory: 0,
+                            payload: Box::new(src),
+                        };
+                        return Some((Ok(chunk), Some((files, row_groups))));
+                    }
+                    let path = files.pop_front()?;
+                    let schema = schema.clone();
+                    let opened = tokio::task::spawn_blocking(move || {
+                        RowGroupSource::open_all(&path, &schema, batch_size)
+                    })
+                    .await;
+                    match opened {
+                        Ok(Ok(all)) => row_groups.extend(all),
+                        Ok(Err(e)) => return Some((Err(BoxError::from(e)), None)),
+                        Err(e) => {
+                            return Some((
+                                Err(BoxError::from(format!("file reader task failed: {e}"))),
+                                None,
+                            ));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Some((schema, Box::pin(stream))))
     }
 }

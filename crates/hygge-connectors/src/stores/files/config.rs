@@ -40,6 +40,11 @@ pub struct ParquetStoreConfig {
     /// disk is slow, and still safe against a crash of hygge itself.
     #[serde(default = "yes")]
     pub fsync: bool,
+    /// From a Parquet home: copy each source row group that fits this store's row groups
+    /// and files page by page (recompressed to `compression`, never decoded), instead of
+    /// decoding and encoding every value (default true).
+    #[serde(default)]
+    pub copy_row_groups: Option<bool>,
     /// The original's last-mile transforms: not supported by this version (rejected).
     #[serde(default)]
     pub polish: Option<serde_json::Value>,
@@ -62,6 +67,7 @@ impl From<ParquetStoreConfig> for LocalStoreConfig {
             file_pattern: Some(c.file_pattern),
             row_group_size: c.row_group_size,
             fsync: c.fsync,
+            copy_row_groups: c.copy_row_groups,
             polish: c.polish,
         }
     }
@@ -97,6 +103,9 @@ pub struct LocalStoreConfig {
     /// fsync before publishing (default true); see the parquet store.
     #[serde(default = "yes")]
     pub fsync: bool,
+    /// Parquet only: copy source row groups page by page; see the parquet store.
+    #[serde(default)]
+    pub copy_row_groups: Option<bool>,
     /// Not supported by this version (rejected).
     #[serde(default)]
     pub polish: Option<serde_json::Value>,

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BoxError, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+use hygge_core::{BoxError, Encoded, RunType, Store, StoreWriter, WriteReport, WriteTarget};
 
 use super::pattern::FilePattern;
 use super::publish::{Staging, link_tree, remove_all};
 use crate::error::FileError;
+use crate::format::parquet_copy::{self, RowGroupSource};
 use crate::format::{self, FileWriter, WriteOptions};
 
 /// A validated file store for one entity folder.
@@ -56,7 +57,16 @@ impl FileStore {
     pub fn summary(&self, entity: &str) -> String {
         let s = &self.settings;
         let encoding = match &s.write {
-            WriteOptions::Parquet(o) => format!("{:?}, ", o.codec).to_lowercase(),
+            WriteOptions::Parquet(o) => format!(
+                "{}, row groups of {} rows{}, ",
+                format!("{:?}", o.codec).to_lowercase(),
+                o.row_group_size,
+                if o.copy_row_groups {
+                    " (a Parquet source's that fit are copied)"
+                } else {
+                    ""
+                }
+            ),
             _ => String::new(),
         };
         format!(
@@ -154,6 +164,13 @@ impl Store for FileStore {
         .await
     }
 
+    fn takes_encoded(&self) -> Option<&'static str> {
+        match self.settings.write {
+            WriteOptions::Parquet(ref o) if o.copy_row_groups => Some(parquet_copy::FORMAT),
+            _ => None,
+        }
+    }
+
     async fn open(
         &self,
         target: &WriteTarget,
@@ -195,6 +212,9 @@ struct Run {
     outputs: Vec<String>,
     rows: u64,
     bytes: u64,
+    /// Source row groups copied as they were encoded, and decoded instead.
+    copied: usize,
+    decoded: usize,
     done: bool,
 }
 
@@ -226,6 +246,8 @@ impl Run {
             outputs: vec![],
             rows: 0,
             bytes: 0,
+            copied: 0,
+            decoded: 0,
             done: false,
         })
     }
@@ -270,6 +292,44 @@ impl Run {
         Ok(())
     }
 
+    /// Stages a source row group: copied as it is encoded when it fits the store's row
+    /// groups and the current file, otherwise decoded and written like any batch.
+    fn write_encoded(&mut self, src: &RowGroupSource) -> Result<(), FileError> {
+        let rows = src.rows();
+        let in_file = self.current.as_ref().map_or(0, |(_, n)| *n);
+        // Row groups far smaller than the store's are merged by decoding them, so that a
+        // source of many small row groups does not make an output of many small ones.
+        let fits = match &self.s.write {
+            WriteOptions::Parquet(o) => {
+                rows <= o.row_group_size
+                    && rows >= o.row_group_size / 4
+                    && in_file + rows <= self.s.rows_per_file
+            }
+            _ => false,
+        };
+        if fits {
+            if self.current.is_none() {
+                self.open_file()?;
+            }
+            let (w, in_file) = self.current.as_mut().expect("open");
+            if w.copy_row_group(src)? {
+                self.copied += 1;
+                *in_file += rows;
+                self.rows += rows as u64;
+                if *in_file >= self.s.rows_per_file {
+                    self.close_file()?;
+                }
+                return Ok(());
+            }
+        }
+        self.decoded += 1;
+        for batch in src.decode()? {
+            let batch = batch.map_err(|e| FileError::read(&src.path, e))?;
+            self.write(&batch)?;
+        }
+        Ok(())
+    }
+
     fn finish(mut self) -> Result<WriteReport, FileError> {
         let incremental = self.target.run_type == RunType::Incremental;
         if self.rows == 0 && incremental {
@@ -299,6 +359,13 @@ impl Run {
             self.outputs.len(),
             self.entity_dir.display()
         );
+        if self.copied + self.decoded > 0 {
+            tracing::debug!(
+                "of the source's row groups, {} were copied page by page and {} decoded",
+                self.copied,
+                self.decoded
+            );
+        }
         let outputs = self
             .outputs
             .iter()
@@ -373,6 +440,17 @@ impl StoreWriter for FileStoreWriter {
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
         let mut run = self.take()?;
         let run = blocking(move || run.write(&batch).map(|_| run)).await?;
+        self.run = Some(run);
+        Ok(())
+    }
+
+    async fn write_encoded(&mut self, chunk: Encoded) -> Result<(), BoxError> {
+        let src = chunk
+            .payload
+            .downcast::<RowGroupSource>()
+            .map_err(|_| BoxError::from("the file store takes only Parquet row groups"))?;
+        let mut run = self.take()?;
+        let run = blocking(move || run.write_encoded(&src).map(|_| run)).await?;
         self.run = Some(run);
         Ok(())
     }
