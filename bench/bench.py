@@ -103,11 +103,15 @@ def versions(hygge_bin: str) -> dict:
 # ----------------------------------------------------------------------------- tools
 
 
-def write_hygge_project(project: str, data: str, out: str, manifest: dict, fsync: bool = True) -> None:
+def write_hygge_project(
+    project: str, data: str, out: str, manifest: dict, fsync: bool = True, copy: bool = True
+) -> None:
     """A one-flow project: Parquet -> snappy Parquet, one output file per entity.
 
     `fsync: false` (tool `hygge_nofsync`) is hygge without flushing files to disk before
-    publishing, which is what the peers do; the default `hygge` row is durable."""
+    publishing, which is what the peers do; the default `hygge` row is durable.
+    `copy_row_groups: false` (tool `hygge_reencode`) decodes and encodes every value, as the
+    peers do, instead of copying the source's row groups page by page (the default)."""
     entities = list(manifest["entities"])
     file_rows = int(os.environ.get("HYGGE_FILE_ROWS") or max(
         e["rows"] for e in manifest["entities"].values()
@@ -128,6 +132,8 @@ def write_hygge_project(project: str, data: str, out: str, manifest: dict, fsync
     )
     if not fsync:
         store += "  fsync: false\n"
+    if not copy:
+        store += "  copy_row_groups: false\n"
     if row_group:
         store += f"  row_group_size: {int(row_group)}\n"
     with open(os.path.join(project, "flows", "p2p", "flow.yml"), "w") as f:
@@ -187,7 +193,12 @@ def run_one(tool: str, scenario: dict, args, round_no: int, warmup: bool) -> dic
     project = os.path.join(args.out_root, "projects", f"{tool}_{scenario['rows']}")
     if tool.startswith("hygge"):
         write_hygge_project(
-            project, scenario["data"], out, scenario["manifest"], fsync=tool != "hygge_nofsync"
+            project,
+            scenario["data"],
+            out,
+            scenario["manifest"],
+            fsync=tool != "hygge_nofsync",
+            copy=tool != "hygge_reencode",
         )
     cmd = command(tool, scenario["data"], out, args.hygge_bin, project)
     logs = os.path.join(args.out_root, "logs")
@@ -286,7 +297,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=["compare", "scale"], default="compare")
     p.add_argument("--data", action="append", required=True, help="a generated data folder (repeatable)")
-    p.add_argument("--tools", default="hygge,hygge_nofsync,duckdb,polars,pyarrow")
+    p.add_argument("--tools", default="hygge,hygge_nofsync,hygge_reencode,duckdb,polars,pyarrow")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--hygge-bin", default=os.path.join(HERE, "..", "target", "release", "hygge"))

@@ -138,12 +138,30 @@ def compare_section(result: dict, source: str) -> list[str]:
                 f"| {s['wall_min']:.2f}–{s['wall_max']:.2f} | {s['rows_s']:,.0f} | {mib(s['rss_mib'])} "
                 f"| {s['cpu_s']:.1f} | {mib(s['out_mib'])} | {t_ratio} | {r_ratio} | {n_ratio} |"
             )
+        peers = {t: s for t, s in stats.items() if not t.startswith("hygge") and s["ok"]}
+        hr = stats.get("hygge_reencode")
+        if peers and h and h["ok"]:
+            best = min(peers, key=lambda t: peers[t]["wall"])
+            summary = (
+                f"**hygge / fastest peer ({best}): {h['wall'] / peers[best]['wall']:.2f}× the time, "
+                f"{h['rss_mib'] / peers[best]['rss_mib']:.2f}× the peak RSS**"
+            )
+            if hr and hr["ok"]:
+                summary += (
+                    f"; hygge_reencode / {best}: {hr['wall'] / peers[best]['wall']:.2f}× the time, "
+                    f"{hr['rss_mib'] / peers[best]['rss_mib']:.2f}× the peak RSS"
+                )
+            lines += ["", summary + "."]
         lines += [
             "",
             "Time ratio < 1: hygge is faster than that peer; RSS ratio < 1: hygge's peak memory is "
             "smaller. CPU s = user + system. `hygge` is the default, durable store (every file "
             "fsynced before the entity is published); `hygge_nofsync` sets `fsync: false`, like "
-            "the peers, which never flush their output to disk.",
+            "the peers, which never flush their output to disk. `hygge` copies the source's row "
+            "groups page by page (decompressed and compressed again as snappy, never decoded), "
+            "which it does by default wherever they fit the store's row groups and files; "
+            "`hygge_reencode` sets `copy_row_groups: false` and decodes and encodes every value, "
+            "as the peers do.",
         ]
         f = failures(stats)
         if f:

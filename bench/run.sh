@@ -8,7 +8,8 @@
 # Environment:
 #   ROWS      rows of the comparison data set (default 10000000)
 #   RUNS      measured runs per tool (default 3); WARMUP warm-up rounds (default 1)
-#   TOOLS     comma-separated subset of hygge,hygge_nofsync,duckdb,polars,pyarrow (compare mode)
+#   TOOLS     comma-separated subset of hygge,hygge_nofsync,hygge_reencode,duckdb,polars,pyarrow
+#             (compare mode; hygge_reencode: `copy_row_groups: false`, every value decoded)
 #   SCALE     millions of rows for the scale mode (SCALE=100: 100,000,000 rows); in that
 #             mode only hygge runs, on ROWS rows and on SCALE million rows, same invocation
 #   SCALE_ROWS  the scale data set's rows exactly (instead of SCALE)
@@ -23,7 +24,7 @@ ROOT="$(cd "$BENCH/.." && pwd)"
 ROWS="${ROWS:-10000000}"
 RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-1}"
-TOOLS="${TOOLS:-hygge,hygge_nofsync,duckdb,polars,pyarrow}"
+TOOLS="${TOOLS:-hygge,hygge_nofsync,hygge_reencode,duckdb,polars,pyarrow}"
 SCALE="${SCALE:-}"
 SCALE_ROWS="${SCALE_ROWS:-}"
 if [[ -n "$SCALE" && -z "$SCALE_ROWS" ]]; then SCALE_ROWS=$((SCALE * 1000000)); fi
