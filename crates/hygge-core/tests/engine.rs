@@ -29,48 +29,52 @@ fn spec(entity: &str, queue_size: usize) -> FlowSpec {
     }
 }
 
+/// Runs `spec` from `home` into `store` (which stalls), waits until the home has produced
+/// `fill` items (however slow the machine) and then ample time more to read further if it
+/// could, cancels, and returns how many items the home produced. The cancelled flow must
+/// have failed and published nothing.
+async fn produced_while_stalled(
+    home: CountingHome,
+    store: MemoryStore,
+    spec: FlowSpec,
+    fill: usize,
+) -> usize {
+    let cancel = CancellationToken::new();
+    let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
+    let task = tokio::spawn(async move {
+        run_flow(&spec, "run", Arc::new(h), Arc::new(s), &NoopObserver, &c).await
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while home.produced() < fill && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let produced = home.produced();
+    cancel.cancel();
+    let report = task.await.expect("join");
+    assert_eq!(report.status, FlowStatus::Failed);
+    assert!(report.error.unwrap().contains("cancelled"));
+    assert!(
+        store.rows("t").is_empty(),
+        "a cancelled flow publishes nothing"
+    );
+    produced
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_store_bounds_what_the_home_reads() {
     for queue_size in [1usize, 3, 10] {
-        let home = CountingHome::new(1000, 100);
         let store = MemoryStore {
             stall_on_batch: Some(0),
             ..MemoryStore::default()
         };
-        let cancel = CancellationToken::new();
-        let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
-        let task = tokio::spawn(async move {
-            run_flow(
-                &spec("t", queue_size),
-                "run",
-                Arc::new(h),
-                Arc::new(s),
-                &NoopObserver,
-                &c,
-            )
-            .await
-        });
-        // Let the producer fill the channel (however slow the machine), then give it ample
-        // time to read further if it could: it must not.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while home.produced() < queue_size && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let home = CountingHome::new(1000, 100);
+        let produced = produced_while_stalled(home, store, spec("t", queue_size), queue_size).await;
         assert!(
-            home.produced() <= queue_size + 2,
-            "queue_size {queue_size}: home produced {} batches while the store stalled",
-            home.produced()
+            produced <= queue_size + 2,
+            "queue_size {queue_size}: home produced {produced} batches while the store stalled"
         );
-        assert!(home.produced() >= queue_size, "the queue does fill up");
-        cancel.cancel();
-        let report = task.await.expect("join");
-        assert_eq!(report.status, FlowStatus::Failed);
-        assert!(report.error.unwrap().contains("cancelled"));
-        assert!(
-            store.rows("t").is_empty(),
-            "a cancelled flow publishes nothing"
-        );
+        assert!(produced >= queue_size, "the queue does fill up");
     }
 }
 
@@ -82,35 +86,22 @@ async fn large_batches_are_bounded_by_bytes_not_only_by_count() {
     let per_batch = size.div_ceil(1024) * 1024;
     let fit = (2 << 20) / per_batch;
     assert!((2..10).contains(&fit), "{size} bytes per batch: {fit} fit");
-    let home = CountingHome::new(1000, rows);
     let store = MemoryStore {
         stall_on_batch: Some(0),
         ..MemoryStore::default()
     };
-    let cancel = CancellationToken::new();
-    let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
-    let task = tokio::spawn(async move {
-        let spec = FlowSpec {
-            queue_memory_mb: 2,
-            ..spec("t", 10)
-        };
-        run_flow(&spec, "run", Arc::new(h), Arc::new(s), &NoopObserver, &c).await
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while home.produced() < fit && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let spec = FlowSpec {
+        queue_memory_mb: 2,
+        ..spec("t", 10)
+    };
+    let produced = produced_while_stalled(CountingHome::new(1000, rows), store, spec, fit).await;
     // In the budget: the batch being written and the queued ones; plus the one the
     // producer holds while it waits for room.
     assert!(
-        home.produced() <= fit + 1,
-        "{fit} batches fit in 2 MiB, the home produced {}",
-        home.produced()
+        produced <= fit + 1,
+        "{fit} batches fit in 2 MiB, the home produced {produced}"
     );
-    assert!(home.produced() >= fit, "the budget does fill up");
-    cancel.cancel();
-    assert_eq!(task.await.expect("join").status, FlowStatus::Failed);
+    assert!(produced >= fit, "the budget does fill up");
 }
 
 #[tokio::test]
@@ -203,31 +194,11 @@ async fn encoded_chunks_are_bounded_like_batches() {
         stall_on_batch: Some(0),
         ..MemoryStore::default()
     };
-    let cancel = CancellationToken::new();
-    let (h, s, c) = (home.clone(), store.clone(), cancel.clone());
-    let task = tokio::spawn(async move {
-        run_flow(
-            &spec("t", 3),
-            "run",
-            Arc::new(h),
-            Arc::new(s),
-            &NoopObserver,
-            &c,
-        )
-        .await
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while home.produced() < 3 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let produced = produced_while_stalled(home, store, spec("t", 3), 3).await;
     assert!(
-        (3..=5).contains(&home.produced()),
-        "queue_size 3: the home produced {} chunks while the store stalled",
-        home.produced()
+        (3..=5).contains(&produced),
+        "queue_size 3: the home produced {produced} chunks while the store stalled"
     );
-    cancel.cancel();
-    assert_eq!(task.await.expect("join").status, FlowStatus::Failed);
 }
 
 #[tokio::test]

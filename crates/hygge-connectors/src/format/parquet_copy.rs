@@ -257,7 +257,7 @@ fn transcode(
     let mut locations = Vec::new();
     let mut first_row = Some(0i64);
     let mut out = Vec::new();
-    while let Some(page) = pages.get_next_page()? {
+    while let Some(mut page) = pages.get_next_page()? {
         let uncompressed_len = page.buffer().len();
         // Where this data page's rows start, when it can be known without decoding.
         let page_rows = match &page {
@@ -275,64 +275,28 @@ fn transcode(
             Ok(Bytes::copy_from_slice(&out))
         };
         let is_data = page.is_data_page();
-        let page = match page {
-            Page::DataPage {
-                buf,
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                statistics,
-            } => Page::DataPage {
-                buf: compress(&buf, 0)?,
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                statistics,
-            },
+        match &mut page {
+            Page::DataPage { buf, .. } | Page::DictionaryPage { buf, .. } => {
+                *buf = compress(buf, 0)?;
+            }
             Page::DataPageV2 {
                 buf,
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
                 def_levels_byte_len,
                 rep_levels_byte_len,
-                is_compressed: _,
-                statistics,
+                is_compressed,
+                ..
             } => {
                 // Levels stay uncompressed in a v2 page; only the values are compressed.
-                let levels = (def_levels_byte_len + rep_levels_byte_len) as usize;
+                let levels = (*def_levels_byte_len + *rep_levels_byte_len) as usize;
                 if levels > buf.len() {
                     return Err(ParquetError::General(
                         "a data page's level lengths exceed the page".into(),
                     ));
                 }
-                Page::DataPageV2 {
-                    buf: compress(&buf, levels)?,
-                    num_values,
-                    encoding,
-                    num_nulls,
-                    num_rows,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    is_compressed: compressor.compresses(),
-                    statistics,
-                }
+                *buf = compress(buf, levels)?;
+                *is_compressed = compressor.compresses();
             }
-            Page::DictionaryPage {
-                buf,
-                num_values,
-                encoding,
-                is_sorted,
-            } => Page::DictionaryPage {
-                buf: compress(&buf, 0)?,
-                num_values,
-                encoding,
-                is_sorted,
-            },
-        };
+        }
         let spec = writer.write_page(CompressedPage::new(page, uncompressed_len))?;
         compressed += spec.compressed_size as i64;
         uncompressed += spec.uncompressed_size as i64;
