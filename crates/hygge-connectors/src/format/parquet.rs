@@ -262,6 +262,9 @@ impl FileWriter for ParquetFileWriter {
     }
 
     fn copy_row_group(&mut self, src: &RowGroupSource) -> Result<bool, FileError> {
+        if !parquet_copy::copyable(src) {
+            return Ok(false);
+        }
         match &self.writer {
             // A file that starts with a copy takes the source's Parquet schema, if batches
             // can be written into it too (rows decoded later may end in this file).
@@ -286,16 +289,15 @@ impl FileWriter for ParquetFileWriter {
         if let Err(e) = w.close_row_group() {
             return Err(self.write_err(e));
         }
-        let copied =
-            parquet_copy::copy_row_group(&mut w.file, src, codec, recompress).map_err(|e| {
-                FileError::Copy {
-                    from: src.path.clone(),
-                    row_group: src.index,
-                    detail: e.to_string(),
-                }
-            })?;
+        parquet_copy::copy_row_group(&mut w.file, src, codec, recompress).map_err(|e| {
+            FileError::Copy {
+                from: src.path.clone(),
+                row_group: src.index,
+                detail: e.to_string(),
+            }
+        })?;
         self.sync_now_and_then()?;
-        Ok(copied)
+        Ok(true)
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64, FileError> {

@@ -168,41 +168,43 @@ fn same_codec(a: Compression, b: Compression) -> bool {
     std::mem::discriminant(&a) == std::mem::discriminant(&b)
 }
 
-/// Appends `src` to `out` as one row group. The output file must have been created with
-/// the source's Parquet schema. Column chunks already in `codec` (with `recompress` false)
-/// whose source has an offset index are copied byte for byte, after checking that every
-/// page decompresses; the others are decompressed and compressed again page by page.
-///
-/// `Ok(false)`: nothing was written, because the row group cannot be copied: a nested
-/// column without an offset index in the source (where pages start in rows is unknown
-/// without decoding, and every column chunk of the output gets an offset index).
+/// Whether `src` can be copied at all: no column stored in another file, and every nested
+/// column with an offset index in the source (where a nested column's pages start in rows
+/// is unknown without decoding, and every column chunk of the output gets an offset index;
+/// a flat column's are counted from its pages).
+pub fn copyable(src: &RowGroupSource) -> bool {
+    let metadata = src.metadata.metadata();
+    let row_group = metadata.row_group(src.index);
+    row_group.columns().iter().enumerate().all(|(c, column)| {
+        column.file_path().is_none()
+            && (column.column_descr().max_rep_level() == 0 || offset_index(src, c).is_some())
+    })
+}
+
+/// The source's offset index of column `c`, if it has one.
+fn offset_index(src: &RowGroupSource, c: usize) -> Option<&OffsetIndexMetaData> {
+    src.metadata
+        .metadata()
+        .offset_index()
+        .and_then(|o| o.get(src.index))
+        .and_then(|r| r.get(c))
+        .filter(|o| !o.page_locations().is_empty())
+}
+
+/// Appends `src` (which must be [`copyable`]) to `out` as one row group. The output file
+/// must have been created with the source's Parquet schema. Column chunks already in
+/// `codec` (with `recompress` false) whose source has an offset index are copied byte for
+/// byte, after checking that every page decompresses; the others are decompressed and
+/// compressed again page by page.
 pub fn copy_row_group<W: Write + Send>(
     out: &mut SerializedFileWriter<W>,
     src: &RowGroupSource,
     codec: Compression,
     recompress: bool,
-) -> Result<bool> {
+) -> Result<()> {
     let metadata = src.metadata.metadata();
     let row_group = metadata.row_group(src.index);
     let rows = row_group.num_rows() as usize;
-    let offset_index = |c: usize| {
-        metadata
-            .offset_index()
-            .and_then(|o| o.get(src.index))
-            .and_then(|r| r.get(c))
-            .filter(|o| !o.page_locations().is_empty())
-    };
-    for (c, column) in row_group.columns().iter().enumerate() {
-        if column.file_path().is_some() {
-            return Err(ParquetError::General(format!(
-                "column `{}` is stored in another file",
-                column.column_path()
-            )));
-        }
-        if column.column_descr().max_rep_level() > 0 && offset_index(c).is_none() {
-            return Ok(false);
-        }
-    }
     let mut writer = out.next_row_group()?;
     for (c, column) in row_group.columns().iter().enumerate() {
         let column_index = metadata
@@ -211,7 +213,7 @@ pub fn copy_row_group<W: Write + Send>(
             .and_then(|r| r.get(c))
             .filter(|i| !matches!(i, ColumnIndexMetaData::NONE))
             .cloned();
-        match offset_index(c) {
+        match offset_index(src, c) {
             Some(offsets) if !recompress && same_codec(column.compression(), codec) => {
                 // The bytes are copied as they are, but every page is decompressed first,
                 // so that a damaged source fails here as it would when decoded.
@@ -235,7 +237,7 @@ pub fn copy_row_group<W: Write + Send>(
         }
     }
     writer.close()?;
-    Ok(true)
+    Ok(())
 }
 
 /// One column chunk's pages, decompressed and compressed again with `codec`, as the bytes
