@@ -69,6 +69,27 @@ pub trait FileWriter: Send {
     fn finish(self: Box<Self>) -> Result<u64, FileError>;
 }
 
+/// Runs `f`, turning a panic (arrow-rs panics on some damaged Parquet files instead of
+/// returning an error) into an error that names `path`.
+pub(crate) fn panic_names_file<T>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, FileError>,
+) -> Result<T, FileError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(FileError::read(
+            path,
+            std::io::Error::other(format!(
+                "the Parquet reader failed on it ({why}); the file is probably damaged"
+            )),
+        ))
+    })
+}
+
 /// Lists the files of `format` at `path`: the file itself, or every matching file below the
 /// folder (recursively, sorted, skipping names starting with `.` or `_`).
 pub fn list_files(path: &Path, format: FileFormat) -> Result<Vec<PathBuf>, FileError> {

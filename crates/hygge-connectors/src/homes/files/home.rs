@@ -178,13 +178,15 @@ impl Cursor {
                 }
             }
             let (path, iter) = self.current.as_mut().expect("opened");
-            match iter.next() {
-                None => self.current = None,
-                Some(Err(e)) => {
+            let next = format::panic_names_file(path, || Ok(iter.next()));
+            match next {
+                Ok(None) => self.current = None,
+                Err(e) => return self.fail(e),
+                Ok(Some(Err(e))) => {
                     let e = FileError::read(path.clone(), e);
                     return self.fail(e);
                 }
-                Some(Ok(batch)) => {
+                Ok(Some(Ok(batch))) => {
                     let path = path.clone();
                     return Some(self.conform(batch, &path));
                 }

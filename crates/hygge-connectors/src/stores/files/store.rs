@@ -450,7 +450,10 @@ impl StoreWriter for FileStoreWriter {
             .downcast::<RowGroupSource>()
             .map_err(|_| BoxError::from("the file store takes only Parquet row groups"))?;
         let mut run = self.take()?;
-        let run = blocking(move || run.write_encoded(&src).map(|_| run)).await?;
+        let run = blocking(move || {
+            format::panic_names_file(&src.path.clone(), || run.write_encoded(&src)).map(|_| run)
+        })
+        .await?;
         self.run = Some(run);
         Ok(())
     }
