@@ -278,56 +278,45 @@ async fn move_data(
             let mut read = 0u64;
             let mut pos = after.clone().map(|a| (a, seen.clone()));
             while let Some(item) = stream.next().await {
-                let mut batch = match item.map_err(Error::Home)? {
-                    Item::Rows(batch) => batch,
-                    Item::Encoded(chunk) => {
-                        if chunk.rows == 0 {
-                            continue;
+                let (rows, bytes, item) = match item.map_err(Error::Home)? {
+                    Item::Encoded(chunk) => (chunk.rows, chunk.memory, Item::Encoded(chunk)),
+                    Item::Rows(mut batch) => {
+                        if batch.schema().fields() != expected.fields() {
+                            return Err(Error::SchemaMismatch(format!(
+                                "announced {:?}, got {:?}",
+                                expected.fields(),
+                                batch.schema().fields()
+                            )));
                         }
-                        read += chunk.rows;
-                        let want = chunk.memory.div_ceil(PERMIT_BYTES).clamp(1, budget_permits);
-                        let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await
-                        else {
-                            break; // never closed; kept for the type
-                        };
-                        if tx.send((Item::Encoded(chunk), permit)).await.is_err() {
-                            break; // the writer failed; its error is the one to report
+                        if let Some(a) = &after {
+                            batch = match &inclusive {
+                                Some(pk) => a.filter_inclusive(&batch, pk, &seen),
+                                None => a.filter(&batch),
+                            }
+                            .map_err(Error::Watermark)?;
                         }
-                        continue;
+                        if let Some(c) = &column
+                            && batch.num_rows() > 0
+                        {
+                            pos = advance(pos, &batch, c, inclusive.as_deref())
+                                .map_err(Error::Watermark)?;
+                        }
+                        let (rows, bytes) =
+                            (batch.num_rows() as u64, batch.get_array_memory_size());
+                        (rows, bytes, Item::Rows(batch))
                     }
                 };
-                if batch.schema().fields() != expected.fields() {
-                    return Err(Error::SchemaMismatch(format!(
-                        "announced {:?}, got {:?}",
-                        expected.fields(),
-                        batch.schema().fields()
-                    )));
-                }
-                if let Some(a) = &after {
-                    batch = match &inclusive {
-                        Some(pk) => a.filter_inclusive(&batch, pk, &seen),
-                        None => a.filter(&batch),
-                    }
-                    .map_err(Error::Watermark)?;
-                }
-                if batch.num_rows() == 0 {
+                if rows == 0 {
                     continue;
                 }
-                if let Some(c) = &column {
-                    pos =
-                        advance(pos, &batch, c, inclusive.as_deref()).map_err(Error::Watermark)?;
-                }
-                read += batch.num_rows() as u64;
-                // A batch larger than the whole budget takes all of it: it waits for the
+                read += rows;
+                // An item larger than the whole budget takes all of it: it waits for the
                 // queue to empty, then goes alone.
-                let want = batch
-                    .get_array_memory_size()
-                    .div_ceil(PERMIT_BYTES)
-                    .clamp(1, budget_permits);
+                let want = bytes.div_ceil(PERMIT_BYTES).clamp(1, budget_permits);
                 let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
                     break; // never closed; kept for the type
                 };
-                if tx.send((Item::Rows(batch), permit)).await.is_err() {
+                if tx.send((item, permit)).await.is_err() {
                     break; // the writer failed; its error is the one to report
                 }
             }
