@@ -98,6 +98,19 @@ impl RowGroupSource {
         self.metadata.metadata().row_group(self.index).num_rows() as usize
     }
 
+    /// Bytes a copy holds in memory at most: the largest column chunk, which is assembled
+    /// in memory when it is recompressed (a page at a time is read).
+    pub fn memory(&self) -> usize {
+        self.metadata
+            .metadata()
+            .row_group(self.index)
+            .columns()
+            .iter()
+            .map(|c| c.compressed_size().max(0) as usize)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The source file's Parquet schema.
     pub fn parquet_schema(&self) -> &SchemaDescriptor {
         self.metadata.metadata().file_metadata().schema_descr()

@@ -310,7 +310,7 @@ impl Home for FileHome {
                         let chunk = Encoded {
                             format: parquet_copy::FORMAT,
                             rows: src.rows() as u64,
-                            memory: 0,
+                            memory: src.memory(),
                             payload: Box::new(src),
                         };
                         return Some((Ok(chunk), Some((files, row_groups))));
