@@ -145,6 +145,11 @@ fn copying_can_be_switched_off() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        !stderr(&out).contains("as row groups, for the store to copy"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         ids(&read_parquet_dir(&p.join("out/t"))),
         (0..3000).collect::<Vec<_>>()

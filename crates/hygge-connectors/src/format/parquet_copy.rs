@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{
@@ -116,7 +115,8 @@ impl RowGroupSource {
         self.metadata.metadata().file_metadata().schema_descr()
     }
 
-    /// Decodes the row group into batches of the entity's schema (the fallback).
+    /// Decodes the row group into batches (the fallback). Their fields are the entity's:
+    /// [`RowGroupSource::open_all`] checked the file's schema.
     pub fn decode(&self) -> std::result::Result<BatchIter, FileError> {
         let file = self
             .file
@@ -128,15 +128,7 @@ impl RowGroupSource {
                 .with_batch_size(self.batch_size.max(1))
                 .build()
                 .map_err(|e| FileError::read(&self.path, e))?;
-        let schema = self.schema.clone();
-        Ok(Box::new(reader.map(move |b| {
-            let b = b?;
-            if b.schema().fields() == schema.fields() {
-                Ok(b)
-            } else {
-                RecordBatch::try_new(schema.clone(), b.columns().to_vec())
-            }
-        })))
+        Ok(Box::new(reader))
     }
 }
 
@@ -194,13 +186,19 @@ pub fn copyable(src: &RowGroupSource) -> bool {
     })
 }
 
+/// Column `c`'s entry of the source row group's page index (`index`: the file's column or
+/// offset index, per row group, per column), if the file has one.
+fn page_index<'a, T>(
+    src: &RowGroupSource,
+    index: Option<&'a Vec<Vec<T>>>,
+    c: usize,
+) -> Option<&'a T> {
+    index.and_then(|i| i.get(src.index)).and_then(|r| r.get(c))
+}
+
 /// The source's offset index of column `c`, if it has one.
 fn offset_index(src: &RowGroupSource, c: usize) -> Option<&OffsetIndexMetaData> {
-    src.metadata
-        .metadata()
-        .offset_index()
-        .and_then(|o| o.get(src.index))
-        .and_then(|r| r.get(c))
+    page_index(src, src.metadata.metadata().offset_index(), c)
         .filter(|o| !o.page_locations().is_empty())
 }
 
@@ -220,10 +218,7 @@ pub fn copy_row_group<W: Write + Send>(
     let rows = row_group.num_rows() as usize;
     let mut writer = out.next_row_group()?;
     for (c, column) in row_group.columns().iter().enumerate() {
-        let column_index = metadata
-            .column_index()
-            .and_then(|o| o.get(src.index))
-            .and_then(|r| r.get(c))
+        let column_index = page_index(src, metadata.column_index(), c)
             .filter(|i| !matches!(i, ColumnIndexMetaData::NONE))
             .cloned();
         match offset_index(src, c) {

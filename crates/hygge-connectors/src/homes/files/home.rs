@@ -131,6 +131,19 @@ impl FileHome {
         Ok((schema, files, uniform))
     }
 
+    /// [`FileHome::plan`] on the blocking pool (it reads every file's footer or header).
+    async fn plan_blocking(
+        &self,
+        entity: &str,
+    ) -> Result<(SchemaRef, Vec<PathBuf>, bool), BoxError> {
+        let me = self.clone();
+        let entity = entity.to_string();
+        let planned = tokio::task::spawn_blocking(move || me.plan(&entity))
+            .await
+            .map_err(|e| BoxError::from(e.to_string()))??;
+        Ok(planned)
+    }
+
     fn schema_of(&self, path: &Path) -> Result<SchemaRef, FileError> {
         match &self.read {
             ReadFormat::Parquet => format::parquet::read_schema(path),
@@ -222,20 +235,11 @@ impl Home for FileHome {
     }
 
     async fn check(&self, entity: &str) -> Result<(), BoxError> {
-        let me = self.clone();
-        let entity = entity.to_string();
-        tokio::task::spawn_blocking(move || me.plan(&entity).map(|_| ()))
-            .await
-            .map_err(|e| BoxError::from(e.to_string()))??;
-        Ok(())
+        self.plan_blocking(entity).await.map(|_| ())
     }
 
     async fn read(&self, req: &ReadRequest) -> Result<(SchemaRef, BatchStream), BoxError> {
-        let me = self.clone();
-        let entity = req.entity.clone();
-        let (schema, files, _) = tokio::task::spawn_blocking(move || me.plan(&entity))
-            .await
-            .map_err(|e| BoxError::from(e.to_string()))??;
+        let (schema, files, _) = self.plan_blocking(&req.entity).await?;
         tracing::debug!(
             "reading {} {} file(s) from {}",
             files.len(),
@@ -281,11 +285,7 @@ impl Home for FileHome {
         if format != parquet_copy::FORMAT || !matches!(self.read, ReadFormat::Parquet) {
             return Ok(None);
         }
-        let me = self.clone();
-        let entity = req.entity.clone();
-        let (schema, files, uniform) = tokio::task::spawn_blocking(move || me.plan(&entity))
-            .await
-            .map_err(|e| BoxError::from(e.to_string()))??;
+        let (schema, files, uniform) = self.plan_blocking(&req.entity).await?;
         if !uniform {
             tracing::debug!("the files differ in nullability: their rows are decoded");
             return Ok(None);

@@ -451,7 +451,7 @@ impl StoreWriter for FileStoreWriter {
             .map_err(|_| BoxError::from("the file store takes only Parquet row groups"))?;
         let mut run = self.take()?;
         let run = blocking(move || {
-            format::panic_names_file(&src.path.clone(), || run.write_encoded(&src)).map(|_| run)
+            format::panic_names_file(&src.path, || run.write_encoded(&src)).map(|_| run)
         })
         .await?;
         self.run = Some(run);
