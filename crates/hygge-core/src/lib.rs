@@ -10,6 +10,7 @@
 
 pub mod coordinator;
 pub mod error;
+pub mod failpoint;
 pub mod flow;
 pub mod home;
 pub mod progress;
