@@ -86,6 +86,28 @@ pub enum FileError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// The folder a run would replace holds something this store did not write.
+    #[error(
+        "{dir} holds {entry}, which this store did not write{why}; hygge replaces a folder only \
+         when everything in it is its own output, so nothing else is ever deleted. Move {entry} \
+         out of {dir}, or point the store's `path` at a folder of its own"
+    )]
+    Foreign {
+        /// The folder that would be replaced.
+        dir: PathBuf,
+        /// The first entry that is not the store's.
+        entry: String,
+        /// What it is, when known (` (a folder)`, ...).
+        why: String,
+    },
+    /// hygge's own working folder is not safe to act on.
+    #[error("{path}: {detail}; hygge will not use it (remove or fix it, then run again)")]
+    Unsafe {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A value that the format cannot carry.
     #[error("{path}: {detail}")]
     Unsupported {

@@ -52,19 +52,17 @@ impl StoreHarness for Files {
 
     async fn leftovers(&self, entity: &str) -> Vec<String> {
         let mut out = vec![];
-        let staging: PathBuf = self.root.path().join(".hygge/staging");
-        if let Ok(entries) = std::fs::read_dir(&staging) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&format!("{entity}.")) {
-                    out.push(e.path().display().to_string());
-                }
-            }
+        // This entity's staging folder (`.hygge/staging/<entity>/`) must be gone.
+        let staging: PathBuf = self.root.path().join(".hygge/staging").join(entity);
+        if staging.exists() {
+            out.push(staging.display().to_string());
         }
         if let Ok(entries) = std::fs::read_dir(self.root.path().join(entity)) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if !name.ends_with(self.format.extension()) {
+                if !name.ends_with(self.format.extension())
+                    && name != hygge_connectors::stores::files::STATE_FILE
+                {
                     out.push(e.path().display().to_string());
                 }
             }

@@ -62,10 +62,18 @@ impl Coordinator {
         let start = Instant::now();
         let total = jobs.len();
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        // Entities of one run that write one destination take turns (a store lets one
+        // writer in at a time, and refuses the others rather than make them wait).
+        let mut turns: std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>> =
+            Default::default();
         let started = Arc::new(AtomicUsize::new(0));
         let finished = Arc::new(AtomicUsize::new(0));
         let mut set = JoinSet::new();
         for (pos, job) in jobs.into_iter().enumerate() {
+            let turn = turns
+                .entry(job.store.describe(&job.spec.entity))
+                .or_default()
+                .clone();
             let slots = slots.clone();
             let observer = observer.clone();
             let cancel = cancel.clone();
@@ -73,6 +81,7 @@ impl Coordinator {
             let finished = finished.clone();
             let run_id = self.run_id.clone();
             set.spawn(async move {
+                let _turn = turn.lock_owned().await;
                 let _permit = slots.acquire_owned().await.expect("semaphore never closed");
                 let index = started.fetch_add(1, Ordering::SeqCst) + 1;
                 observer.on_event(Event::FlowStarted {

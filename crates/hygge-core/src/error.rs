@@ -27,11 +27,14 @@ pub enum Error {
     /// The watermark column is missing, of an unusable type, or cannot hold the stored value.
     #[error("watermark: {0}")]
     Watermark(String),
+    /// The checkpoint the destination holds cannot be used.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// The run was cancelled (Ctrl-C) before this flow finished; nothing was published.
-    #[error("cancelled before the entity finished; nothing was published")]
+    #[error("cancelled before the entity was published; nothing was published")]
     Cancelled,
-    /// The flow exceeded its time limit; nothing was published.
-    #[error("timed out after {0:?}; nothing was published")]
+    /// The flow exceeded its time limit before publishing; nothing was published.
+    #[error("timed out after {0:?} before publishing; nothing was published")]
     TimedOut(std::time::Duration),
     /// A task of the flow panicked (a bug in hygge): reported, never swallowed.
     #[error("internal error (a task panicked): {0}")]

@@ -11,6 +11,14 @@
 //! Encoded chunks ([`Encoded`]) take the same path and the same bounds: when no row needs
 //! looking at (no watermark) and the store takes the home's encoding, the engine asks the
 //! home for chunks it hands over still encoded, and the writer stages them as they are.
+//!
+//! Order of a run: the store is opened first (it takes the entity's lock and hands back the
+//! checkpoint published with the data), so the start of an incremental read is settled
+//! under the lock, from what the destination holds; then the home is read and the rows
+//! staged; then the store publishes the data and the run's new checkpoint in one atomic
+//! step. Cancelling (Ctrl-C) or a timeout stops a run up to the publish; once publishing
+//! has begun it is awaited to the end and reported as it happened, so a report never says
+//! "nothing was published" about data that was.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,11 +28,13 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::{self, BoundaryKeys, Checkpoint, CheckpointWatermark, Position};
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::home::{Encoded, Home, ReadRequest};
 use crate::progress::{Event, Observer};
 use crate::report::{FlowReport, FlowStatus, WatermarkReport};
-use crate::store::{RunType, Store, WriteReport, WriteTarget};
+use crate::store::{Publish, RunType, Store, StoreWriter, WriteReport, WriteTarget};
 use crate::watermark::Watermark;
 
 /// Default depth of the channel between home and store (the original's `queue_size`).
@@ -47,19 +57,22 @@ pub struct FlowSpec {
     pub name: String,
     /// Replace or append.
     pub run_type: RunType,
+    /// A full reload hygge decided on (`--full-drop`, a changed watermark definition): the
+    /// destination is replaced even where the store would append (see [`Publish`]).
+    pub reload: bool,
     /// Batches between home and store.
     pub queue_size: usize,
     /// MiB of batches queued and being written, at most (see the module docs).
     pub queue_memory_mb: usize,
     /// Rows per batch asked of the home.
     pub batch_size: usize,
-    /// Time limit for the whole flow, if any.
+    /// Time limit for reading and staging, if any (publishing, once begun, is not cut off).
     pub timeout: Option<Duration>,
     /// When rows read and rows staged differ: fail the entity (true, the default) or warn
     /// and publish anyway.
     pub reconcile_strict: bool,
-    /// The watermark column (tracked: its maximum over what was written is reported), and
-    /// where the previous run left off (only rows after it are read).
+    /// The watermark column (tracked: its maximum over what was written is reported and
+    /// committed), and where the previous run left off.
     pub watermark: Option<WatermarkSpec>,
 }
 
@@ -68,13 +81,27 @@ pub struct FlowSpec {
 pub struct WatermarkSpec {
     /// The column.
     pub column: String,
-    /// Read only rows strictly after this (none: read everything).
-    pub after: Option<Watermark>,
-    /// `Some(primary key)` for an inclusive boundary: rows equal to `after` are read too,
-    /// less those whose key is in `seen`; the keys at the new watermark are reported.
-    pub inclusive: Option<String>,
-    /// Keys of the rows at `after` that a previous run wrote (inclusive boundary).
-    pub seen: std::collections::BTreeSet<String>,
+    /// The primary key (boundary rows are told apart by it).
+    pub primary_key: String,
+    /// The inclusive boundary (the default): rows at the stored watermark are read too,
+    /// less those already written; `false` (`boundary: strict`): strictly after it.
+    pub inclusive: bool,
+    /// Where the journal says the last run stopped: used when the store holds no checkpoint
+    /// of this entity (a destination written before checkpoints existed).
+    pub start: Option<Position>,
+}
+
+/// Where a run got to: the greatest watermark written and, with the inclusive boundary, the
+/// keys of the rows at it (`None`: not known, so the next run reads strictly after it).
+type Reached = Option<(Watermark, Option<BoundaryKeys>)>;
+
+/// What the run learnt on its way, reported whether it succeeded or not.
+#[derive(Default)]
+struct Progress {
+    rows_read: u64,
+    reached: Reached,
+    committed: Option<Checkpoint>,
+    publish: Option<Publish>,
 }
 
 /// Runs one flow to the end and reports; never panics, never returns early on error.
@@ -88,24 +115,18 @@ pub async fn run_flow(
 ) -> FlowReport {
     let started_at = Utc::now();
     let start = Instant::now();
-    let mut rows_read = 0u64;
-    let mut watermark = spec
-        .watermark
-        .as_ref()
-        .and_then(|w| w.after.clone().map(|a| (a, w.seen.clone())));
-    let work = move_data(
-        spec,
-        run_id,
-        &*home,
-        &*store,
-        observer,
-        &mut rows_read,
-        &mut watermark,
-    );
-    let outcome = tokio::select! {
+    let mut progress = Progress::default();
+    let work = move_data(spec, run_id, &*home, &*store, observer, &mut progress);
+    let staged = tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(Error::Cancelled),
         r = with_timeout(spec.timeout, work) => r,
+    };
+    // Publishing is never cut off: cancelled half-way it could commit anyway and be
+    // reported as not done.
+    let outcome = match staged {
+        Ok(ready) => publish(spec, run_id, started_at, ready, &mut progress).await,
+        Err(e) => Err(e),
     };
     let source = home.describe(&spec.entity);
     let destination = store.describe(&spec.entity);
@@ -115,51 +136,51 @@ pub async fn run_flow(
             name: spec.name.clone(),
             flow: spec.flow.clone(),
             entity: spec.entity.clone(),
-            status: if rows_read == 0 {
+            status: if progress.rows_read == 0 {
                 FlowStatus::Skipped
             } else {
                 FlowStatus::Success
             },
             run_type: spec.run_type,
-            rows_read,
-            rows_written: written.rows,
-            bytes: written.bytes,
+            rows_read: progress.rows_read,
             started_at,
             duration_secs: 0.0,
             source,
+            error: None,
+            committed: None,
+            journal_error: None,
+            rows_written: written.rows,
+            bytes: written.bytes,
+            outputs: written.outputs,
             destination: if written.destination.is_empty() {
                 destination
             } else {
                 written.destination
             },
-            outputs: written.outputs,
-            error: None,
-            watermark: None,
+            watermark: progress.reached.as_ref().map(|(w, keys)| {
+                let mut r = WatermarkReport::of(w);
+                if let Some(k) = keys {
+                    r.boundary_rows = Some(k.rows());
+                    r.boundary_keys = k.texts().map(<[String]>::to_vec).unwrap_or_default();
+                }
+                r
+            }),
         },
     };
-    if report.error.is_none() {
-        report.watermark = watermark.as_ref().map(|(w, keys)| {
-            let mut r = WatermarkReport::of(w);
-            if spec
-                .watermark
-                .as_ref()
-                .is_some_and(|s| s.inclusive.is_some())
-            {
-                r.boundary_keys = keys.iter().cloned().collect();
-            }
-            r
-        });
+    if let Some(p) = progress.publish {
+        report.run_type = p.run_type;
     }
-    report.rows_read = rows_read;
+    report.committed = progress.committed;
+    report.rows_read = progress.rows_read;
     report.started_at = started_at;
     report.duration_secs = start.elapsed().as_secs_f64();
     report
 }
 
-async fn with_timeout<F: std::future::Future<Output = Result<WriteReport>>>(
+async fn with_timeout<T, F: std::future::Future<Output = Result<T>>>(
     limit: Option<Duration>,
     work: F,
-) -> Result<WriteReport> {
+) -> Result<T> {
     match limit {
         Some(d) => tokio::time::timeout(d, work)
             .await
@@ -171,37 +192,81 @@ async fn with_timeout<F: std::future::Future<Output = Result<WriteReport>>>(
 /// The position after `batch`: the greater watermark, and (inclusive boundary) the keys
 /// of the rows at it.
 fn advance(
-    pos: Option<(Watermark, std::collections::BTreeSet<String>)>,
+    pos: Reached,
     batch: &arrow::record_batch::RecordBatch,
     column: &str,
-    inclusive: Option<&str>,
-) -> std::result::Result<Option<(Watermark, std::collections::BTreeSet<String>)>, String> {
+    primary_key: Option<&str>,
+) -> std::result::Result<Reached, String> {
     let Some(m) = Watermark::max_with(None, batch, column)? else {
         return Ok(pos);
     };
-    let keys_at = |w: &Watermark| -> std::result::Result<Vec<String>, String> {
-        match inclusive {
-            Some(pk) => w.keys_at(batch, pk),
-            None => Ok(vec![]),
-        }
+    let keys_at = |w: &Watermark| -> std::result::Result<Option<BoundaryKeys>, String> {
+        primary_key.map(|pk| w.keys_at(batch, pk)).transpose()
     };
     Ok(Some(match pos {
         None => {
-            let keys = keys_at(&m)?.into_iter().collect();
+            let keys = keys_at(&m)?;
             (m, keys)
         }
-        Some((w, mut keys)) => match m.compare(&w)? {
+        Some((w, keys)) => match m.compare(&w)? {
             std::cmp::Ordering::Greater => {
-                let keys = keys_at(&m)?.into_iter().collect();
+                let keys = keys_at(&m)?;
                 (m, keys)
             }
             std::cmp::Ordering::Equal => {
-                keys.extend(keys_at(&w)?);
+                // Rows at a watermark whose earlier rows are not known stay unknown: the
+                // next run reads strictly after it, as this one did.
+                let keys = match (keys, keys_at(&w)?) {
+                    (Some(mut k), Some(more)) => {
+                        k.merge(more);
+                        Some(k)
+                    }
+                    _ => None,
+                };
                 (w, keys)
             }
             std::cmp::Ordering::Less => (w, keys),
         },
     }))
+}
+
+/// Settles how the run publishes and where it reads from, given the checkpoint the store
+/// holds (read under the entity's lock).
+fn resolve(spec: &FlowSpec, committed: Option<&Checkpoint>) -> Result<(Publish, Option<Position>)> {
+    let planned = Publish {
+        run_type: spec.run_type,
+        reload: spec.reload,
+    };
+    let Some(w) = &spec.watermark else {
+        return Ok((planned, None));
+    };
+    if planned.run_type == RunType::FullDrop {
+        return Ok((planned, None));
+    }
+    let reload = |why: String| {
+        tracing::warn!(
+            "{}: {why}: reloading in full, replacing the destination",
+            spec.name
+        );
+        Ok((
+            Publish {
+                run_type: RunType::FullDrop,
+                reload: true,
+            },
+            None,
+        ))
+    };
+    match committed.filter(|c| c.flow == spec.flow && c.entity == spec.entity) {
+        None => Ok((planned, w.start.clone())),
+        Some(c) => match c.position(&w.column, &w.primary_key) {
+            Ok(Some(p)) => Ok((planned, Some(p))),
+            Ok(None) => reload(
+                "the destination was last published without a watermark, so where its rows end is not known"
+                    .into(),
+            ),
+            Err(why) => reload(why.replace("the project now says", "now")),
+        },
+    }
 }
 
 /// What travels from home to store: decoded rows, or rows still in the home's encoding.
@@ -214,7 +279,14 @@ type ItemStream = std::pin::Pin<
     Box<dyn futures::Stream<Item = std::result::Result<Item, crate::error::BoxError>> + Send>,
 >;
 
-/// The data path. On any error the writer is aborted, so nothing is published.
+/// A run whose rows are all staged: what [`publish`] needs.
+struct Staged {
+    writer: Box<dyn StoreWriter>,
+    read: u64,
+}
+
+/// The data path up to publishing. On any error the writer is aborted, so nothing is
+/// published.
 ///
 /// If this future is dropped (cancel, timeout) while a writer is open, the writer's `Drop`
 /// must discard its staging; stores guarantee that (see the store conformance suite).
@@ -224,37 +296,8 @@ async fn move_data(
     home: &dyn Home,
     store: &dyn Store,
     observer: &dyn Observer,
-    rows_read: &mut u64,
-    watermark: &mut Option<(Watermark, std::collections::BTreeSet<String>)>,
-) -> Result<WriteReport> {
-    let after = spec.watermark.as_ref().and_then(|w| w.after.clone());
-    let column = spec.watermark.as_ref().map(|w| w.column.clone());
-    let inclusive = spec.watermark.as_ref().and_then(|w| w.inclusive.clone());
-    let seen = spec
-        .watermark
-        .as_ref()
-        .map(|w| w.seen.clone())
-        .unwrap_or_default();
-    let req = ReadRequest {
-        flow_name: spec.name.clone(),
-        entity: spec.entity.clone(),
-        batch_size: spec.batch_size.max(1),
-        after: after.clone(),
-        after_inclusive: inclusive.is_some(),
-    };
-    // Rows nobody needs to look at (no watermark to filter by or to track) may travel
-    // still encoded, when the store takes the home's encoding as it is.
-    let encoded = match (&spec.watermark, store.takes_encoded()) {
-        (None, Some(format)) => home.read_encoded(&req, format).await.map_err(Error::Home)?,
-        _ => None,
-    };
-    let (schema, mut stream): (_, ItemStream) = match encoded {
-        Some((schema, s)) => (schema, Box::pin(s.map(|r| r.map(Item::Encoded)))),
-        None => {
-            let (schema, s) = home.read(&req).await.map_err(Error::Home)?;
-            (schema, Box::pin(s.map(|r| r.map(Item::Rows))))
-        }
-    };
+    progress: &mut Progress,
+) -> Result<Staged> {
     let target = WriteTarget {
         flow: spec.flow.clone(),
         entity: spec.entity.clone(),
@@ -262,124 +305,298 @@ async fn move_data(
         run_type: spec.run_type,
         run_id: run_id.to_string(),
     };
-    let mut writer = store
-        .open(&target, schema.clone())
-        .await
-        .map_err(Error::Store)?;
+    let mut writer = store.open(&target).await.map_err(Error::Store)?;
+    let committed = match writer.committed().map(Checkpoint::parse) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        // A full reload replaces the checkpoint with the data; an incremental run cannot
+        // know where to start.
+        Some(Err(e)) if spec.run_type == RunType::FullDrop && spec.watermark.is_none() => {
+            tracing::warn!("{}: ignoring the destination's {e}", spec.name);
+            None
+        }
+        Some(Err(e)) => {
+            writer.abort().await;
+            return Err(Error::Checkpoint(format!(
+                "{}: {e}; run with --full-drop to reload the entity and write a new one",
+                store.describe(&spec.entity)
+            )));
+        }
+    };
+    let resolved = resolve(spec, committed.as_ref());
+    progress.committed = committed;
+    let (publish, start) = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            writer.abort().await;
+            return Err(e);
+        }
+    };
+    progress.publish = Some(publish);
+    let column = spec.watermark.as_ref().map(|w| w.column.clone());
+    // Keys are collected for the inclusive boundary; rows at a start whose keys are
+    // known are told apart by them.
+    let primary_key = spec
+        .watermark
+        .as_ref()
+        .filter(|w| w.inclusive)
+        .map(|w| w.primary_key.clone());
+    let mut start = start;
+    if let Some(p) = &mut start {
+        if let Some(b) = &mut p.boundary {
+            b.seal();
+        }
+        if primary_key.is_none() {
+            p.boundary = None; // `boundary: strict`
+        } else if p.boundary.as_ref().is_some_and(BoundaryKeys::overflowed) {
+            tracing::warn!(
+                "{}: {} rows were written at {} = {}, more than the {} whose keys hygge keeps: rows that arrive later with that same value are not read",
+                spec.name,
+                p.boundary.as_ref().map_or(0, BoundaryKeys::rows),
+                p.after.column,
+                p.after.display(),
+                checkpoint::MAX_BOUNDARY_KEYS
+            );
+            p.boundary = None;
+        }
+    }
+    let req = ReadRequest {
+        flow_name: spec.name.clone(),
+        entity: spec.entity.clone(),
+        batch_size: spec.batch_size.max(1),
+        after: start.as_ref().map(|p| p.after.clone()),
+        after_inclusive: start.as_ref().is_some_and(Position::inclusive),
+    };
+    let mut stage = Stage {
+        spec,
+        home,
+        takes: store.takes_encoded(),
+        observer,
+        column,
+        primary_key,
+        start,
+        publish,
+    };
+    match stage.run(&mut *writer, req, progress).await {
+        Ok(read) => Ok(Staged { writer, read }),
+        Err(e) => {
+            writer.abort().await;
+            Err(e)
+        }
+    }
+}
 
-    let (tx, mut rx) = mpsc::channel(spec.queue_size.max(1));
-    let budget_permits = (spec.queue_memory_mb.max(1) * (1 << 20) / PERMIT_BYTES)
-        .min(Semaphore::MAX_PERMITS)
-        .min(u32::MAX as usize);
-    let budget = Arc::new(Semaphore::new(budget_permits));
-    let expected = schema.clone();
-    let producer = tokio::spawn(tracing::Instrument::instrument(
-        async move {
-            let mut read = 0u64;
-            let mut pos = after.clone().map(|a| (a, seen.clone()));
-            while let Some(item) = stream.next().await {
-                let (rows, bytes, item) = match item.map_err(Error::Home)? {
-                    Item::Encoded(chunk) => (chunk.rows, chunk.memory, Item::Encoded(chunk)),
-                    Item::Rows(mut batch) => {
-                        if batch.schema().fields() != expected.fields() {
-                            return Err(Error::SchemaMismatch(format!(
-                                "announced {:?}, got {:?}",
-                                expected.fields(),
-                                batch.schema().fields()
-                            )));
-                        }
-                        if let Some(a) = &after {
-                            batch = match &inclusive {
-                                Some(pk) => a.filter_inclusive(&batch, pk, &seen),
-                                None => a.filter(&batch),
-                            }
-                            .map_err(Error::Watermark)?;
-                        }
-                        if let Some(c) = &column
-                            && batch.num_rows() > 0
-                        {
-                            pos = advance(pos, &batch, c, inclusive.as_deref())
-                                .map_err(Error::Watermark)?;
-                        }
-                        let (rows, bytes) =
-                            (batch.num_rows() as u64, batch.get_array_memory_size());
-                        (rows, bytes, Item::Rows(batch))
-                    }
-                };
-                if rows == 0 {
-                    continue;
-                }
-                read += rows;
-                // An item larger than the whole budget takes all of it: it waits for the
-                // queue to empty, then goes alone.
-                let want = bytes.div_ceil(PERMIT_BYTES).clamp(1, budget_permits);
-                let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
-                    break; // never closed; kept for the type
-                };
-                if tx.send((item, permit)).await.is_err() {
-                    break; // the writer failed; its error is the one to report
-                }
+/// Reading the home and staging every item into the writer.
+struct Stage<'a> {
+    spec: &'a FlowSpec,
+    home: &'a dyn Home,
+    takes: Option<&'static str>,
+    observer: &'a dyn Observer,
+    column: Option<String>,
+    /// Set for the inclusive boundary: the keys of the rows at the watermark are kept.
+    primary_key: Option<String>,
+    start: Option<Position>,
+    publish: Publish,
+}
+
+impl Stage<'_> {
+    /// Opens the home, begins the writer and moves every item; the caller aborts the
+    /// writer on error.
+    async fn run(
+        &mut self,
+        writer: &mut dyn StoreWriter,
+        req: ReadRequest,
+        progress: &mut Progress,
+    ) -> Result<u64> {
+        let spec = self.spec;
+        // Rows nobody needs to look at (no watermark to filter by or to track) may travel
+        // still encoded, when the store takes the home's encoding as it is.
+        let encoded = match (&spec.watermark, self.takes) {
+            (None, Some(format)) => self
+                .home
+                .read_encoded(&req, format)
+                .await
+                .map_err(Error::Home)?,
+            _ => None,
+        };
+        let (schema, mut stream): (_, ItemStream) = match encoded {
+            Some((schema, s)) => (schema, Box::pin(s.map(|r| r.map(Item::Encoded)))),
+            None => {
+                let (schema, s) = self.home.read(&req).await.map_err(Error::Home)?;
+                (schema, Box::pin(s.map(|r| r.map(Item::Rows))))
             }
-            Ok((read, pos))
+        };
+        writer
+            .begin(schema.clone(), self.publish)
+            .await
+            .map_err(Error::Store)?;
+
+        let (tx, mut rx) = mpsc::channel(spec.queue_size.max(1));
+        let budget_permits = (spec.queue_memory_mb.max(1) * (1 << 20) / PERMIT_BYTES)
+            .min(Semaphore::MAX_PERMITS)
+            .min(u32::MAX as usize);
+        let budget = Arc::new(Semaphore::new(budget_permits));
+        let expected = schema.clone();
+        let column = self.column.clone();
+        let primary_key = self.primary_key.clone();
+        let start = self.start.clone();
+        let producer = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let mut read = 0u64;
+                let mut pos: Reached = start.clone().map(|p| (p.after, p.boundary));
+                while let Some(item) = stream.next().await {
+                    let (rows, bytes, item) = match item.map_err(Error::Home)? {
+                        Item::Encoded(chunk) => (chunk.rows, chunk.memory, Item::Encoded(chunk)),
+                        Item::Rows(mut batch) => {
+                            if batch.schema().fields() != expected.fields() {
+                                return Err(Error::SchemaMismatch(format!(
+                                    "announced {:?}, got {:?}",
+                                    expected.fields(),
+                                    batch.schema().fields()
+                                )));
+                            }
+                            if let Some(p) = &start {
+                                batch = match (&primary_key, &p.boundary) {
+                                    (Some(pk), Some(seen)) => {
+                                        p.after.filter_inclusive(&batch, pk, seen)
+                                    }
+                                    _ => p.after.filter(&batch),
+                                }
+                                .map_err(Error::Watermark)?;
+                            }
+                            if let Some(c) = &column
+                                && batch.num_rows() > 0
+                            {
+                                pos = advance(pos, &batch, c, primary_key.as_deref())
+                                    .map_err(Error::Watermark)?;
+                            }
+                            let (rows, bytes) =
+                                (batch.num_rows() as u64, batch.get_array_memory_size());
+                            (rows, bytes, Item::Rows(batch))
+                        }
+                    };
+                    if rows == 0 {
+                        continue;
+                    }
+                    read += rows;
+                    // An item larger than the whole budget takes all of it: it waits for
+                    // the queue to empty, then goes alone.
+                    let want = bytes.div_ceil(PERMIT_BYTES).clamp(1, budget_permits);
+                    let Ok(permit) = budget.clone().acquire_many_owned(want as u32).await else {
+                        break; // never closed; kept for the type
+                    };
+                    if tx.send((item, permit)).await.is_err() {
+                        break; // the writer failed; its error is the one to report
+                    }
+                }
+                Ok((read, pos))
+            },
+            tracing::Span::current(),
+        ));
+
+        let mut write_error = None;
+        while let Some((item, permit)) = rx.recv().await {
+            let (rows, written) = match item {
+                Item::Rows(batch) => (
+                    batch.num_rows() as u64,
+                    writer.write_held(batch, permit).await,
+                ),
+                Item::Encoded(chunk) => {
+                    let rows = chunk.rows;
+                    let written = writer.write_encoded(chunk).await;
+                    drop(permit); // the chunk is written (or dropped): its bytes leave the budget
+                    (rows, written)
+                }
+            };
+            if let Err(e) = written {
+                write_error = Some(Error::Store(e));
+                break;
+            }
+            self.observer.on_event(Event::BatchWritten {
+                name: &spec.name,
+                rows,
+            });
+        }
+        drop(rx); // unblocks a producer waiting to send after a write error
+
+        let produced = match producer.await {
+            Ok(r) => r,
+            Err(join) => Err(Error::Panicked(join.to_string())),
+        };
+        match (produced, write_error) {
+            (Ok((read, reached)), None) => {
+                progress.rows_read = read;
+                progress.reached = reached;
+                Ok(read)
+            }
+            (Ok((read, _)), Some(e)) => {
+                progress.rows_read = read;
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+}
+
+/// Publishes a staged run with its checkpoint. Not cancellable: it runs in a task of its
+/// own, so even if the caller stopped waiting the publish would complete (and the next run
+/// would find its checkpoint).
+async fn publish(
+    spec: &FlowSpec,
+    run_id: &str,
+    started_at: chrono::DateTime<Utc>,
+    staged: Staged,
+    progress: &mut Progress,
+) -> Result<WriteReport> {
+    let Staged { writer, read } = staged;
+    let staged_rows = writer.staged_rows();
+    if staged_rows != read {
+        if spec.reconcile_strict {
+            writer.abort().await;
+            return Err(Error::Reconciliation(format!(
+                "read {read} rows but the store staged {staged_rows}; nothing was published (set `reconcile: warn` to publish anyway)"
+            )));
+        }
+        tracing::warn!(
+            "reconciliation: read {read} rows but the store staged {staged_rows}; publishing anyway (reconcile: warn)"
+        );
+    }
+    let run_type = progress.publish.map_or(spec.run_type, |p| p.run_type);
+    let checkpoint = Checkpoint {
+        hygge_checkpoint: checkpoint::VERSION,
+        run_id: run_id.to_string(),
+        flow: spec.flow.clone(),
+        entity: spec.entity.clone(),
+        run_type,
+        started_at,
+        published_at: Utc::now(),
+        rows: read,
+        watermark: match (&spec.watermark, &progress.reached) {
+            (Some(w), Some((at, keys))) => Some(CheckpointWatermark {
+                column: w.column.clone(),
+                primary_key: w.primary_key.clone(),
+                arrow_type: at.data_type().to_string(),
+                exact: at.exact(),
+                display: at.display(),
+                boundary: keys.as_ref().map(BoundaryKeys::state),
+            }),
+            _ => None,
         },
+    };
+    failpoint::hit("flow.publish").map_err(|e| Error::Store(e.into()))?;
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move { writer.finish(&checkpoint).await },
         tracing::Span::current(),
     ));
-
-    let mut write_error = None;
-    while let Some((item, permit)) = rx.recv().await {
-        let (rows, written) = match item {
-            Item::Rows(batch) => (batch.num_rows() as u64, writer.write(batch).await),
-            Item::Encoded(chunk) => (chunk.rows, writer.write_encoded(chunk).await),
-        };
-        drop(permit); // the batch is written (or dropped): its bytes leave the budget
-        if let Err(e) = written {
-            write_error = Some(Error::Store(e));
-            break;
-        }
-        observer.on_event(Event::BatchWritten {
-            name: &spec.name,
-            rows,
-        });
-    }
-    drop(rx); // unblocks a producer waiting to send after a write error
-
-    let produced = match producer.await {
-        Ok(r) => r,
-        Err(join) => Err(Error::Panicked(join.to_string())),
+    let report = match task.await {
+        Ok(r) => r.map_err(Error::Store)?,
+        Err(join) => return Err(Error::Panicked(format!("publishing: {join}"))),
     };
-    match (produced, write_error) {
-        (Ok((read, max)), None) => {
-            *rows_read = read;
-            let staged = writer.staged_rows();
-            if staged != read {
-                if spec.reconcile_strict {
-                    writer.abort().await;
-                    return Err(Error::Reconciliation(format!(
-                        "read {read} rows but the store staged {staged}; nothing was published (set `reconcile: warn` to publish anyway)"
-                    )));
-                }
-                tracing::warn!(
-                    "reconciliation: read {read} rows but the store staged {staged}; publishing anyway (reconcile: warn)"
-                );
-            }
-            let report = writer.finish().await.map_err(Error::Store)?;
-            if report.rows != read && spec.reconcile_strict {
-                return Err(Error::Reconciliation(format!(
-                    "read {read} rows but the store reports {} published",
-                    report.rows
-                )));
-            }
-            *watermark = max;
-            Ok(report)
-        }
-        (Ok((read, _)), Some(e)) => {
-            *rows_read = read;
-            writer.abort().await;
-            Err(e)
-        }
-        (Err(e), _) => {
-            writer.abort().await;
-            Err(e)
-        }
+    if report.rows != read && spec.reconcile_strict {
+        return Err(Error::Reconciliation(format!(
+            "read {read} rows but the store reports {} published",
+            report.rows
+        )));
     }
+    Ok(report)
 }

@@ -8,6 +8,7 @@
 //! This crate knows no file format, driver or YAML: connectors implement the traits, the
 //! `hygge` binary builds them from configuration. The engine counts, the CLI prints.
 
+pub mod checkpoint;
 pub mod coordinator;
 pub mod error;
 pub mod failpoint;
@@ -18,11 +19,12 @@ pub mod report;
 pub mod store;
 pub mod watermark;
 
+pub use checkpoint::{BoundaryKeys, Checkpoint, Position};
 pub use coordinator::{Coordinator, FlowJob};
 pub use error::{BoxError, Error, Result};
 pub use flow::{FlowSpec, WatermarkSpec, run_flow};
 pub use home::{BatchStream, Encoded, EncodedStream, Home, ReadRequest};
 pub use progress::{Event, NoopObserver, Observer};
 pub use report::{FlowReport, FlowStatus, RunReport, RunTotals, WatermarkReport};
-pub use store::{RunType, Store, StoreWriter, WriteReport, WriteTarget};
+pub use store::{Held, Publish, RunType, Store, StoreWriter, WriteReport, WriteTarget};
 pub use watermark::Watermark;

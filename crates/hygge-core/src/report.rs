@@ -64,6 +64,14 @@ pub struct FlowReport {
     /// The watermark after this run (incremental flows with a `watermark`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watermark: Option<WatermarkReport>,
+    /// The checkpoint the destination held when the run opened it (the last run that
+    /// published there), for the journal to record a run that published but was never
+    /// journaled.
+    #[serde(skip)]
+    pub committed: Option<crate::checkpoint::Checkpoint>,
+    /// Set by the CLI when the run published but its journal entry could not be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
 }
 
 impl FlowReport {
@@ -90,6 +98,8 @@ impl FlowReport {
             outputs: vec![],
             error: Some(crate::error::chain(error)),
             watermark: None,
+            committed: None,
+            journal_error: None,
         }
     }
 }
@@ -108,7 +118,11 @@ pub struct WatermarkReport {
     pub exact: String,
     /// The value as ISO-8601 / decimal / text.
     pub display: String,
-    /// Inclusive boundary: the primary keys of the rows written at the watermark.
+    /// Inclusive boundary: how many rows written have the watermark's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boundary_rows: Option<u64>,
+    /// ... and their primary keys, when there are few enough to list (the checkpoint keeps
+    /// a fingerprint of any number).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub boundary_keys: Vec<String>,
 }
@@ -122,6 +136,7 @@ impl WatermarkReport {
             arrow_type: w.data_type().to_string(),
             exact: w.exact(),
             display: w.display(),
+            boundary_rows: None,
             boundary_keys: vec![],
         }
     }
@@ -196,8 +211,8 @@ impl RunReport {
         }
     }
 
-    /// True when no flow failed.
+    /// True when no flow failed and every journal entry was written.
     pub fn succeeded(&self) -> bool {
-        self.totals.failed == 0
+        self.totals.failed == 0 && self.flows.iter().all(|f| f.journal_error.is_none())
     }
 }

@@ -16,6 +16,8 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use crate::checkpoint::BoundaryKeys;
+
 /// A watermark: the column and its value (one row, never null).
 #[derive(Debug, Clone)]
 pub struct Watermark {
@@ -137,12 +139,13 @@ impl Watermark {
     }
 
     /// Inclusive boundary: rows whose column is greater, or equal and whose primary key
-    /// (as text) is not in `seen` (the rows at the watermark a previous run wrote).
+    /// (as text) is not among `seen` (the rows at the watermark a previous run wrote).
+    /// `seen` must be sealed.
     pub fn filter_inclusive(
         &self,
         batch: &RecordBatch,
         primary_key: &str,
-        seen: &std::collections::BTreeSet<String>,
+        seen: &BoundaryKeys,
     ) -> Result<RecordBatch, String> {
         let col = column_of(batch, &self.column)?;
         let after = arrow::array::Scalar::new(self.value_as(col.data_type())?);
@@ -164,18 +167,19 @@ impl Watermark {
     }
 
     /// The primary keys (as text) of the rows of `batch` whose column equals this value.
-    pub fn keys_at(&self, batch: &RecordBatch, primary_key: &str) -> Result<Vec<String>, String> {
+    pub fn keys_at(&self, batch: &RecordBatch, primary_key: &str) -> Result<BoundaryKeys, String> {
         let col = column_of(batch, &self.column)?;
         let at = arrow::array::Scalar::new(self.value_as(col.data_type())?);
         let eq = cmp::eq(col, &at).map_err(|e| e.to_string())?;
+        let mut out = BoundaryKeys::new();
         if eq.true_count() == 0 {
-            return Ok(vec![]);
+            return Ok(out);
         }
         let keys = key_texts(batch, primary_key)?;
-        Ok((0..batch.num_rows())
-            .filter(|&i| eq.is_valid(i) && eq.value(i))
-            .map(keys)
-            .collect())
+        for i in (0..batch.num_rows()).filter(|&i| eq.is_valid(i) && eq.value(i)) {
+            out.insert(&keys(i));
+        }
+        Ok(out)
     }
 
     /// How this watermark compares with `other` (of the same column).

@@ -6,8 +6,8 @@ use std::time::Duration;
 use std::sync::atomic::Ordering;
 
 use hygge_core::{
-    Coordinator, FlowJob, FlowSpec, FlowStatus, Home, NoopObserver, RunType, Store, Watermark,
-    WatermarkSpec, run_flow,
+    Coordinator, FlowJob, FlowSpec, FlowStatus, Home, NoopObserver, Position, RunType, Store,
+    Watermark, WatermarkSpec, run_flow,
 };
 use hygge_testkit::expected_rows;
 use hygge_testkit::homes::{BrokenHome, CountingHome};
@@ -20,6 +20,7 @@ fn spec(entity: &str, queue_size: usize) -> FlowSpec {
         entity: entity.into(),
         name: format!("f_{entity}"),
         run_type: RunType::FullDrop,
+        reload: false,
         queue_size,
         queue_memory_mb: 64,
         batch_size: 100,
@@ -160,11 +161,15 @@ async fn encoded_chunks_go_straight_to_a_store_that_takes_them() {
     // A watermark means rows must be looked at: decoded batches, filtered.
     let store = taking_store();
     let spec_wm = FlowSpec {
+        run_type: RunType::Incremental,
         watermark: Some(WatermarkSpec {
             column: "id".into(),
-            after: Some(Watermark::parse("id", "Int64", "649").expect("watermark")),
-            inclusive: None,
-            seen: Default::default(),
+            primary_key: "id".into(),
+            inclusive: false,
+            start: Some(Position {
+                after: Watermark::parse("id", "Int64", "649").expect("watermark"),
+                boundary: None,
+            }),
         }),
         ..spec("e", 2)
     };
@@ -427,4 +432,109 @@ async fn the_memory_store_passes_the_conformance_suite() {
         }
     }
     hygge_testkit::conformance::run_store_conformance(&H(MemoryStore::default())).await;
+}
+
+fn incremental(entity: &str) -> FlowSpec {
+    FlowSpec {
+        run_type: RunType::Incremental,
+        watermark: Some(WatermarkSpec {
+            column: "id".into(),
+            primary_key: "id".into(),
+            inclusive: true,
+            start: None,
+        }),
+        ..spec(entity, 4)
+    }
+}
+
+async fn go(home: CountingHome, store: &MemoryStore, spec: &FlowSpec) -> hygge_core::FlowReport {
+    run_flow(
+        spec,
+        "run",
+        Arc::new(home),
+        Arc::new(store.clone()),
+        &NoopObserver,
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+/// Review H3: two overlapping runs planned from the same journal position. The second
+/// starts where the first one's published checkpoint says, read under the entity's lock,
+/// not where the (stale) plan said: nothing is loaded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlapping_run_starts_from_the_checkpoint_not_from_its_stale_plan() {
+    let store = MemoryStore::default();
+    let stale = incremental("t"); // planned before either run published: no start
+    let first = go(CountingHome::new(3, 100), &store, &stale).await;
+    assert_eq!(first.status, FlowStatus::Success, "{:?}", first.error);
+    // The source grew; the second run, planned at the same time as the first, runs now.
+    let second = go(CountingHome::new(5, 100), &store, &stale).await;
+    assert_eq!(second.status, FlowStatus::Success, "{:?}", second.error);
+    assert_eq!(second.rows_read, 200, "only the rows after the checkpoint");
+    assert_eq!(store.rows("t"), expected_rows(0..500), "each row once");
+    assert_eq!(
+        second.committed.as_ref().map(|c| c.rows),
+        Some(300),
+        "the report says which checkpoint the run started from"
+    );
+}
+
+/// Review H4: a timeout that fires while the store publishes must not report "nothing was
+/// published": publishing, once begun, is waited for and reported as done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_or_cancel_during_publishing_reports_the_publish() {
+    let store = MemoryStore {
+        slow_finish: Some(Duration::from_millis(800)),
+        ..MemoryStore::default()
+    };
+    let mut s = spec("t", 4);
+    s.timeout = Some(Duration::from_millis(300));
+    let report = go(CountingHome::new(2, 10), &store, &s).await;
+    assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
+    assert_eq!(store.rows("t"), expected_rows(0..20));
+
+    let cancel = CancellationToken::new();
+    let (st, c) = (store.clone(), cancel.clone());
+    let task = tokio::spawn(async move {
+        run_flow(
+            &spec("u", 4),
+            "run",
+            Arc::new(CountingHome::new(2, 10)),
+            Arc::new(st),
+            &NoopObserver,
+            &c,
+        )
+        .await
+    });
+    // Cancel while the store sleeps inside `finish`, after publishing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.rows("u").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    let report = task.await.expect("join");
+    assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
+    assert_eq!(store.rows("u"), expected_rows(0..20));
+}
+
+/// A checkpoint written for another watermark column makes the run a full reload that
+/// replaces (never an append from a position that means something else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_another_watermark_turns_the_run_into_a_replacing_reload() {
+    let store = MemoryStore::default();
+    let first = go(CountingHome::new(2, 100), &store, &incremental("t")).await;
+    assert_eq!(first.status, FlowStatus::Success, "{:?}", first.error);
+    let mut other = incremental("t");
+    if let Some(w) = &mut other.watermark {
+        w.primary_key = "name".into();
+    }
+    let report = go(CountingHome::new(3, 100), &store, &other).await;
+    assert_eq!(report.status, FlowStatus::Success, "{:?}", report.error);
+    assert_eq!(report.run_type, RunType::FullDrop);
+    assert_eq!(
+        store.rows("t"),
+        expected_rows(0..300),
+        "replaced, not appended"
+    );
 }

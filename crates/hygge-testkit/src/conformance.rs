@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{RunType, Store, WriteTarget};
+use hygge_core::{Checkpoint, Publish, RunType, Store, StoreWriter, WriteTarget};
 
 use crate::{batch, expected_rows, rows, schema};
 
@@ -33,6 +33,51 @@ fn target(entity: &str, run_type: RunType, run: u32) -> WriteTarget {
     }
 }
 
+/// A checkpoint for run `run` of `entity`.
+pub fn checkpoint(entity: &str, run_type: RunType, run: u32, rows: u64) -> Checkpoint {
+    Checkpoint {
+        hygge_checkpoint: hygge_core::checkpoint::VERSION,
+        run_id: format!("run{run}"),
+        flow: "conformance".into(),
+        entity: entity.into(),
+        run_type,
+        started_at: chrono::Utc::now(),
+        published_at: chrono::Utc::now(),
+        rows,
+        watermark: None,
+    }
+}
+
+/// Opens and begins a writer for run `run` of `entity`.
+async fn begin(
+    store: &dyn Store,
+    entity: &str,
+    run_type: RunType,
+    run: u32,
+) -> Box<dyn StoreWriter> {
+    let mut w = store
+        .open(&target(entity, run_type, run))
+        .await
+        .expect("open");
+    w.begin(
+        schema(),
+        Publish {
+            run_type,
+            reload: false,
+        },
+    )
+    .await
+    .expect("begin");
+    w
+}
+
+async fn finish(w: Box<dyn StoreWriter>, entity: &str, run_type: RunType, run: u32) {
+    let rows = w.staged_rows();
+    w.finish(&checkpoint(entity, run_type, run, rows))
+        .await
+        .expect("finish");
+}
+
 async fn load(
     h: &dyn StoreHarness,
     entity: &str,
@@ -42,17 +87,22 @@ async fn load(
     per_batch: usize,
 ) {
     let store = h.store().await;
-    let mut w = store
-        .open(&target(entity, run_type, run), schema())
-        .await
-        .expect("open");
+    let mut w = begin(&*store, entity, run_type, run).await;
     let mut next = ids.start;
     while next < ids.end {
         let n = per_batch.min((ids.end - next) as usize);
         w.write(batch(next, n)).await.expect("write");
         next += n as i64;
     }
-    let report = w.finish().await.expect("finish");
+    let report = w
+        .finish(&checkpoint(
+            entity,
+            run_type,
+            run,
+            ids.end.abs_diff(ids.start),
+        ))
+        .await
+        .expect("finish");
     assert_eq!(
         report.rows,
         (ids.end - ids.start) as u64,
@@ -83,17 +133,14 @@ pub async fn run_store_conformance(h: &dyn StoreHarness) {
     // 1. full_drop publishes exactly what was written, only at finish.
     {
         let store = h.store().await;
-        let mut w = store
-            .open(&target("c1", RunType::FullDrop, 1), schema())
-            .await
-            .expect("open");
+        let mut w = begin(&*store, "c1", RunType::FullDrop, 1).await;
         w.write(batch(0, 100)).await.expect("write");
         w.write(batch(100, 50)).await.expect("write");
         assert!(
             h.published("c1").await.iter().all(|b| b.num_rows() == 0),
             "nothing is visible before finish"
         );
-        w.finish().await.expect("finish");
+        finish(w, "c1", RunType::FullDrop, 1).await;
         assert_published(h, "c1", 0..150, "full_drop publishes every row").await;
     }
     // 2. full_drop twice gives the rows once (original bug B2).
@@ -109,10 +156,7 @@ pub async fn run_store_conformance(h: &dyn StoreHarness) {
     load(h, "c4", RunType::FullDrop, 1, 0..60, 60).await;
     {
         let store = h.store().await;
-        let mut w = store
-            .open(&target("c4", RunType::FullDrop, 2), schema())
-            .await
-            .expect("open");
+        let mut w = begin(&*store, "c4", RunType::FullDrop, 2).await;
         w.write(batch(500, 10)).await.expect("write");
         w.abort().await;
     }
@@ -120,10 +164,7 @@ pub async fn run_store_conformance(h: &dyn StoreHarness) {
     // 5. a writer dropped without finish/abort (cancelled flow) publishes nothing.
     {
         let store = h.store().await;
-        let mut w = store
-            .open(&target("c4", RunType::Incremental, 3), schema())
-            .await
-            .expect("open");
+        let mut w = begin(&*store, "c4", RunType::Incremental, 3).await;
         w.write(batch(900, 10)).await.expect("write");
         drop(w);
     }
@@ -139,19 +180,64 @@ pub async fn run_store_conformance(h: &dyn StoreHarness) {
     // 8. entities are independent: concurrent writers to two entities.
     {
         let store = h.store().await;
-        let mut a = store
-            .open(&target("c8a", RunType::FullDrop, 1), schema())
-            .await
-            .expect("open");
-        let mut b = store
-            .open(&target("c8b", RunType::FullDrop, 1), schema())
-            .await
-            .expect("open");
+        let mut a = begin(&*store, "c8a", RunType::FullDrop, 1).await;
+        let mut b = begin(&*store, "c8b", RunType::FullDrop, 1).await;
         a.write(batch(0, 10)).await.expect("write");
         b.write(batch(10, 20)).await.expect("write");
-        b.finish().await.expect("finish");
+        finish(b, "c8b", RunType::FullDrop, 1).await;
         a.abort().await;
     }
     assert_published(h, "c8a", 0..0, "aborting one entity leaves it empty").await;
     assert_published(h, "c8b", 10..30, "finishing the other publishes it").await;
+    // 9. the checkpoint is published with the data, and only with it.
+    {
+        let store = h.store().await;
+        let committed =
+            |w: &dyn StoreWriter| w.committed().map(|t| Checkpoint::parse(t).expect("parses"));
+        let w = store
+            .open(&target("c9", RunType::FullDrop, 1))
+            .await
+            .expect("open");
+        assert_eq!(committed(&*w), None, "a new entity has no checkpoint");
+        w.abort().await;
+        load(h, "c9", RunType::FullDrop, 1, 0..10, 10).await;
+        let w = store
+            .open(&target("c9", RunType::Incremental, 2))
+            .await
+            .expect("open");
+        let got = committed(&*w).expect("the published run's checkpoint");
+        assert_eq!((got.run_id.as_str(), got.rows), ("run1", 10));
+        w.abort().await;
+        // A run that does not publish leaves the previous checkpoint.
+        let mut w = begin(&*store, "c9", RunType::Incremental, 3).await;
+        w.write(batch(10, 5)).await.expect("write");
+        w.abort().await;
+        load(h, "c9", RunType::Incremental, 4, 10..15, 5).await;
+        let w = store
+            .open(&target("c9", RunType::Incremental, 5))
+            .await
+            .expect("open");
+        let got = committed(&*w).expect("checkpoint");
+        assert_eq!(got.run_id, "run4", "the last published run's checkpoint");
+        w.abort().await;
+        assert_published(h, "c9", 0..15, "checkpoints travel with the data").await;
+    }
+    // 10. one writer per entity: a second open is refused at once, not queued.
+    {
+        let store = h.store().await;
+        let first = begin(&*store, "c10", RunType::FullDrop, 1).await;
+        let second = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            store.open(&target("c10", RunType::FullDrop, 2)),
+        )
+        .await
+        .expect("a second writer is refused at once, not made to wait");
+        let err = match second {
+            Ok(_) => panic!("a second writer of one entity was let in"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("another"), "says another run holds it: {err}");
+        first.abort().await;
+    }
+    assert_published(h, "c10", 0..0, "nothing published").await;
 }

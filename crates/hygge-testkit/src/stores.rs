@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BoxError, Encoded, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+use hygge_core::{
+    BoxError, Checkpoint, Encoded, Publish, RunType, Store, StoreWriter, WriteReport, WriteTarget,
+};
 use tokio::sync::Notify;
 
 /// Keeps published batches per entity in memory; publishes on `finish` only.
@@ -26,6 +28,24 @@ pub struct MemoryStore {
     pub takes: Option<&'static str>,
     /// Encoded chunks written so far, over all writers.
     pub encoded_chunks: Arc<std::sync::atomic::AtomicUsize>,
+    /// The checkpoint published with each entity's data.
+    pub checkpoints: Arc<Mutex<HashMap<String, String>>>,
+    /// Sleep this long inside `finish`, after publishing (a slow publish).
+    pub slow_finish: Option<std::time::Duration>,
+    /// Entities with an open writer (one writer per entity).
+    pub locked: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Holds an entity's lock in a [`MemoryStore`] until dropped.
+struct MemoryLock {
+    locked: Arc<Mutex<std::collections::HashSet<String>>>,
+    entity: String,
+}
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        self.locked.lock().expect("lock").remove(&self.entity);
+    }
 }
 
 impl MemoryStore {
@@ -37,8 +57,11 @@ impl MemoryStore {
 }
 
 struct MemoryWriter {
+    _lock: MemoryLock,
     store: MemoryStore,
     target: WriteTarget,
+    committed: Option<String>,
+    publish: Option<Publish>,
     staged: Vec<RecordBatch>,
 }
 
@@ -56,14 +79,31 @@ impl Store for MemoryStore {
     fn takes_encoded(&self) -> Option<&'static str> {
         self.takes
     }
-    async fn open(
-        &self,
-        target: &WriteTarget,
-        _schema: SchemaRef,
-    ) -> Result<Box<dyn StoreWriter>, BoxError> {
+    async fn open(&self, target: &WriteTarget) -> Result<Box<dyn StoreWriter>, BoxError> {
+        if !self
+            .locked
+            .lock()
+            .expect("lock")
+            .insert(target.entity.clone())
+        {
+            return Err(format!("memory://{}: another run is writing it", target.entity).into());
+        }
+        let lock = MemoryLock {
+            locked: self.locked.clone(),
+            entity: target.entity.clone(),
+        };
+        let committed = self
+            .checkpoints
+            .lock()
+            .expect("lock")
+            .get(&target.entity)
+            .cloned();
         Ok(Box::new(MemoryWriter {
+            _lock: lock,
             store: self.clone(),
             target: target.clone(),
+            committed,
+            publish: None,
             staged: vec![],
         }))
     }
@@ -71,6 +111,13 @@ impl Store for MemoryStore {
 
 #[async_trait]
 impl StoreWriter for MemoryWriter {
+    fn committed(&self) -> Option<&str> {
+        self.committed.as_deref()
+    }
+    async fn begin(&mut self, _schema: SchemaRef, publish: Publish) -> Result<(), BoxError> {
+        self.publish = Some(publish);
+        Ok(())
+    }
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
         let n = self.staged.len();
         if self.store.stall_on_batch == Some(n) {
@@ -96,14 +143,25 @@ impl StoreWriter for MemoryWriter {
         let rows: u64 = self.staged.iter().map(|b| b.num_rows() as u64).sum();
         rows.saturating_sub(self.store.lose_rows)
     }
-    async fn finish(self: Box<Self>) -> Result<WriteReport, BoxError> {
+    async fn finish(self: Box<Self>, checkpoint: &Checkpoint) -> Result<WriteReport, BoxError> {
         let rows = self.staged_rows();
-        let mut map = self.store.published.lock().expect("lock");
-        let entry = map.entry(self.target.entity.clone()).or_default();
-        if self.target.run_type == RunType::FullDrop {
-            entry.clear();
+        let publish = self.publish.ok_or("memory store: finish before begin")?;
+        {
+            let mut map = self.store.published.lock().expect("lock");
+            let entry = map.entry(self.target.entity.clone()).or_default();
+            if publish.run_type == RunType::FullDrop || publish.reload {
+                entry.clear();
+            }
+            entry.extend(self.staged);
+            self.store
+                .checkpoints
+                .lock()
+                .expect("lock")
+                .insert(self.target.entity.clone(), checkpoint.to_json());
         }
-        entry.extend(self.staged);
+        if let Some(d) = self.store.slow_finish {
+            tokio::time::sleep(d).await;
+        }
         Ok(WriteReport {
             rows,
             bytes: 0,

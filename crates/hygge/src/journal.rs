@@ -151,7 +151,18 @@ impl Journal {
 
     /// Appends `entries` atomically (all or none), serialised with every other appender.
     pub fn append(&self, entries: &[JournalEntry]) -> Result<(), JournalError> {
-        if entries.is_empty() {
+        self.append_unless_present(&[], entries)
+    }
+
+    /// Appends `entries`, preceded by those of `recovered` whose `entity_run_id` the
+    /// journal does not hold yet (runs that published but were never journaled), in one
+    /// atomic append.
+    pub fn append_unless_present(
+        &self,
+        recovered: &[JournalEntry],
+        entries: &[JournalEntry],
+    ) -> Result<(), JournalError> {
+        if entries.is_empty() && recovered.is_empty() {
             return Ok(());
         }
         let dir = self.dir_or_cwd();
@@ -176,6 +187,16 @@ impl Journal {
         self.remove_stale_temps(&dir);
 
         let mut all = self.read()?;
+        for r in recovered {
+            if !all.iter().any(|e| e.entity_run_id == r.entity_run_id) {
+                tracing::warn!(
+                    "{}.{}: the run that published the data now there stopped before journaling it; its entry is recorded now, from the destination's checkpoint",
+                    r.flow,
+                    r.entity
+                );
+                all.push(r.clone());
+            }
+        }
         all.extend_from_slice(entries);
 
         let tmp = dir.join(format!(

@@ -54,16 +54,18 @@ pub struct EntityPlan {
     pub journal: Option<PathBuf>,
     /// Fail (true) or warn when rows read and rows written differ.
     pub reconcile_strict: bool,
+    /// `--full-drop`: a full reload, replacing even where `if_exists: append` is set.
+    pub reload: bool,
 }
 
 impl EntityPlan {
-    /// Builds the connectors and the engine's job: reading rows after `after` (the
-    /// journal's last watermark), as `run_type`.
+    /// Builds the connectors and the engine's job: reading rows from `position` (the
+    /// journal's, used where the destination holds no checkpoint), as `run_type`.
     pub fn job(
         &self,
-        after: Option<hygge_core::Watermark>,
-        seen: std::collections::BTreeSet<String>,
+        position: Option<hygge_core::Position>,
         run_type: RunType,
+        reload: bool,
     ) -> FlowJob {
         FlowJob {
             spec: FlowSpec {
@@ -71,6 +73,7 @@ impl EntityPlan {
                 entity: self.entity.clone(),
                 name: self.name.clone(),
                 run_type,
+                reload,
                 queue_size: self.queue_size,
                 queue_memory_mb: self.queue_memory_mb,
                 batch_size: self.home.batch_size,
@@ -78,10 +81,9 @@ impl EntityPlan {
                 reconcile_strict: self.reconcile_strict,
                 watermark: self.watermark.as_ref().map(|w| hygge_core::WatermarkSpec {
                     column: w.watermark_column.clone(),
-                    after,
-                    inclusive: (w.boundary == Some(crate::config::model::Boundary::Inclusive))
-                        .then(|| w.primary_key.clone()),
-                    seen,
+                    primary_key: w.primary_key.clone(),
+                    inclusive: w.boundary != Some(crate::config::model::Boundary::Strict),
+                    start: position,
                 }),
             },
             home: self.home.build(),
@@ -232,6 +234,7 @@ fn plan_entity(
         watermark: settings.watermark,
         journal,
         reconcile_strict: settings.reconcile != Some(crate::config::model::Reconcile::Warn),
+        reload: overrides.run_type == Some(RunType::FullDrop),
     })
 }
 

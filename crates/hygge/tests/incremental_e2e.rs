@@ -85,7 +85,7 @@ fn two_hundred_random_incremental_runs_from_files_lose_and_duplicate_nothing() {
     // The journal holds the watermark at full precision.
     let out = p.run(&["go", "--dry-run"]);
     let t = text(&out);
-    assert!(t.contains("rows with updated > "), "{t}");
+    assert!(t.contains("rows with updated >= "), "{t}");
     let expected = chrono::DateTime::from_timestamp_nanos(ts)
         .format("%Y-%m-%dT%H:%M:%S%.9f")
         .to_string();
@@ -172,7 +172,11 @@ fn a_changed_watermark_column_reloads_fully_and_full_drop_restarts_the_watermark
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![1, 2, 3]);
     let plan = text(&p.run(&["go", "--dry-run"]));
-    assert!(plan.contains("rows with id > 3"), "{plan}");
+    // The inclusive boundary (the default): rows at 3 are read too, less the one written.
+    assert!(
+        plan.contains("rows with id >= 3 (less 1 already written at it)"),
+        "{plan}"
+    );
     // `hygge journal` lists the runs, newest first.
     let out = p.run(&["journal", "-n", "2"]);
     assert!(out.status.success(), "{}", text(&out));

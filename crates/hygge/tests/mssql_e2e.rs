@@ -962,13 +962,15 @@ fn a_missing_table_fails_only_its_entity() {
 }
 
 /// An incremental load: the first run reads everything; the next (against a bridge whose
-/// table has grown) sends `WHERE [wm] > <last maximum>` and appends only the new rows.
+/// table has grown) sends `WHERE [wm] >= <last maximum>` (the inclusive boundary, the
+/// default: rows tying the maximum are read and those already written dropped by key) and
+/// appends only the new rows.
 #[test]
 fn an_incremental_run_asks_the_server_only_for_rows_past_the_watermark() {
     let log = incremental_twice("table: \"dbo.{entity}\"");
     let last_wm = 1000 + 99 * 10;
     assert!(
-        log.contains(&format!("WHERE [wm] > {last_wm}")),
+        log.contains(&format!("WHERE [wm] >= {last_wm}")),
         "the watermark was not pushed down to the server:\n{log}"
     );
 }

@@ -894,7 +894,10 @@ async fn a_refused_login_names_the_connection_and_says_login_failed() {
     for secret in [PASSWORD, TOKEN_TAIL] {
         assert!(!all.contains(secret), "a secret was printed:\n{all}");
     }
-    assert!(listing(&p.join("out")).is_empty(), "nothing published");
+    assert!(
+        !p.join("out/a").exists() && !p.join("out/b").exists(),
+        "nothing published"
+    );
 }
 
 /// A transient Azure SQL error at login (40613: the database is not available right now,
@@ -1328,7 +1331,9 @@ fn parse_bulk(b: &[u8]) -> Result<(Vec<String>, Vec<Vec<Cell>>), String> {
 }
 
 /// The lock, create and unlock batches the store sends for `dbo.t`.
-const LOCK_T: &str = "DECLARE @r int; EXEC @r = sp_getapplock @Resource = N'hygge:[dbo].[t]', @LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = -1; SELECT CAST(@r AS bigint)";
+const LOCK_T: &str = "DECLARE @r int; EXEC @r = sp_getapplock @Resource = N'hygge:[dbo].[t]', @LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = 0; SELECT CAST(@r AS bigint)";
+/// The checkpoint published with the table's data, read under the lock.
+const STATE_T: &str = "IF OBJECT_ID(N'[dbo].[_hygge_state]', N'U') IS NOT NULL SELECT [checkpoint] FROM [dbo].[_hygge_state] WHERE [table_name] = N'[dbo].[t]'";
 const EXISTS_T: &str = "IF SCHEMA_ID(N'dbo') IS NULL EXEC(N'CREATE SCHEMA [dbo]'); SELECT CAST(CASE WHEN OBJECT_ID(N'[dbo].[t]', N'U') IS NULL THEN 0 ELSE 1 END AS bigint)";
 const CREATE_STAGING_T: &str = "IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; CREATE TABLE [dbo].[t_hygge_tmp] ([id] bigint NULL, [name] nvarchar(max) NULL)";
 const TOP0_STAGING_T: &str = "SELECT TOP 0 * FROM [dbo].[t_hygge_tmp]";
@@ -1465,15 +1470,31 @@ async fn the_store_bulk_loads_every_row_and_publishes_with_one_swap() {
         .filter_map(|r| r.1.as_ref().map(String::len))
         .max()
         .unwrap();
+    // One transaction swaps the table in and upserts the checkpoint (waiting 2 s at a
+    // time for locks), then the session's lock timeout is put back.
     let publish = format!(
-        "SET XACT_ABORT ON; BEGIN TRANSACTION; \
+        "SET LOCK_TIMEOUT 2000; SET XACT_ABORT ON; BEGIN TRANSACTION; \
          ALTER TABLE [dbo].[t_hygge_tmp] ALTER COLUMN [name] nvarchar({longest}) NULL; \
          IF OBJECT_ID(N'[dbo].[t]', N'U') IS NOT NULL DROP TABLE [dbo].[t]; \
-         EXEC sp_rename N'[dbo].[t_hygge_tmp]', N't', N'OBJECT'; COMMIT TRANSACTION; \
-         SELECT CAST(-1 AS bigint);"
+         EXEC sp_rename N'[dbo].[t_hygge_tmp]', N't', N'OBJECT'; \
+         DECLARE @sl int; EXEC @sl = sp_getapplock @Resource = N'hygge:state:[dbo]', @LockMode = 'Exclusive', \
+         @LockOwner = 'Transaction', @LockTimeout = 2000; \
+         IF @sl < 0 THROW 51222, N'timed out waiting for the state table lock', 1; \
+         IF OBJECT_ID(N'[dbo].[_hygge_state]', N'U') IS NULL CREATE TABLE [dbo].[_hygge_state] ([table_name] nvarchar(450) NOT NULL PRIMARY KEY, \
+         [checkpoint] nvarchar(max) NOT NULL, [updated_at] datetime2 NOT NULL); \
+         DECLARE @c nvarchar(max) = CHECKPOINT; \
+         UPDATE [dbo].[_hygge_state] SET [checkpoint] = @c, [updated_at] = SYSUTCDATETIME() WHERE [table_name] = N'[dbo].[t]'; \
+         IF @@ROWCOUNT = 0 INSERT INTO [dbo].[_hygge_state] ([table_name], [checkpoint], [updated_at]) VALUES (N'[dbo].[t]', @c, SYSUTCDATETIME()); \
+         COMMIT TRANSACTION; SET LOCK_TIMEOUT -1; SELECT CAST(-1 AS bigint);"
     );
+    let mut sql = proxy.sql();
+    let checkpoint = publish_checkpoint(&mut sql);
+    assert_eq!(checkpoint["rows"], 10, "{checkpoint}");
+    assert_eq!(checkpoint["entity"], "t", "{checkpoint}");
+    assert_eq!(checkpoint["run_type"], "full_drop", "{checkpoint}");
     let mut expected = vec![
         LOCK_T.to_string(),
+        STATE_T.to_string(),
         EXISTS_T.to_string(),
         CREATE_STAGING_T.to_string(),
     ];
@@ -1483,7 +1504,7 @@ async fn the_store_bulk_loads_every_row_and_publishes_with_one_swap() {
     }
     expected.push(publish);
     expected.push(UNLOCK_T.to_string());
-    assert_eq!(proxy.sql(), expected, "{log:#?}");
+    assert_eq!(sql, expected, "{log:#?}");
     // Every bulk message came right after its INSERT BULK.
     for (i, s) in log.iter().enumerate() {
         if matches!(s, Sent::Bulk { .. }) {
@@ -1492,8 +1513,25 @@ async fn the_store_bulk_loads_every_row_and_publishes_with_one_swap() {
     }
 }
 
+/// Takes the checkpoint literal out of the publishing batch in `sql` (leaving `CHECKPOINT`
+/// in its place) and parses it.
+fn publish_checkpoint(sql: &mut [String]) -> serde_json::Value {
+    let at = sql
+        .iter()
+        .position(|q| q.contains("DECLARE @c nvarchar(max) = N'"))
+        .unwrap_or_else(|| panic!("no checkpoint upsert in {sql:#?}"));
+    let q = &sql[at];
+    let start =
+        q.find("DECLARE @c nvarchar(max) = N'").unwrap() + "DECLARE @c nvarchar(max) = ".len();
+    let end = start + q[start..].find("'; UPDATE").unwrap() + 1;
+    let literal = &q[start..end];
+    let json = literal[2..literal.len() - 1].replace("''", "'");
+    sql[at] = format!("{}CHECKPOINT{}", &q[..start], &q[end..]);
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
 /// What the store sends after a failed load: roll back, drop the staging table, unlock.
-const CLEAN_UP_T: &str = "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; EXEC sp_releaseapplock @Resource = N'hygge:[dbo].[t]', @LockOwner = 'Session'";
+const CLEAN_UP_T: &str = "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; SET LOCK_TIMEOUT -1; IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; EXEC sp_releaseapplock @Resource = N'hygge:[dbo].[t]', @LockOwner = 'Session'";
 
 /// The server rejects the second bulk statement (4815): the entity fails naming the
 /// table, the connection and the error, and nothing is published. A server error leaves
@@ -1536,6 +1574,7 @@ async fn a_bulk_load_the_server_rejects_publishes_nothing() {
         sql,
         [
             LOCK_T,
+            STATE_T,
             EXISTS_T,
             CREATE_STAGING_T,
             TOP0_STAGING_T,

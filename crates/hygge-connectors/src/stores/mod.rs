@@ -18,6 +18,14 @@ pub enum IfExists {
     Replace,
 }
 
+/// Seconds a SQL store waits for the locks it needs to publish (`lock_timeout`), in short
+/// attempts so that readers queued behind it are not held up for long.
+pub const DEFAULT_LOCK_TIMEOUT_SECS: u64 = 60;
+
+/// The name of the table, in each target schema, holding the checkpoint published with
+/// each table's data (one row per table, updated in the load's own transaction).
+pub const STATE_TABLE: &str = "_hygge_state";
+
 /// How a run treats an existing target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -40,6 +48,16 @@ impl WriteMode {
             (Some(IfExists::Replace), _) | (None, hygge_core::RunType::FullDrop) => {
                 WriteMode::Replace
             }
+        }
+    }
+
+    /// The mode a run publishes in: [`WriteMode::of`], except that a full reload hygge
+    /// decided on replaces even where `if_exists: append` would append (a reload appended
+    /// would load every row twice).
+    pub fn publishing(if_exists: Option<IfExists>, p: hygge_core::Publish) -> WriteMode {
+        match WriteMode::of(if_exists, p.run_type) {
+            WriteMode::Append if p.reload => WriteMode::Replace,
+            m => m,
         }
     }
 

@@ -81,7 +81,7 @@ pub fn run(cli: &Cli) -> ExitCode {
     }
     runtime.block_on(async {
         for p in &plans {
-            let job = p.job(None, Default::default(), p.run_type);
+            let job = p.job(None, p.run_type, false);
             let home = job.home.check(&p.entity).await;
             let store = job.store.check(&p.entity).await;
             let mark = |ok: bool| if ok { "✓" } else { "✗" };

@@ -111,15 +111,23 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         let on_signal = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: stopping; nothing half-written is published");
+                tracing::warn!(
+                    "interrupted: stopping; entities already publishing finish, the others publish nothing (Ctrl-C again to exit at once)"
+                );
                 on_signal.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // Every publish is atomic: leaving now shows readers the old data or the
+                // new, and the next run finds each destination's checkpoint.
+                eprintln!("interrupted again: exiting now");
+                std::process::exit(130);
             }
         });
         let ticker = printer.start_ticker();
         let jobs = plans
             .iter()
             .zip(&starts)
-            .map(|(p, s)| p.job(s.after.clone(), s.seen.clone(), s.run_type))
+            .map(|(p, s)| p.job(s.position.clone(), s.run_type, s.reload))
             .collect();
         let runs: Vec<(EntityPlan, RunType)> = plans
             .iter()
@@ -132,11 +140,16 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
             &project.name,
             &run_id,
         ));
-        let report = Coordinator::new(concurrency, run_id.clone())
-            .run(jobs, observer, cancel)
+        let mut report = Coordinator::new(concurrency, run_id.clone())
+            .run(jobs, observer.clone(), cancel)
             .await;
         ticker.abort();
         printer.finish();
+        for (name, e) in observer.failures() {
+            if let Some(f) = report.flows.iter_mut().find(|f| f.name == name) {
+                f.journal_error = Some(e);
+            }
+        }
         report
     });
     // A read stuck in the kernel (a dead network mount, a FIFO) must not keep hygge from

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use hygge_core::{Event, FlowReport, FlowStatus, Observer, RunType, Watermark};
+use hygge_core::{
+    BoundaryKeys, Checkpoint, Event, FlowReport, FlowStatus, Observer, Position, RunType, Watermark,
+};
 
 use crate::journal::{Journal, JournalEntry, SCHEMA_VERSION, latest_watermark};
 use crate::plan::EntityPlan;
@@ -25,16 +27,17 @@ impl Journals {
     }
 }
 
-/// Where one entity starts.
+/// Where one entity starts, as the journal says (the destination's checkpoint, read under
+/// the entity's lock when the run opens it, wins over this).
 #[derive(Debug, Clone)]
 pub struct Start {
-    /// Rows after this are read (none: every row).
-    pub after: Option<Watermark>,
-    /// Inclusive boundary: keys of the rows at `after` already written.
-    pub seen: std::collections::BTreeSet<String>,
+    /// The journal's last position (none: every row).
+    pub position: Option<Position>,
     /// The run type after the journal was consulted (a changed watermark definition turns
     /// an incremental run into a full reload).
     pub run_type: RunType,
+    /// A full reload hygge decided on: replaces even where `if_exists: append` is set.
+    pub reload: bool,
     /// Why, for `--dry-run` and logs.
     pub note: String,
 }
@@ -44,9 +47,9 @@ pub struct Start {
 /// would reload or skip rows silently.
 pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
     let plain = |note: &str| Start {
-        after: None,
-        seen: Default::default(),
+        position: None,
         run_type: p.run_type,
+        reload: p.reload,
         note: note.to_string(),
     };
     let (Some(wm), Some(dir)) = (&p.watermark, &p.journal) else {
@@ -60,7 +63,9 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
     let journal = Journal::at(dir);
     let entries = journals.read(dir).map_err(|e| format!("{}: {e}", p.name))?;
     let Some(last) = latest_watermark(entries, &p.flow, &p.entity).cloned() else {
-        return Ok(plain("first incremental run: every row"));
+        return Ok(plain(
+            "first incremental run: every row (unless the destination's checkpoint says otherwise)",
+        ));
     };
     if last.primary_key.as_deref() != Some(wm.primary_key.as_str())
         || last.watermark_column.as_deref() != Some(wm.watermark_column.as_str())
@@ -72,9 +77,9 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
         // Said before logging starts (this runs while planning), so printed directly.
         eprintln!("warning: {}: {note}", p.name);
         return Ok(Start {
-            after: None,
-            seen: Default::default(),
+            position: None,
             run_type: RunType::FullDrop,
+            reload: true,
             note,
         });
     }
@@ -85,33 +90,36 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
             journal.path().display()
         )
     })?;
-    let inclusive = wm.boundary == Some(crate::config::model::Boundary::Inclusive);
-    let seen: std::collections::BTreeSet<String> = match (&last.watermark_boundary_keys, inclusive)
-    {
-        (Some(json), true) => serde_json::from_str(json).map_err(|e| {
-            format!(
-                "{}: the journal {} holds unreadable boundary keys ({e}); run with --full-drop to start over",
-                p.name,
-                journal.path().display()
-            )
-        })?,
-        _ => Default::default(),
+    let inclusive = wm.boundary != Some(crate::config::model::Boundary::Strict);
+    // Keys of the rows at the watermark, when the run that stored it kept them; without
+    // them (the original's journals, `boundary: strict`) the next read is strictly after.
+    let boundary = match &last.watermark_boundary_keys {
+        Some(json) if inclusive => {
+            let keys: Vec<String> = serde_json::from_str(json).map_err(|e| {
+                format!(
+                    "{}: the journal {} holds unreadable boundary keys ({e}); run with --full-drop to start over",
+                    p.name,
+                    journal.path().display()
+                )
+            })?;
+            Some(BoundaryKeys::from_texts(keys))
+        }
+        _ => None,
     };
-    let note = if inclusive {
-        format!(
+    let note = match &boundary {
+        Some(b) => format!(
             "rows with {} >= {} (less {} already written at it)",
             wm.watermark_column,
             after.display(),
-            seen.len()
-        )
-    } else {
-        format!("rows with {} > {}", wm.watermark_column, after.display())
+            b.rows()
+        ),
+        None => format!("rows with {} > {}", wm.watermark_column, after.display()),
     };
     Ok(Start {
         note,
-        after: Some(after),
-        seen,
+        position: Some(Position { after, boundary }),
         run_type: p.run_type,
+        reload: p.reload,
     })
 }
 
@@ -139,13 +147,25 @@ fn stored(column: &str, e: &JournalEntry) -> Result<Watermark, String> {
 }
 
 /// Appends a journal entry for every finished entity that has a journal, then passes the
-/// event on. A journal that cannot be written is reported loudly (the data is published
-/// already; the next incremental run would read those rows again).
+/// event on. Before it, the entry of a run that published but was never journaled (its
+/// process died in between), read from the checkpoint the destination held. A journal
+/// that cannot be written is recorded as a failure of the run (the data is published and
+/// its checkpoint with it, so the next run starts right; only the record is missing).
 pub struct JournalObserver {
     inner: Arc<dyn Observer>,
     by_name: HashMap<String, (EntityPlan, RunType)>,
     project: String,
     run_id: String,
+    failures: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+/// The journal's ids: the first 128 bits of two hashes of the parts, as hex.
+fn id(parts: &[&str]) -> String {
+    let mut h1 = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h1);
+    let mut h2 = std::collections::hash_map::DefaultHasher::new();
+    (parts, "hygge").hash(&mut h2);
+    format!("{:016x}{:016x}", h1.finish(), h2.finish())
 }
 
 impl JournalObserver {
@@ -165,23 +185,22 @@ impl JournalObserver {
                 .collect(),
             project: project.to_string(),
             run_id: run_id.to_string(),
+            failures: Default::default(),
         }
     }
 
+    /// Entities whose journal entry could not be written, with why.
+    pub fn failures(&self) -> Vec<(String, String)> {
+        self.failures.lock().expect("lock").clone()
+    }
+
     fn record(&self, r: &FlowReport) {
-        let Some((p, run_type)) = self.by_name.get(&r.name) else {
+        let Some((p, _)) = self.by_name.get(&r.name) else {
             return;
         };
         let Some(dir) = &p.journal else { return };
         let finished =
             r.started_at + chrono::Duration::microseconds((r.duration_secs * 1e6) as i64);
-        let id = |parts: &[&str]| {
-            let mut h1 = std::collections::hash_map::DefaultHasher::new();
-            parts.hash(&mut h1);
-            let mut h2 = std::collections::hash_map::DefaultHasher::new();
-            (parts, "hygge").hash(&mut h2);
-            format!("{:016x}{:016x}", h1.finish(), h2.finish())
-        };
         let start = r.started_at.to_rfc3339();
         let wm = r.watermark.as_ref();
         let entry = JournalEntry {
@@ -199,7 +218,7 @@ impl JournalObserver {
                 FlowStatus::Skipped => "skip",
             }
             .to_string(),
-            run_type: run_type.as_str().to_string(),
+            run_type: r.run_type.as_str().to_string(),
             row_count: r.rows_written as i64,
             duration: r.duration_secs,
             primary_key: p.watermark.as_ref().map(|w| w.primary_key.clone()),
@@ -213,15 +232,80 @@ impl JournalObserver {
             bytes: Some(r.bytes as i64),
             watermark_arrow_type: wm.map(|w| w.arrow_type.clone()),
             watermark_exact: wm.map(|w| w.exact.clone()),
+            // Listed only when every key is (never the journal's row count's worth).
             watermark_boundary_keys: wm
-                .filter(|w| !w.boundary_keys.is_empty())
+                .filter(|w| w.boundary_rows == Some(w.boundary_keys.len() as u64))
                 .map(|w| serde_json::to_string(&w.boundary_keys).expect("strings serialise")),
         };
-        if let Err(e) = Journal::at(dir).append(&[entry]) {
+        let recovered = r
+            .committed
+            .as_ref()
+            .filter(|c| c.flow == p.flow && c.entity == p.entity)
+            .map(|c| self.recovered(c));
+        let result = hygge_core::failpoint::hit("journal.append")
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                let append = || {
+                    Journal::at(dir)
+                        .append_unless_present(recovered.as_slice(), &[entry])
+                        .map_err(|e| e.to_string())
+                };
+                // The append waits on a lock and rewrites a file: off the async workers.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                        tokio::task::block_in_place(append)
+                    }
+                    _ => append(),
+                }
+            });
+        if let Err(e) = result {
             tracing::error!(
-                "{}: the run is published but its journal entry could not be written ({e}); the next incremental run will read these rows again",
+                "{}: published, but its journal entry could not be written ({e}); the destination's checkpoint keeps the position, so the next run neither skips nor repeats rows, and records the missing entry",
                 r.name
             );
+            self.failures
+                .lock()
+                .expect("lock")
+                .push((r.name.clone(), e));
+        }
+    }
+
+    /// The journal entry of the run that published `c`, rebuilt from the checkpoint (ids as
+    /// that run would have written them).
+    fn recovered(&self, c: &Checkpoint) -> JournalEntry {
+        let start = c.started_at.to_rfc3339();
+        let wm = c.watermark.as_ref();
+        let watermark = wm.and_then(|w| Watermark::parse(&w.column, &w.arrow_type, &w.exact).ok());
+        JournalEntry {
+            entity_run_id: id(&[&self.project, &c.flow, &c.entity, &start]),
+            coordinator_run_id: id(&[&self.project, &c.run_id]),
+            flow_run_id: id(&[&self.project, &c.flow, &c.run_id]),
+            coordinator: self.project.clone(),
+            flow: c.flow.clone(),
+            entity: c.entity.clone(),
+            start_time: start,
+            finish_time: c.published_at.to_rfc3339(),
+            status: if c.rows == 0 { "skip" } else { "success" }.to_string(),
+            run_type: c.run_type.as_str().to_string(),
+            row_count: c.rows as i64,
+            duration: (c.published_at - c.started_at).num_microseconds().unwrap_or(0) as f64 / 1e6,
+            primary_key: wm.map(|w| w.primary_key.clone()),
+            watermark_column: wm.map(|w| w.column.clone()),
+            watermark_type: watermark.as_ref().map(|w| w.kind().to_string()),
+            watermark: wm.map(|w| w.display.clone()),
+            message: Some(
+                "recorded from the destination's checkpoint: the run published, but stopped before writing this entry".into(),
+            ),
+            schema_version: SCHEMA_VERSION.to_string(),
+            source_row_count: Some(c.rows as i64),
+            destination_row_count: Some(c.rows as i64),
+            bytes: None,
+            watermark_arrow_type: wm.map(|w| w.arrow_type.clone()),
+            watermark_exact: wm.map(|w| w.exact.clone()),
+            watermark_boundary_keys: wm
+                .and_then(|w| w.boundary.as_ref())
+                .and_then(|b| b.keys.as_ref())
+                .map(|k| serde_json::to_string(k).expect("strings serialise")),
         }
     }
 }

@@ -161,17 +161,29 @@ pub fn ids(batches: &[RecordBatch]) -> Vec<i64> {
     v
 }
 
-/// Names of the entries of a folder (sorted), empty if it does not exist.
+/// The file every published entity folder holds beside its data.
+pub const STATE_FILE: &str = ".hygge-state.json";
+
+/// Names of the entries of a folder (sorted), empty if it does not exist, less the state
+/// file every published entity folder holds (see [`state`]).
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != STATE_FILE)
                 .collect()
         })
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The state file of a published entity folder.
+pub fn state(dir: &Path) -> serde_json::Value {
+    let text = fs::read_to_string(dir.join(STATE_FILE))
+        .unwrap_or_else(|e| panic!("{}: no state file: {e}", dir.display()));
+    serde_json::from_str(&text).unwrap()
 }
 
 /// A project with one parquet -> parquet flow `f` over entities `names`.

@@ -10,4 +10,4 @@ mod store;
 
 pub use config::{LocalStoreConfig, ParquetStoreConfig};
 pub use pattern::FilePattern;
-pub use store::{FileStore, FileStoreSettings};
+pub use store::{FileStore, FileStoreSettings, STATE_FILE};

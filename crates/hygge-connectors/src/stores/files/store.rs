@@ -7,10 +7,12 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BoxError, Encoded, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+use hygge_core::{
+    BoxError, Checkpoint, Encoded, Publish, RunType, Store, StoreWriter, WriteReport, WriteTarget,
+};
 
 use super::pattern::FilePattern;
-use super::publish::{Staging, link_tree, remove_all};
+use super::publish::{Staging, link_tree, remove_all, sync_dir};
 use crate::error::FileError;
 use crate::format::parquet_copy::{self, RowGroupSource};
 use crate::format::{self, FileWriter, WriteOptions};
@@ -95,6 +97,16 @@ impl FileStore {
             self.settings
                 .pattern
                 .max_sequence(names.iter().map(String::as_str), entity, flow_name);
+        let listed = read_state(&dir).map(|s| s.files).unwrap_or_default();
+        if let Ok(Some((entry, why))) =
+            foreign_entry(&dir, &listed, &self.settings.pattern, entity, flow_name)
+        {
+            return format!(
+                "refuses to replace {}: it holds {entry}{why}, which this store did not write",
+                dir.display()
+            );
+        }
+        let names: Vec<String> = names.into_iter().filter(|n| n != STATE_FILE).collect();
         match run_type {
             RunType::FullDrop => format!(
                 "replaces the {} file{} now in {}",
@@ -141,9 +153,24 @@ impl Store for FileStore {
 
     async fn check(&self, entity: &str) -> Result<(), BoxError> {
         // Writes nothing: the entity folder, or the nearest folder above it that exists,
-        // must be a writable folder.
+        // must be a writable folder, holding nothing this store would not have written.
         let dir = self.settings.entity_dir(entity);
+        let s = self.settings.clone();
+        let entity = entity.to_string();
         blocking(move || {
+            if dir.is_dir() {
+                let listed = read_state(&dir).map(|s| s.files).unwrap_or_default();
+                // `{flow_name}` is not known here: only `{name}` patterns are checked.
+                if let Some((entry, why)) = foreign_entry(&dir, &listed, &s.pattern, &entity, "")?
+                    && !s.pattern.to_string().contains("{flow_name}")
+                {
+                    return Err(FileError::Foreign {
+                        dir: dir.clone(),
+                        entry,
+                        why,
+                    });
+                }
+            }
             let mut cur = dir.as_path();
             loop {
                 if cur.exists() {
@@ -171,21 +198,11 @@ impl Store for FileStore {
         }
     }
 
-    async fn open(
-        &self,
-        target: &WriteTarget,
-        schema: SchemaRef,
-    ) -> Result<Box<dyn StoreWriter>, BoxError> {
-        if let WriteOptions::Csv(_) = self.settings.write {
-            format::csv::check_schema(&schema).map_err(|detail| FileError::Unsupported {
-                path: self.settings.entity_dir(&target.entity),
-                detail,
-            })?;
-        }
+    async fn open(&self, target: &WriteTarget) -> Result<Box<dyn StoreWriter>, BoxError> {
         let s = self.settings.clone();
         let target = target.clone();
-        let state = blocking(move || Run::begin(s, target, schema)).await?;
-        Ok(Box::new(FileStoreWriter { run: Some(state) }))
+        let run = blocking(move || Run::lock(s, target)).await?;
+        Ok(Box::new(FileStoreWriter { run: Some(run) }))
     }
 }
 
@@ -196,17 +213,114 @@ fn writable(dir: &std::path::Path) -> Result<(), FileError> {
     Ok(())
 }
 
+/// The file in every published entity folder that says what hygge published there: the
+/// data files, and the checkpoint of the run that published them. Hidden (a leading dot),
+/// so dataset readers (pyarrow, Spark, DuckDB globs of `*.parquet`) and hygge's own file
+/// home skip it.
+pub const STATE_FILE: &str = ".hygge-state.json";
+
+/// Where the original hygge (and hygge before 0.2) kept the journal of a flow without
+/// entities: inside its store folder. Carried over when the folder is replaced, never
+/// deleted.
+const LEGACY_JOURNAL: &str = ".hygge_journal";
+
+/// The content of [`STATE_FILE`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StateFile {
+    hygge_state: u32,
+    /// The data files of the folder, all written by hygge.
+    files: Vec<String>,
+    /// The checkpoint of the run that published the folder.
+    checkpoint: serde_json::Value,
+}
+
+/// What a folder's state file says: its files, and the checkpoint as text (or, if the file
+/// cannot be parsed, its raw text, which the engine then refuses with a named error).
+struct State {
+    files: Vec<String>,
+    checkpoint: Option<String>,
+}
+
+fn read_state(dir: &std::path::Path) -> Option<State> {
+    let text = fs::read_to_string(dir.join(STATE_FILE)).ok()?;
+    Some(match serde_json::from_str::<StateFile>(&text) {
+        Ok(f) => State {
+            files: f.files,
+            checkpoint: Some(f.checkpoint.to_string()),
+        },
+        Err(e) => State {
+            files: vec![],
+            checkpoint: Some(format!(
+                "{text}\n(in {}: {e})",
+                dir.join(STATE_FILE).display()
+            )),
+        },
+    })
+}
+
+/// The first entry of `dir` that this store did not write, and what it is: anything but its
+/// state file, the legacy journal folder, and files listed in the state file or named as
+/// `file_pattern` names them.
+fn foreign_entry(
+    dir: &std::path::Path,
+    listed: &[String],
+    pattern: &FilePattern,
+    entity: &str,
+    flow_name: &str,
+) -> Result<Option<(String, String)>, FileError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FileError::io("list", dir, e)),
+    };
+    let mut found: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| FileError::io("list", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == STATE_FILE || name == LEGACY_JOURNAL {
+            continue;
+        }
+        let kind = entry
+            .file_type()
+            .map_err(|e| FileError::io("stat", entry.path(), e))?;
+        let ours = kind.is_file()
+            && (listed.contains(&name)
+                || pattern
+                    .max_sequence(std::iter::once(name.as_str()), entity, flow_name)
+                    .is_some());
+        if !ours {
+            let why = if kind.is_dir() {
+                " (a folder)"
+            } else if kind.is_symlink() {
+                " (a symbolic link)"
+            } else if kind.is_file() {
+                ""
+            } else {
+                " (not a regular file)"
+            };
+            found.push((name, why.to_string()));
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().next())
+}
+
 /// One run's state. Dropping it unfinished removes its staging folder.
 struct Run {
     s: Arc<FileStoreSettings>,
     target: WriteTarget,
-    schema: SchemaRef,
+    schema: Option<SchemaRef>,
+    publish: Publish,
     staging: Staging,
     /// The visible entity folder.
     entity_dir: PathBuf,
     /// This run's staging folder: the entity's complete new folder once finished.
     dir: PathBuf,
     _lock: fs::File,
+    /// The checkpoint published with the folder's data, as its state file holds it.
+    committed: Option<String>,
+    /// The data files the state file lists.
+    listed: Vec<String>,
     next_sequence: u64,
     current: Option<(Box<dyn FileWriter>, usize)>,
     outputs: Vec<String>,
@@ -219,29 +333,59 @@ struct Run {
 }
 
 impl Run {
-    fn begin(
-        s: Arc<FileStoreSettings>,
-        target: WriteTarget,
-        schema: SchemaRef,
-    ) -> Result<Self, FileError> {
+    /// Takes the entity's lock and reads what the published folder holds. Refuses a store
+    /// path that is a file or a link, and a folder holding anything this store did not
+    /// write (a run replaces the whole folder).
+    fn lock(s: Arc<FileStoreSettings>, target: WriteTarget) -> Result<Self, FileError> {
         let entity_dir = s.entity_dir(&target.entity);
+        match fs::symlink_metadata(&entity_dir) {
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(FileError::Unsupported {
+                    path: entity_dir,
+                    detail: "is a symbolic link; a run replaces the folder it names, so point the store at the real folder".into(),
+                });
+            }
+            Ok(md) if !md.is_dir() => {
+                return Err(FileError::Unsupported {
+                    path: entity_dir,
+                    detail: "is a file, but the store writes a folder here; move the file, or point the store at a folder".into(),
+                });
+            }
+            _ => {}
+        }
         let staging = Staging::for_dir(&entity_dir)?;
         let lock = staging.begin()?;
+        let state = read_state(&entity_dir);
+        let listed = state.as_ref().map(|s| s.files.clone()).unwrap_or_default();
+        if let Some((entry, why)) = foreign_entry(
+            &entity_dir,
+            &listed,
+            &s.pattern,
+            &target.entity,
+            &target.flow_name,
+        )? {
+            return Err(FileError::Foreign {
+                dir: entity_dir,
+                entry,
+                why,
+            });
+        }
         let dir = staging.run_dir(&target.run_id);
-        fs::create_dir_all(&dir).map_err(|e| FileError::io("create", &dir, e))?;
-        let next_sequence = match target.run_type {
-            RunType::FullDrop => 1,
-            RunType::Incremental => existing_max(&s, &entity_dir, &target)?.map_or(1, |m| m + 1),
-        };
         Ok(Run {
             s,
+            publish: Publish {
+                run_type: target.run_type,
+                reload: false,
+            },
             target,
-            schema,
+            schema: None,
             staging,
             entity_dir,
             dir,
             _lock: lock,
-            next_sequence,
+            committed: state.and_then(|s| s.checkpoint),
+            listed,
+            next_sequence: 1,
             current: None,
             outputs: vec![],
             rows: 0,
@@ -252,6 +396,26 @@ impl Run {
         })
     }
 
+    /// Creates this run's staging folder for rows of `schema`.
+    fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), FileError> {
+        if let WriteOptions::Csv(_) = self.s.write {
+            format::csv::check_schema(&schema).map_err(|detail| FileError::Unsupported {
+                path: self.entity_dir.clone(),
+                detail,
+            })?;
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| FileError::io("create", &self.dir, e))?;
+        self.next_sequence = match publish.run_type {
+            RunType::FullDrop => 1,
+            RunType::Incremental => {
+                existing_max(&self.s, &self.entity_dir, &self.target)?.map_or(1, |m| m + 1)
+            }
+        };
+        self.schema = Some(schema);
+        self.publish = publish;
+        Ok(())
+    }
+
     fn open_file(&mut self) -> Result<(), FileError> {
         let name = self.s.pattern.render(
             self.next_sequence,
@@ -260,7 +424,11 @@ impl Run {
         );
         self.next_sequence += 1;
         let path = self.dir.join(&name);
-        let w = format::create_writer(&path, self.schema.clone(), &self.s.write, self.s.durable)?;
+        let schema = self.schema.clone().ok_or_else(|| FileError::Unsupported {
+            path: path.clone(),
+            detail: "written before the run began (a bug in hygge)".into(),
+        })?;
+        let w = format::create_writer(&path, schema, &self.s.write, self.s.durable)?;
         self.outputs.push(name);
         self.current = Some((w, 0));
         Ok(())
@@ -330,10 +498,10 @@ impl Run {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<WriteReport, FileError> {
-        let incremental = self.target.run_type == RunType::Incremental;
+    fn finish(mut self, checkpoint: &Checkpoint) -> Result<WriteReport, FileError> {
+        let incremental = self.publish.run_type == RunType::Incremental;
         if self.rows == 0 && incremental {
-            // Nothing new: the published folder stays exactly as it is.
+            // Nothing new: the published folder (and its checkpoint) stays exactly as it is.
             self.discard();
             return Ok(self.report(vec![]));
         }
@@ -341,10 +509,34 @@ impl Run {
             self.open_file()?; // full_drop of an empty source: one empty file keeps the schema
         }
         self.close_file()?;
-        if incremental && self.entity_dir.exists() {
-            link_tree(&self.entity_dir, &self.dir)?;
+        if self.entity_dir.exists() {
+            // The folder may have changed since the run opened it: checked again, as it
+            // is about to be swapped out.
+            if let Some((entry, why)) = foreign_entry(
+                &self.entity_dir,
+                &self.listed,
+                &self.s.pattern,
+                &self.target.entity,
+                &self.target.flow_name,
+            )? {
+                return Err(FileError::Foreign {
+                    dir: self.entity_dir.clone(),
+                    entry,
+                    why,
+                });
+            }
+            if incremental {
+                link_tree(&self.entity_dir, &self.dir, &[STATE_FILE])?;
+            } else if self.entity_dir.join(LEGACY_JOURNAL).is_dir() {
+                let to = self.dir.join(LEGACY_JOURNAL);
+                fs::create_dir_all(&to).map_err(|e| FileError::io("create", &to, e))?;
+                link_tree(&self.entity_dir.join(LEGACY_JOURNAL), &to, &[])?;
+            }
         }
-        let old = self.staging.publish(&self.dir, self.s.durable)?;
+        self.write_state(checkpoint)?;
+        hygge_core::failpoint::hit("files.publish")
+            .map_err(|e| FileError::io("publish", &self.entity_dir, std::io::Error::other(e)))?;
+        let old = self.staging.publish(&self.target.run_id, self.s.durable)?;
         self.done = true;
         if let Some(old) = old
             && let Err(e) = remove_all(&old)
@@ -374,6 +566,34 @@ impl Run {
         Ok(self.report(outputs))
     }
 
+    /// Writes the state file into the staged folder: every data file in it, and the run's
+    /// checkpoint, published with them in the same swap.
+    fn write_state(&self, checkpoint: &Checkpoint) -> Result<(), FileError> {
+        use std::io::Write;
+        let mut files: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(|e| FileError::io("list", &self.dir, e))?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != STATE_FILE)
+            .collect();
+        files.sort();
+        let state = StateFile {
+            hygge_state: 1,
+            files,
+            checkpoint: serde_json::to_value(checkpoint).expect("a checkpoint serialises"),
+        };
+        let path = self.dir.join(STATE_FILE);
+        let mut f = fs::File::create(&path).map_err(|e| FileError::io("create", &path, e))?;
+        f.write_all(&serde_json::to_vec_pretty(&state).expect("state serialises"))
+            .map_err(|e| FileError::io("write", &path, e))?;
+        if self.s.durable {
+            f.sync_all().map_err(|e| FileError::io("sync", &path, e))?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
     fn report(&self, outputs: Vec<String>) -> WriteReport {
         WriteReport {
             rows: self.rows,
@@ -387,6 +607,9 @@ impl Run {
         self.current = None;
         if !self.done {
             self.done = true;
+            if self.schema.is_none() {
+                return; // never began: nothing staged
+            }
             if let Err(e) = remove_all(&self.dir) {
                 tracing::warn!("could not remove staging folder: {e}");
             }
@@ -437,6 +660,17 @@ impl FileStoreWriter {
 
 #[async_trait]
 impl StoreWriter for FileStoreWriter {
+    fn committed(&self) -> Option<&str> {
+        self.run.as_ref().and_then(|r| r.committed.as_deref())
+    }
+
+    async fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), BoxError> {
+        let mut run = self.take()?;
+        let run = blocking(move || run.begin(schema, publish).map(|_| run)).await?;
+        self.run = Some(run);
+        Ok(())
+    }
+
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
         let mut run = self.take()?;
         let run = blocking(move || run.write(&batch).map(|_| run)).await?;
@@ -462,9 +696,10 @@ impl StoreWriter for FileStoreWriter {
         self.run.as_ref().map_or(0, |r| r.rows)
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
+    async fn finish(mut self: Box<Self>, checkpoint: &Checkpoint) -> Result<WriteReport, BoxError> {
         let run = self.take()?;
-        blocking(move || run.finish()).await
+        let checkpoint = checkpoint.clone();
+        blocking(move || run.finish(&checkpoint)).await
     }
 
     async fn abort(mut self: Box<Self>) {

@@ -38,6 +38,10 @@ pub struct MssqlStoreConfig {
     /// `incremental` appends).
     #[serde(default)]
     pub if_exists: Option<IfExists>,
+    /// Seconds to wait, at most, for the table locks publishing needs (default 60); past
+    /// it the entity fails and the table is unchanged.
+    #[serde(default)]
+    pub lock_timeout: Option<u64>,
     /// Rows per bulk-load batch (default 102,400: a columnstore row group).
     #[serde(default = "batch_size")]
     pub batch_size: usize,

@@ -1,17 +1,21 @@
 //! Writes one entity run with the TDS bulk-load protocol into `<table>_hygge_tmp`, then
 //! publishes it in one transaction:
 //!
-//! 1. On one pooled connection, take a session application lock on the target (one writer
-//!    per table across processes), create the schema if missing, drop a staging table a
-//!    crashed run left behind, and create `<table>_hygge_tmp` from the Arrow schema with
-//!    exact types (strings and binaries as `(max)` while loading).
+//! 1. `open`: on one pooled connection, try a session application lock on the target (one
+//!    writer per table across processes; another run holding it is an error at once) and
+//!    read the table's checkpoint from `<schema>._hygge_state`. `begin`: create the schema
+//!    if missing, drop a staging table a crashed run left behind, and create
+//!    `<table>_hygge_tmp` from the Arrow schema with exact types (strings and binaries as
+//!    `(max)` while loading).
 //! 2. Bulk-load every batch into it (`INSERT BULK`, never row-by-row inserts), on up to
 //!    `parallel_workers` connections the pool has free; the server's row count of every
 //!    bulk statement must match the rows sent.
 //! 3. At finish, in one transaction (`XACT_ABORT`): replace = narrow string/binary columns
 //!    to the longest value loaded, drop the old table and rename the staging table into its
 //!    place; append = add new columns, `INSERT INTO target SELECT ... FROM staging`, drop
-//!    the staging table. Then release the lock.
+//!    the staging table; and upsert the run's checkpoint into `_hygge_state`. Its locks
+//!    are waited for in attempts of `SET LOCK_TIMEOUT` 2 s until `lock_timeout`. Then
+//!    release the lock.
 //!
 //! Before the commit nothing is visible in the target; on any failure the transaction rolls
 //! back, the staging table is dropped (or, if the connection died, by the next run) and the
@@ -22,7 +26,9 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use hygge_core::{BoxError, RunType, Store, StoreWriter, WriteReport, WriteTarget};
+use hygge_core::{
+    BoxError, Checkpoint, Held, Publish, RunType, Store, StoreWriter, WriteReport, WriteTarget,
+};
 use tiberius::SqlBulkCopyOptions;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -31,7 +37,7 @@ use crate::mssql::connection::{Lease, MsPool, error_text};
 use crate::mssql::encode::Encoder;
 use crate::mssql::sql::{TableName, ident, literal};
 use crate::mssql::types::Target;
-use crate::stores::{IfExists, WriteMode};
+use crate::stores::{IfExists, STATE_TABLE, WriteMode};
 
 /// Longest `nvarchar(n)` / `varbinary(n)` before `(max)`.
 const MAX_NVARCHAR: usize = 4_000;
@@ -47,6 +53,7 @@ pub struct MssqlStore {
     batch_size: usize,
     options: SqlBulkCopyOptions,
     workers: usize,
+    lock_timeout: std::time::Duration,
 }
 
 impl MssqlStore {
@@ -66,7 +73,14 @@ impl MssqlStore {
             batch_size,
             options,
             workers: workers.max(1),
+            lock_timeout: std::time::Duration::from_secs(crate::stores::DEFAULT_LOCK_TIMEOUT_SECS),
         }
+    }
+
+    /// Waits at most `d` for the locks publishing needs.
+    pub fn with_lock_timeout(mut self, d: std::time::Duration) -> Self {
+        self.lock_timeout = d;
+        self
     }
 
     /// The entity's table.
@@ -107,6 +121,19 @@ async fn scalar(lease: &mut Lease, sql: String) -> Result<Option<i64>, String> {
     }))
 }
 
+/// Runs a batch and returns the first column of its first row as text, if any.
+async fn text(lease: &mut Lease, sql: String) -> Result<Option<String>, String> {
+    let row = lease
+        .client()
+        .simple_query(sql)
+        .await
+        .map_err(|e| error_text(&e))?
+        .into_row()
+        .await
+        .map_err(|e| error_text(&e))?;
+    Ok(row.and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string)))
+}
+
 async fn execute(lease: &mut Lease, sql: String) -> Result<(), String> {
     lease
         .client()
@@ -124,7 +151,7 @@ fn lock_sql(t: &TableName, take: bool) -> Result<String, String> {
     Ok(if take {
         format!(
             "DECLARE @r int; EXEC @r = sp_getapplock @Resource = {resource}, @LockMode = 'Exclusive', \
-             @LockOwner = 'Session', @LockTimeout = -1; SELECT CAST(@r AS bigint)"
+             @LockOwner = 'Session', @LockTimeout = 0; SELECT CAST(@r AS bigint)"
         )
     } else {
         format!("EXEC sp_releaseapplock @Resource = {resource}, @LockOwner = 'Session'")
@@ -173,27 +200,92 @@ impl Store for MssqlStore {
         Ok(())
     }
 
-    async fn open(
-        &self,
-        target: &WriteTarget,
-        schema: SchemaRef,
-    ) -> Result<Box<dyn StoreWriter>, BoxError> {
+    async fn open(&self, target: &WriteTarget) -> Result<Box<dyn StoreWriter>, BoxError> {
         let t = self.table(&target.entity);
         let fail = |e: String| self.context(&t, e);
-        let encoder = Encoder::new(&schema).map_err(fail)?;
         let quoted = t.quoted().map_err(fail)?;
         let staging = t.with_table(format!("{}_hygge_tmp", t.table));
         let staging_q = staging.quoted().map_err(fail)?;
-        let mode = WriteMode::of(self.if_exists, target.run_type);
+        let state = t.with_table(STATE_TABLE.to_string());
         let mut main = self.pool.get().await.map_err(fail)?;
         let got = scalar(&mut main, lock_sql(&t, true).map_err(fail)?)
             .await
             .map_err(fail)?;
-        if got.is_none_or(|r| r < 0) {
-            return Err(fail(format!(
-                "could not lock the table for loading (sp_getapplock returned {got:?})"
-            )));
+        match got {
+            Some(r) if r >= 0 => {}
+            Some(-1) => {
+                main.done();
+                return Err(fail(
+                    "another run is loading this table right now; try again when it has finished"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(fail(format!(
+                    "could not lock the table for loading (sp_getapplock returned {other:?})"
+                )));
+            }
         }
+        let read = async {
+            let sl = state.literal()?;
+            text(
+                &mut main,
+                format!(
+                    "IF OBJECT_ID({sl}, N'U') IS NOT NULL \
+                     SELECT [checkpoint] FROM {} WHERE [table_name] = {}",
+                    state.quoted()?,
+                    literal(&quoted)
+                ),
+            )
+            .await
+        }
+        .await;
+        let committed = match read {
+            Ok(c) => c,
+            Err(e) => {
+                if execute(&mut main, lock_sql(&t, false).map_err(fail)?)
+                    .await
+                    .is_ok()
+                {
+                    main.done();
+                }
+                return Err(fail(e));
+            }
+        };
+        Ok(Box::new(MssqlWriter {
+            store: self.clone(),
+            label: format!("{}, table {}", self.pool.label(), t.display()),
+            table: t.clone(),
+            quoted,
+            staging,
+            staging_q,
+            state,
+            committed,
+            flow_name: target.flow_name.clone(),
+            mode: WriteMode::of(self.if_exists, target.run_type),
+            exists: false,
+            add: Vec::new(),
+            names: Vec::new(),
+            targets: Vec::new(),
+            loaders: Vec::new(),
+            main: Some(main),
+            next: 0,
+            staged: 0,
+            bytes: 0,
+        }))
+    }
+}
+
+impl MssqlWriter {
+    /// Creates the schema if missing and the staging table, and starts the loaders.
+    async fn prepare(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), String> {
+        let encoder = Encoder::new(&schema)?;
+        let mode = WriteMode::publishing(self.store.if_exists, publish);
+        self.mode = mode;
+        let t = self.table.clone();
+        let Some(mut main) = self.main.take() else {
+            return Err("no connection (a bug in hygge)".into());
+        };
         let prepared = async {
             let schema_name = t.schema.clone().unwrap_or_else(|| "dbo".into());
             let exists = scalar(
@@ -251,7 +343,8 @@ impl Store for MssqlStore {
                 format!(
                     "IF OBJECT_ID({sl}, N'U') IS NOT NULL DROP TABLE {staging_q}; \
                      CREATE TABLE {staging_q} ({columns})",
-                    sl = staging.literal()?
+                    sl = self.staging.literal()?,
+                    staging_q = self.staging_q,
                 ),
             )
             .await?;
@@ -261,69 +354,50 @@ impl Store for MssqlStore {
         let (exists, add) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                if execute(&mut main, lock_sql(&t, false).map_err(fail)?)
-                    .await
-                    .is_ok()
-                {
-                    main.done();
-                }
-                return Err(fail(e));
+                self.main = Some(main);
+                self.clean_up().await;
+                return Err(e);
             }
         };
-        let options = self.options;
+        self.exists = exists;
+        self.add = add;
+        self.names = encoder.names.clone();
+        self.targets = encoder.targets.clone();
         let mut extra = Vec::new();
-        while extra.len() + 1 < self.workers {
-            match self.pool.try_get().await {
+        while extra.len() + 1 < self.store.workers {
+            match self.store.pool.try_get().await {
                 Some(l) => extra.push(l),
                 None => break,
             }
         }
-        let mut writer = MssqlWriter {
-            label: format!("{}, table {}", self.pool.label(), t.display()),
-            table: t.clone(),
-            quoted,
-            staging,
-            staging_q,
-            mode,
-            exists,
-            add,
-            names: encoder.names.clone(),
-            targets: encoder.targets.clone(),
-            loaders: Vec::new(),
-            main: None,
-            next: 0,
-            staged: 0,
-            bytes: 0,
-        };
-        let spawn = |lease: Lease, w: &MssqlWriter| {
+        let (options, per_statement) = (self.store.options, self.store.batch_size);
+        let spawn = |lease: Lease, staging_q: String| {
             let (tx, rx) = mpsc::channel(1);
             let handle = tokio::spawn(load(
                 lease,
-                w.staging_q.clone(),
+                staging_q,
                 encoder.clone(),
                 rx,
                 options,
-                self.batch_size,
+                per_statement,
             ));
             Loader {
                 tx: Some(tx),
                 handle,
             }
         };
-        let first = spawn(main, &writer);
-        writer.loaders.push(first);
+        self.loaders.push(spawn(main, self.staging_q.clone()));
         for l in extra {
-            let loader = spawn(l, &writer);
-            writer.loaders.push(loader);
+            self.loaders.push(spawn(l, self.staging_q.clone()));
         }
-        if writer.loaders.len() > 1 {
+        if self.loaders.len() > 1 {
             tracing::info!(
                 "{}: loading over {} connections",
-                target.flow_name,
-                writer.loaders.len()
+                self.flow_name,
+                self.loaders.len()
             );
         }
-        Ok(Box::new(writer))
+        Ok(())
     }
 }
 
@@ -360,7 +434,7 @@ type Loaded = (Lease, u64, Vec<usize>);
 type LoadError = (String, Option<Lease>);
 
 struct Loader {
-    tx: Option<mpsc::Sender<RecordBatch>>,
+    tx: Option<mpsc::Sender<(RecordBatch, Option<Held>)>>,
     handle: JoinHandle<Result<Loaded, LoadError>>,
 }
 
@@ -377,7 +451,7 @@ async fn load(
     mut lease: Lease,
     staging: String,
     mut enc: Encoder,
-    mut rx: mpsc::Receiver<RecordBatch>,
+    mut rx: mpsc::Receiver<(RecordBatch, Option<Held>)>,
     options: SqlBulkCopyOptions,
     per_statement: usize,
 ) -> Result<Loaded, LoadError> {
@@ -397,7 +471,9 @@ async fn load(
         };
         let mut sent = 0u64;
         let mut bad = None;
-        while let Some(batch) = next.take() {
+        // `_held` keeps the batch's bytes in the flow's memory budget until its rows are
+        // sent (the encoded rows live as long).
+        while let Some((batch, _held)) = next.take() {
             let rows = enc.prepare(&batch).and_then(|cols| {
                 let srcs = enc.sources(&cols)?;
                 (0..srcs.rows)
@@ -452,11 +528,17 @@ async fn load(
 }
 
 struct MssqlWriter {
+    store: MssqlStore,
     label: String,
     table: TableName,
     quoted: String,
     staging: TableName,
     staging_q: String,
+    /// `<schema>._hygge_state`.
+    state: TableName,
+    /// The checkpoint `_hygge_state` held for the table when the run opened it.
+    committed: Option<String>,
+    flow_name: String,
     mode: WriteMode,
     exists: bool,
     /// `[col] type NULL` to add to an existing table (append).
@@ -509,8 +591,34 @@ impl MssqlWriter {
         }
     }
 
-    fn publish_sql(&self, max_len: &[usize]) -> Result<String, String> {
-        let mut sql = String::from("SET XACT_ABORT ON; BEGIN TRANSACTION; ");
+    /// The checkpoint's upsert into `_hygge_state` (created if missing, serialised per
+    /// schema by a transaction-owned application lock), inside the publishing transaction.
+    fn state_sql(&self, checkpoint: &str, lock_ms: u128) -> Result<String, String> {
+        let schema = self.state.schema.clone().unwrap_or_else(|| "dbo".into());
+        let s = self.state.quoted()?;
+        Ok(format!(
+            "DECLARE @sl int; EXEC @sl = sp_getapplock @Resource = {res}, @LockMode = 'Exclusive', \
+             @LockOwner = 'Transaction', @LockTimeout = {lock_ms}; \
+             IF @sl < 0 THROW 51222, N'timed out waiting for the state table lock', 1; \
+             IF OBJECT_ID({sl}, N'U') IS NULL CREATE TABLE {s} ([table_name] nvarchar(450) NOT NULL PRIMARY KEY, \
+             [checkpoint] nvarchar(max) NOT NULL, [updated_at] datetime2 NOT NULL); \
+             DECLARE @c nvarchar(max) = {c}; \
+             UPDATE {s} SET [checkpoint] = @c, [updated_at] = SYSUTCDATETIME() WHERE [table_name] = {t}; \
+             IF @@ROWCOUNT = 0 INSERT INTO {s} ([table_name], [checkpoint], [updated_at]) VALUES ({t}, @c, SYSUTCDATETIME()); ",
+            res = literal(&format!("hygge:state:{}", ident(&schema)?)),
+            sl = self.state.literal()?,
+            c = literal(checkpoint),
+            t = literal(&self.quoted),
+        ))
+    }
+
+    fn publish_sql(
+        &self,
+        max_len: &[usize],
+        checkpoint: &str,
+        lock_ms: u128,
+    ) -> Result<String, String> {
+        let mut sql = format!("SET LOCK_TIMEOUT {lock_ms}; SET XACT_ABORT ON; BEGIN TRANSACTION; ");
         let tl = self.table.literal()?;
         let appending = self.exists && self.mode == WriteMode::Append;
         if appending {
@@ -525,9 +633,10 @@ impl MssqlWriter {
                 .join(", ");
             sql.push_str(&format!(
                 "DECLARE @n bigint; INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}; SET @n = ROWCOUNT_BIG(); \
-                 DROP TABLE {s}; COMMIT TRANSACTION; SELECT @n;",
+                 DROP TABLE {s}; {state}COMMIT TRANSACTION; SET LOCK_TIMEOUT -1; SELECT @n;",
                 t = self.quoted,
                 s = self.staging_q,
+                state = self.state_sql(checkpoint, lock_ms)?,
             ));
             return Ok(sql);
         }
@@ -560,9 +669,10 @@ impl MssqlWriter {
             ));
         }
         sql.push_str(&format!(
-            "EXEC sp_rename {}, {}, N'OBJECT'; COMMIT TRANSACTION; SELECT CAST(-1 AS bigint);",
+            "EXEC sp_rename {}, {}, N'OBJECT'; {}COMMIT TRANSACTION; SET LOCK_TIMEOUT -1; SELECT CAST(-1 AS bigint);",
             self.staging.literal()?,
-            literal(&self.table.table)
+            literal(&self.table.table),
+            self.state_sql(checkpoint, lock_ms)?,
         ));
         Ok(sql)
     }
@@ -578,7 +688,7 @@ impl MssqlWriter {
             return;
         };
         let sql = format!(
-            "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; \
+            "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; SET LOCK_TIMEOUT -1; \
              IF OBJECT_ID({sl}, N'U') IS NOT NULL DROP TABLE {}; {unlock}",
             self.staging_q
         );
@@ -588,18 +698,66 @@ impl MssqlWriter {
     }
 }
 
+/// SQL Server's "lock request time out period exceeded", and the state table lock's own.
+fn lock_timed_out(e: &str) -> bool {
+    e.contains("SQL Server error 1222:") || e.contains("SQL Server error 51222:")
+}
+
 #[async_trait]
 impl StoreWriter for MssqlWriter {
+    fn committed(&self) -> Option<&str> {
+        self.committed.as_deref()
+    }
+
+    async fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), BoxError> {
+        self.prepare(schema, publish)
+            .await
+            .map_err(|e| format!("{}: {e}", self.label).into())
+    }
+
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
+        self.send(batch, None).await
+    }
+
+    async fn write_held(&mut self, batch: RecordBatch, held: Held) -> Result<(), BoxError> {
+        self.send(batch, Some(held)).await
+    }
+
+    fn staged_rows(&self) -> u64 {
+        self.staged
+    }
+
+    async fn finish(mut self: Box<Self>, checkpoint: &Checkpoint) -> Result<WriteReport, BoxError> {
+        self.finish_load(checkpoint).await
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        // Stop the loaders: a connection in the middle of a bulk load is closed (its
+        // lease is dropped unfinished), which ends the load on the server.
+        let _ = self.join().await;
+        self.clean_up().await;
+    }
+}
+
+impl MssqlWriter {
+    /// Hands a batch to the next loader (round robin), with the budget it holds.
+    async fn send(&mut self, batch: RecordBatch, held: Option<Held>) -> Result<(), BoxError> {
         let rows = batch.num_rows() as u64;
         if rows == 0 {
             return Ok(());
+        }
+        if self.loaders.is_empty() {
+            return Err(format!(
+                "{}: written before the run began (a bug in hygge)",
+                self.label
+            )
+            .into());
         }
         let bytes = batch.get_array_memory_size() as u64;
         let i = self.next % self.loaders.len();
         self.next += 1;
         let sent = match &self.loaders[i].tx {
-            Some(tx) => tx.send(batch).await.is_ok(),
+            Some(tx) => tx.send((batch, held)).await.is_ok(),
             None => false,
         };
         if !sent {
@@ -615,11 +773,11 @@ impl StoreWriter for MssqlWriter {
         Ok(())
     }
 
-    fn staged_rows(&self) -> u64 {
-        self.staged
-    }
-
-    async fn finish(mut self: Box<Self>) -> Result<WriteReport, BoxError> {
+    /// Joins the loaders and publishes, with the checkpoint, in one transaction.
+    async fn finish_load(
+        mut self: Box<Self>,
+        checkpoint: &Checkpoint,
+    ) -> Result<WriteReport, BoxError> {
         let label = self.label.clone();
         let (loaded, max_len) = match self.join().await {
             Ok(v) => v,
@@ -636,22 +794,40 @@ impl StoreWriter for MssqlWriter {
             )
             .into());
         }
-        let sql = self
-            .publish_sql(&max_len)
-            .map_err(|e| format!("{label}: {e}"))?;
+        let checkpoint = checkpoint.to_json();
         let mut main = self
             .main
             .take()
             .ok_or_else(|| format!("{label}: no connection"))?;
-        let published = scalar(&mut main, sql).await;
-        let inserted = match published {
-            Ok(n) => n,
-            Err(e) => {
-                self.main = Some(main);
-                self.clean_up().await;
-                return Err(
-                    format!("{label}: publishing failed, the table is unchanged: {e}").into(),
-                );
+        let deadline = std::time::Instant::now() + self.store.lock_timeout;
+        let mut pause = std::time::Duration::from_millis(50);
+        let inserted = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let wait = left
+                .min(std::time::Duration::from_secs(2))
+                .max(std::time::Duration::from_millis(1));
+            let sql = self
+                .publish_sql(&max_len, &checkpoint, wait.as_millis())
+                .map_err(|e| format!("{label}: {e}"))?;
+            match scalar(&mut main, sql).await {
+                Ok(n) => break n,
+                Err(e) if lock_timed_out(&e) && std::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(e) => {
+                    self.main = Some(main);
+                    self.clean_up().await;
+                    let why = if lock_timed_out(&e) {
+                        format!(
+                            "publishing waited {}s (lock_timeout) for other sessions using the table to let go of it, and gave up; nothing was published. Raise `lock_timeout` on the store, or run when the table is not in use ({e})",
+                            self.store.lock_timeout.as_secs()
+                        )
+                    } else {
+                        format!("publishing failed, the table is unchanged: {e}")
+                    };
+                    return Err(format!("{label}: {why}").into());
+                }
             }
         };
         if let Some(n) = inserted.filter(|n| *n >= 0)
@@ -671,12 +847,5 @@ impl StoreWriter for MssqlWriter {
             outputs: vec![self.table.display()],
             destination: format!("table {}", self.table.display()),
         })
-    }
-
-    async fn abort(mut self: Box<Self>) {
-        // Stop the loaders: a connection in the middle of a bulk load is closed (its
-        // lease is dropped unfinished), which ends the load on the server.
-        let _ = self.join().await;
-        self.clean_up().await;
     }
 }

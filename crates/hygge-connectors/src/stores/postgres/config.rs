@@ -28,5 +28,9 @@ pub struct PostgresStoreConfig {
     /// `incremental` appends).
     #[serde(default)]
     pub if_exists: Option<IfExists>,
+    /// Seconds to wait, at most, for the table locks publishing needs (default 60); past
+    /// it the entity fails and the table is unchanged.
+    #[serde(default)]
+    pub lock_timeout: Option<u64>,
 }
 }
