@@ -277,14 +277,12 @@ impl PgConnectionConfig {
         let how = match mode {
             TlsMode::Disable => "without TLS (sslmode disable)",
             TlsMode::Encrypt { required: false } => {
-                "over TLS only if the server offers it, to a server whose certificate is not checked (sslmode prefer): a man in the middle can refuse TLS or present any certificate"
+                "over TLS only if the server offers it, and without checking the server's certificate (sslmode prefer)"
             }
-            _ => {
-                "to a server whose certificate is not checked (sslmode require): a man in the middle can present any certificate"
-            }
+            _ => "without checking the server's certificate (sslmode require)",
         };
         Some(format!(
-            "{which}: its password is sent {how}, and could be read by whoever answers; set `sslmode: verify-full` (with `sslrootcert: <ca.pem>` for a private certificate authority)"
+            "{which}: its password is sent {how}, so a man in the middle could receive it; set `sslmode: verify-full` (with `sslrootcert: <ca.pem>` for a private certificate authority)"
         ))
     }
 
