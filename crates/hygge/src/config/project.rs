@@ -238,7 +238,7 @@ pub fn load(
                         "",
                         format!(
                             "--var `{}`: no flow named `{}`. Flows: {}",
-                            v.raw,
+                            v.shown(),
                             v.flow,
                             names.join(", ")
                         ),
