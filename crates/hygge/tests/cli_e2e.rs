@@ -678,3 +678,23 @@ fn configuration_errors_never_echo_a_secret() {
     let out = p.run(&["go", "--dry-run", "--var", "flow.f.home.password=0123"]);
     assert!(out.status.success(), "{}", everything_printed(&p, &out));
 }
+
+#[test]
+fn a_file_pattern_width_beyond_20_is_a_configuration_error_naming_the_key() {
+    // `{sequence:0999999999999d}` would format a name of 10^12 zeros (and abort on the
+    // allocation): refused when the configuration is checked, before anything runs.
+    let p = parquet_project(
+        &["t"],
+        "  file_pattern: \"{sequence:0999999999999d}.parquet\"\n",
+    );
+    write_parquet(&p.join("data/t/x.parquet"), &[batch(0, 3)]);
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error at `store.file_pattern`: file_pattern: the width in `{sequence:0999999999999d}` must be a number from 1 to 20"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(!p.join("out").exists());
+}
