@@ -75,20 +75,21 @@ pub fn typed<T: DeserializeOwned>(node: &Node, prefix: &str, diags: &mut Diagnos
                 if coerce(&mut node, &path, &msg) {
                     continue;
                 }
-                let secret = last_key(&path).filter(|k| is_secret_key(k));
-                if let Some(k) = secret
-                    && msg.starts_with("invalid type:")
-                {
-                    // `password: 123456`: the text written, as text; never the value in
-                    // a message.
-                    if secret_as_text(&mut node, &path) {
+                if let Some(k) = last_key(&path).filter(|k| is_secret_key(k)) {
+                    // `password: 123456`: the text written, as text. Whatever else is
+                    // wrong there, the message never quotes the value.
+                    if msg.contains("expected a string") && secret_as_text(&mut node, &path) {
                         continue;
                     }
+                    let expected = match msg.split_once("expected ") {
+                        Some((_, "a string")) | None => "text; write it in quotes",
+                        Some((_, e)) => e,
+                    };
                     let (loc, key) = locate(&locs, &path, "", &node.loc);
                     diags.error(
                         &loc,
                         join(prefix, &key),
-                        format!("`{k}` must be text (its value is not shown: it is secret); write it in quotes"),
+                        format!("`{k}` must be {expected} (its value is not shown: it is secret)"),
                     );
                     return None;
                 }
@@ -346,7 +347,10 @@ mod tests {
         let mut d = Diagnostics::default();
         assert!(typed::<Login>(&n, "conn", &mut d).is_none());
         let e = d.errors().next().unwrap().to_string();
-        assert!(e.contains("`access_token` must be text"), "{e}");
+        assert!(
+            e.contains("`access_token` must be text; write it in quotes"),
+            "{e}"
+        );
         assert!(!e.contains("9876"), "{e}");
     }
 }
