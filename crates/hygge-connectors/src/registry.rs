@@ -186,6 +186,58 @@ impl HomeConfig {
     }
 }
 
+impl HomeConfig {
+    /// For a database home whose login would go to a server that is not verified: the
+    /// connection's name (`inline` for keys given on the home) and a warning that names
+    /// it and the key to set (never the secret).
+    pub fn credential_warning(&self, conns: &Connections) -> Option<(String, String)> {
+        match self {
+            #[cfg(feature = "postgres")]
+            HomeConfig::Postgres(c) => pg_warning(c.connection.as_deref(), &c.inline(), conns),
+            #[cfg(feature = "mssql")]
+            HomeConfig::Mssql(c) => mssql_warning(c.connection.as_deref(), &c.inline(), conns),
+            _ => None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// As [`HomeConfig::credential_warning`], for a store.
+    pub fn credential_warning(&self, conns: &Connections) -> Option<(String, String)> {
+        match self {
+            #[cfg(feature = "postgres")]
+            StoreConfig::Postgres(c) => pg_warning(c.connection.as_deref(), &c.inline(), conns),
+            #[cfg(feature = "mssql")]
+            StoreConfig::Mssql(c) => mssql_warning(c.connection.as_deref(), &c.inline(), conns),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn pg_warning(
+    name: Option<&str>,
+    inline: &crate::postgres::PgConnectionConfig,
+    conns: &Connections,
+) -> Option<(String, String)> {
+    let (name, cfg) =
+        crate::postgres::connection::resolve(name, inline, &conns.postgres, &conns.types).ok()?;
+    let warning = cfg.credential_warning(&name)?;
+    Some((name, warning))
+}
+
+#[cfg(feature = "mssql")]
+fn mssql_warning(
+    name: Option<&str>,
+    inline: &crate::mssql::MssqlConnectionConfig,
+    conns: &Connections,
+) -> Option<(String, String)> {
+    let (name, cfg) =
+        crate::mssql::connection::resolve(name, inline, &conns.mssql, &conns.types).ok()?;
+    let warning = cfg.credential_warning(&name)?;
+    Some((name, warning))
+}
+
 impl ValidHome {
     /// Builds the connector (opens nothing yet for files).
     pub fn build(&self) -> Arc<dyn Home> {

@@ -12,3 +12,38 @@ impl std::fmt::Debug for Secret {
         f.write_str("\"***\"")
     }
 }
+
+/// True for configuration keys whose values are secrets (or may hold one, as a url with a
+/// password): `password`, `url`, `access_token`, `client_secret`, `storage_account_key`,
+/// and any key ending in `password`, `secret`, `token` or `key`. Diagnostics never quote
+/// their values.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "url"
+        || ["password", "secret", "token", "key"]
+            .iter()
+            .any(|end| key.ends_with(end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys() {
+        for k in [
+            "password",
+            "url",
+            "access_token",
+            "client_secret",
+            "storage_account_key",
+            "db_password",
+            "API_KEY",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["user", "host", "path", "table", "passwords_file"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+    }
+}

@@ -129,6 +129,8 @@ fn plan_entity(
             entity_folder: !e.implicit && !e.home_path_from_entity,
             connections: &project.connection_configs,
         };
+        let warning = cfg.credential_warning(&project.connection_configs);
+        warn_credentials(project, warning, &node, "home", diags);
         report(cfg.validate_in(ctx), &node, "home", diags).map(|h| (h, ty))
     });
     let store = side(project, e, "store", diags).and_then(|(node, ty)| {
@@ -138,6 +140,8 @@ fn plan_entity(
             entity_folder: !e.implicit,
             connections: &project.connection_configs,
         };
+        let warning = cfg.credential_warning(&project.connection_configs);
+        warn_credentials(project, warning, &node, "store", diags);
         report(cfg.validate_in(ctx), &node, "store", diags).map(|s| (s, ty))
     });
 
@@ -260,6 +264,26 @@ fn store_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<StoreC
         "mssql" => StoreConfig::Mssql(typed(&n, "store", diags)?),
         _ => StoreConfig::Local(typed(&n, "store", diags)?),
     })
+}
+
+/// Warns (once per connection: at the named connection in `hygge.yml`, or at the home or
+/// store that gives the keys inline) that its login goes to a server that is not verified.
+fn warn_credentials(
+    project: &Project,
+    warning: Option<(String, String)>,
+    node: &Node,
+    which: &str,
+    diags: &mut Diagnostics,
+) {
+    let Some((name, message)) = warning else {
+        return;
+    };
+    match project.connection_locs.get(&name) {
+        Some(loc) if name != "inline" => {
+            diags.warn(loc, format!("connections.{name}"), message);
+        }
+        _ => diags.warn(node.key_or_value_loc(), which, message),
+    }
 }
 
 /// Reports a connector's validation error at the key it names (`key: message`).

@@ -599,3 +599,102 @@ fn dry_run_knows_the_next_file_of_a_flow_named_pattern() {
     let text = stdout(&p.run(&["go", "--dry-run", "--incremental"]));
     assert!(text.contains("from sequence 4"), "{text}");
 }
+
+/// stderr, stdout and the log file of a run, together.
+fn everything_printed(p: &Project, out: &std::process::Output) -> String {
+    let log = std::fs::read_to_string(p.join("logs/hygge.log")).unwrap_or_default();
+    format!("{}{}{log}", stdout(out), stderr(out))
+}
+
+#[test]
+fn configuration_errors_never_echo_a_secret() {
+    let p = Project::new(
+        "name: s\nconnections:\n  pg:\n    type: postgres\n    host: 127.0.0.1\n    port: 1\n    connect_timeout: 1\n    user: u\n    password: 123456\n",
+    );
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: postgres\n  connection: pg\n  table: public.{entity}\nstore:\n  type: parquet\n  path: out\nentities: [t]\n",
+    );
+    // A number where a password is wanted is the text written (not a type error quoting it).
+    let out = p.run(&["go", "--dry-run"]);
+    assert!(out.status.success(), "{}", everything_printed(&p, &out));
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1), "the server is not there");
+    let all = everything_printed(&p, &out);
+    assert!(all.contains("FAILED f_t"), "{all}");
+    assert!(
+        !all.contains("invalid type") && !all.contains("123456"),
+        "{all}"
+    );
+
+    // `${` left open in a password, or an empty variable name in a token: the key and the
+    // position, not the value.
+    for (key, value, want) in [
+        (
+            "password",
+            "hunter2${oops",
+            "unclosed `${` at character 8 of the value of `password`",
+        ),
+        (
+            "url",
+            "postgres://u:hunter2@h/${}",
+            "empty variable name at character 24 of the value of `url`",
+        ),
+    ] {
+        p.write(
+            "hygge.yml",
+            &format!("name: s\nconnections:\n  pg:\n    type: postgres\n    {key}: \"{value}\"\n"),
+        );
+        let out = p.run(&["go"]);
+        assert_eq!(out.status.code(), Some(1));
+        let all = everything_printed(&p, &out);
+        assert!(all.contains(want), "{all}");
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    // --var with a secret: a flow that does not exist, a key spelt wrong, a path through a
+    // value: the value is never echoed.
+    p.write(
+        "hygge.yml",
+        "name: s\nconnections:\n  pg:\n    type: postgres\n    host: 127.0.0.1\n",
+    );
+    for var in [
+        "flow.nosuch.home.password=hunter2",
+        "flow.f.home.pasword=hunter2",
+        "flow.f.home.table.password=hunter2",
+        "flow.f.home.password",
+        "flow..password=hunter2",
+    ] {
+        let out = p.run(&["go", "--dry-run", "--var", var]);
+        assert_eq!(out.status.code(), Some(1), "{var}");
+        let all = everything_printed(&p, &out);
+        assert!(
+            all.contains("--var") || all.contains("pasword"),
+            "{var}: {all}"
+        );
+        assert!(!all.contains("hunter2"), "{var}: {all}");
+    }
+    // And a secret given on the command line is text as written.
+    let out = p.run(&["go", "--dry-run", "--var", "flow.f.home.password=0123"]);
+    assert!(out.status.success(), "{}", everything_printed(&p, &out));
+}
+
+#[test]
+fn a_file_pattern_width_beyond_20_is_a_configuration_error_naming_the_key() {
+    // `{sequence:0999999999999d}` would format a name of 10^12 zeros (and abort on the
+    // allocation): refused when the configuration is checked, before anything runs.
+    let p = parquet_project(
+        &["t"],
+        "  file_pattern: \"{sequence:0999999999999d}.parquet\"\n",
+    );
+    write_parquet(&p.join("data/t/x.parquet"), &[batch(0, 3)]);
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error at `store.file_pattern`: file_pattern: the width in `{sequence:0999999999999d}` must be a number from 1 to 20"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(!p.join("out").exists());
+}

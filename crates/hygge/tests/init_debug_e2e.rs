@@ -137,3 +137,58 @@ fn debug_reports_an_mssql_connection_it_cannot_reach_without_its_password() {
     assert!(!text.contains("s3cret-pw"), "{text}");
     assert!(text.contains("✓ f_users  home ✓  store ✓"), "{text}");
 }
+
+#[test]
+fn a_password_for_an_unverified_server_is_warned_about_by_debug_and_go_without_printing_it() {
+    // PostgreSQL at a host name that is not this machine, with a password and the default
+    // sslmode (prefer: nothing verified); SQL Server with the original's trust_cert: yes.
+    // Neither can be reached: the warnings come first, name the connection and the key to
+    // set, and never the secret.
+    let p = parquet_project(&["users"], "");
+    write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 3)]);
+    p.write(
+        "hygge.yml",
+        "name: t\nconnections:\n  pg:\n    type: postgres\n    host: db.invalid\n    user: loader\n    password: pg-s3cret\n    connect_timeout: 2\n  dw:\n    type: mssql\n    server: dw.invalid\n    user: sa\n    password: ms-s3cret\n    timeout: 2\n",
+    );
+    let out = p.run(&["debug"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out) + &stderr(&out);
+    assert!(
+        text.contains("warning: connection `pg` (postgres://loader@db.invalid:5432/loader): its password is sent"),
+        "{text}"
+    );
+    assert!(text.contains("set `sslmode: verify-full`"), "{text}");
+    assert!(
+        text.contains(
+            "warning: connection `dw` (mssql://sa@dw.invalid:1433/): its SQL login password is sent"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("set `trust_cert: no`"), "{text}");
+    assert!(text.contains("✗ connection pg"), "{text}");
+    assert!(!text.contains("s3cret"), "a secret was printed: {text}");
+
+    // `hygge go` through the PostgreSQL connection: said once, on stderr, at the start.
+    p.write(
+        "flows/g/flow.yml",
+        "home:\n  type: postgres\n  connection: pg\n  table: public.{entity}\nstore:\n  type: parquet\n  path: out\nentities: [a, b]\n",
+    );
+    let out = p.run(&["go", "--flow", "g"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches(
+            "connection `pg` (postgres://loader@db.invalid:5432/loader): its password is sent"
+        )
+        .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("hygge.yml:3:3: warning at `connections.pg`"),
+        "{err}"
+    );
+    assert!(!(err.clone() + &stdout(&out)).contains("s3cret"), "{err}");
+    let log = std::fs::read_to_string(p.join("logs/hygge.log")).unwrap_or_default();
+    assert!(!log.contains("s3cret"), "{log}");
+}

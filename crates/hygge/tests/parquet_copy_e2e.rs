@@ -336,3 +336,97 @@ fn a_source_whose_columns_hygge_cannot_write_back_is_decoded() {
         }
     }
 }
+
+/// Rewrites the footer of `path` so that row group 0's column `column` claims `size`
+/// compressed bytes (its pages, page index and everything else unchanged).
+fn claim_compressed_size(path: &Path, column: usize, size: i64) {
+    use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader, ParquetMetaDataWriter};
+    use parquet::file::writer::TrackedWrite;
+    use std::io::Write;
+
+    let bytes = fs::read(path).unwrap();
+    let meta = ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Required)
+        .parse_and_finish(&fs::File::open(path).unwrap())
+        .unwrap();
+    // The data ends where the last column chunk ends; the page index and footer follow.
+    let data_end = meta
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .map(|c| {
+            let (start, len) = c.byte_range();
+            start + len
+        })
+        .max()
+        .unwrap() as usize;
+    let mut builder = meta.into_builder();
+    let groups = builder.take_row_groups();
+    for (g, rg) in groups.into_iter().enumerate() {
+        let mut columns = rg.columns().to_vec();
+        if g == 0 {
+            columns[column] = columns[column]
+                .clone()
+                .into_builder()
+                .set_total_compressed_size(size)
+                .build()
+                .unwrap();
+        }
+        let rg = rg
+            .into_builder()
+            .set_column_metadata(columns)
+            .build()
+            .unwrap();
+        builder = builder.add_row_group(rg);
+    }
+    let meta = builder.build();
+    let mut out = Vec::new();
+    {
+        let mut tracked = TrackedWrite::new(&mut out);
+        tracked.write_all(&bytes[..data_end]).unwrap();
+        ParquetMetaDataWriter::new_with_tracked(tracked, &meta)
+            .finish()
+            .unwrap();
+    }
+    fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_footer_claiming_a_huge_column_chunk_fails_its_entity_and_does_not_abort_the_run() {
+    // A column chunk whose footer says 4 TiB, or 1 PiB (more than any address space): the
+    // recompressing copy (snappy -> zstd) must not allocate what the footer claims (an
+    // allocation failure aborts the process, and every entity with it): the entity fails,
+    // naming the file, row group and column; the healthy entity beside it is published.
+    for claim in [1i64 << 42, 1 << 50] {
+        let p = parquet_project(
+            &["good", "bad"],
+            "  compression: zstd\n  row_group_size: 2000\n",
+        );
+        write_groups(&p.join("data/good/x.parquet"), 0, 4000, 2000, snappy());
+        write_groups(&p.join("data/bad/x.parquet"), 0, 4000, 2000, snappy());
+        claim_compressed_size(&p.join("data/bad/x.parquet"), 1, claim);
+
+        let out = p.run(&["go", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(1), "{claim}: {out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let flows = report["report"]["flows"].as_array().unwrap();
+        let bad = flows.iter().find(|f| f["entity"] == "bad").unwrap();
+        let good = flows.iter().find(|f| f["entity"] == "good").unwrap();
+        assert_eq!(bad["status"], "failed");
+        let err = bad["error"].as_str().unwrap();
+        for want in [
+            "x.parquet",
+            "damaged or crafted Parquet file",
+            "row group 0",
+            "column `name`",
+        ] {
+            assert!(err.contains(want), "{claim}: {want}: {err}");
+        }
+        assert_eq!(good["status"], "success");
+        assert_eq!(
+            ids(&read_parquet_dir(&p.join("out/good"))),
+            (0..4000).collect::<Vec<_>>()
+        );
+        assert!(listing(&p.join("out/bad")).is_empty());
+    }
+}

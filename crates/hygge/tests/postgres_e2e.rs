@@ -708,3 +708,39 @@ fn a_server_error_mid_copy_fails_the_entity_with_its_message() {
     assert!(log.contains("division by zero"), "{log}");
     assert!(!p.join("out/e").exists(), "nothing is published: {log}");
 }
+
+#[test]
+fn a_text_watermark_cannot_leave_its_literal_when_the_database_has_standard_conforming_strings_off()
+{
+    // A legacy database setting makes `\` an escape in '...' literals; hygge's sessions
+    // turn it on again, so the newest watermark (source data) stays one literal.
+    let db = TestDb::create("scs");
+    db.query(&format!(
+        "ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
+        db.name
+    ));
+    db.query("CREATE TABLE public.t (id bigint PRIMARY KEY, w text NOT NULL)");
+    db.query(r"INSERT INTO public.t VALUES (1, 'aa'), (2, 'bb'), (3, $v$zz\' OR true OR '$v$)");
+    assert_eq!(
+        db.query("SHOW standard_conforming_strings")[0][0].as_deref(),
+        Some("off")
+    );
+    let p = Project::new(&format!(
+        "name: scs\njournal:\n  path: .hygge_journal\nconnections:\n  pg:\n    type: postgres\n    url: \"{}\"\n    pool_size: 2\n",
+        db.conn_str()
+    ));
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: postgres\n  connection: pg\n  table: public.{entity}\nstore: lake\nrun_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: w\nentities: [t]\n",
+    );
+    let (out, report) = p.go_json(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(report["report"]["totals"]["rows"], 3, "{report}");
+    let (out, report) = p.go_json(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        report["report"]["totals"]["rows"], 0,
+        "the watermark predicate was widened: {report}"
+    );
+    assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![1, 2, 3]);
+}

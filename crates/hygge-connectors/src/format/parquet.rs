@@ -289,15 +289,18 @@ impl FileWriter for ParquetFileWriter {
         if let Err(e) = w.close_row_group() {
             return Err(self.write_err(e));
         }
-        parquet_copy::copy_row_group(&mut w.file, src, codec, recompress).map_err(|e| {
-            FileError::Copy {
-                from: src.path.clone(),
-                row_group: src.index,
-                detail: e.to_string(),
-            }
-        })?;
-        self.sync_now_and_then()?;
-        Ok(true)
+        let copied =
+            parquet_copy::copy_row_group(&mut w.file, src, codec, recompress).map_err(|e| {
+                FileError::Copy {
+                    from: src.path.clone(),
+                    row_group: src.index,
+                    detail: e.to_string(),
+                }
+            })?;
+        if copied {
+            self.sync_now_and_then()?;
+        }
+        Ok(copied)
     }
 
     fn finish(mut self: Box<Self>) -> Result<u64, FileError> {

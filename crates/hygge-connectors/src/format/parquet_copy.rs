@@ -12,11 +12,17 @@
 //!
 //! Memory: one page of the source at a time, and the recompressed column chunk being
 //! assembled (at most one column chunk of one row group). Raw copies stream from the file.
+//!
+//! A footer is not trusted: every column chunk's byte range must lie inside the file
+//! ([`RowGroupSource::open_all`] refuses the file otherwise), so no size taken from it can
+//! exceed the file's, and a source's offset index is written only when it describes the
+//! pages actually walked (else it is counted from them, or the row group is decoded).
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -29,9 +35,10 @@ use parquet::basic::{Compression, ConvertedType, LogicalType, Type as PhysicalTy
 use parquet::column::page::{CompressedPage, Page, PageReader, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{ColumnChunkMetaData, PageIndexPolicy};
+use parquet::file::metadata::{ColumnChunkMetaData, PageIndexPolicy, ParquetMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::SchemaDescriptor;
@@ -57,6 +64,8 @@ pub struct RowGroupSource {
     pub schema: SchemaRef,
     /// Rows per batch when the row group has to be decoded.
     pub batch_size: usize,
+    /// The file's length when it was opened: every column chunk lies within it.
+    file_len: u64,
 }
 
 impl RowGroupSource {
@@ -73,6 +82,12 @@ impl RowGroupSource {
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
         )
         .map_err(|e| FileError::read(path, e))?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| FileError::io("read the length of", path, e))?
+            .len();
+        check_byte_ranges(metadata.metadata(), file_len)
+            .map_err(|e| FileError::read(path, std::io::Error::other(e)))?;
         if metadata.schema().fields() != schema.fields() {
             return Err(FileError::read(
                 path,
@@ -88,6 +103,7 @@ impl RowGroupSource {
                 index,
                 schema: schema.clone(),
                 batch_size,
+                file_len,
             })
             .collect())
     }
@@ -98,14 +114,15 @@ impl RowGroupSource {
     }
 
     /// Bytes a copy holds in memory at most: the largest column chunk, which is assembled
-    /// in memory when it is recompressed (a page at a time is read).
+    /// in memory when it is recompressed (a page at a time is read). Never more than the
+    /// file (`open_all` checked every chunk against its length).
     pub fn memory(&self) -> usize {
         self.metadata
             .metadata()
             .row_group(self.index)
             .columns()
             .iter()
-            .map(|c| c.compressed_size().max(0) as usize)
+            .map(|c| (c.compressed_size().max(0) as u64).min(self.file_len) as usize)
             .max()
             .unwrap_or(0)
     }
@@ -130,6 +147,38 @@ impl RowGroupSource {
                 .map_err(|e| FileError::read(&self.path, e))?;
         Ok(Box::new(reader))
     }
+}
+
+/// Checks that every column chunk of `metadata` lies within a file of `file_len` bytes
+/// (its start, its length, its first data page), so that no size or offset taken from the
+/// footer later reads, or allocates, past the file. The error names the row group and
+/// column.
+fn check_byte_ranges(metadata: &ParquetMetaData, file_len: u64) -> std::result::Result<(), String> {
+    for (g, row_group) in metadata.row_groups().iter().enumerate() {
+        for column in row_group.columns() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or_else(|| column.data_page_offset());
+            let len = column.compressed_size();
+            let data = column.data_page_offset();
+            let end = start.checked_add(len);
+            let fits = start >= 0
+                && len > 0
+                && end.is_some_and(|end| end as u64 <= file_len)
+                && data >= start
+                && end.is_some_and(|end| data < end);
+            if !fits {
+                return Err(format!(
+                    "damaged or crafted Parquet file: row group {g}, column `{}` claims bytes \
+                     {start}..{} (first data page at {data}), which do not lie within the \
+                     file's {file_len} bytes",
+                    column.column_path().string(),
+                    end.map_or_else(|| "overflow".to_string(), |e| e.to_string()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// True when the Arrow column writers can write batches of `schema` into a file whose
@@ -202,64 +251,284 @@ fn offset_index(src: &RowGroupSource, c: usize) -> Option<&OffsetIndexMetaData> 
         .filter(|o| !o.page_locations().is_empty())
 }
 
-/// Appends `src` (which must be [`copyable`]) to `out` as one row group. The output file
-/// must have been created with the source's Parquet schema. Column chunks already in
-/// `codec` (with `recompress` false) whose source has an offset index are copied byte for
-/// byte, after checking that every page decompresses; the others are decompressed and
-/// compressed again page by page.
+/// Appends `src` (which must be [`copyable`]) to `out` as one row group, and returns true;
+/// or returns false, having written nothing, when the source's page index does not
+/// describe its pages and where they start in rows cannot be told without decoding (the
+/// caller decodes the row group instead). The output file must have been created with the
+/// source's Parquet schema. Column chunks already in `codec` (with `recompress` false)
+/// whose source has an offset index are copied byte for byte, after checking that every
+/// page decompresses and that the offset index is the pages' (else it is counted from
+/// them); the others are decompressed and compressed again page by page.
 pub fn copy_row_group<W: Write + Send>(
     out: &mut SerializedFileWriter<W>,
     src: &RowGroupSource,
     codec: Compression,
     recompress: bool,
-) -> Result<()> {
+) -> Result<bool> {
     let metadata = src.metadata.metadata();
     let row_group = metadata.row_group(src.index);
-    let rows = row_group.num_rows() as usize;
-    let mut writer = out.next_row_group()?;
+    let rows = row_group.num_rows();
+    // First every column's plan, so that nothing is written when one must be decoded.
+    let mut plans = Vec::with_capacity(row_group.columns().len());
     for (c, column) in row_group.columns().iter().enumerate() {
+        let source = offset_index(src, c);
+        let flat = column.column_descr().max_rep_level() == 0;
+        let plan = if source.is_some() && !recompress && same_codec(column.compression(), codec) {
+            // The bytes are copied as they are, but every page is decompressed first, so
+            // that a damaged source fails here as it would when decoded.
+            let walked = walk_pages(src, column, true)?;
+            match checked_offset_index(source, &walked, rows) {
+                Some(index) if chunk_starts_match(column, &walked) => Plan::Raw(index),
+                Some(index) => Plan::Transcode(Some(index)),
+                None => return Ok(false),
+            }
+        } else if flat {
+            Plan::Transcode(None) // rows counted from the pages
+        } else {
+            let walked = walk_pages(src, column, false)?;
+            match checked_offset_index(source, &walked, rows) {
+                Some(index) => Plan::Transcode(Some(index)),
+                None => return Ok(false),
+            }
+        };
+        plans.push(plan);
+    }
+    let mut writer = out.next_row_group()?;
+    for ((c, column), plan) in row_group.columns().iter().enumerate().zip(plans) {
         let column_index = page_index(src, metadata.column_index(), c)
             .filter(|i| !matches!(i, ColumnIndexMetaData::NONE))
             .cloned();
-        match offset_index(src, c) {
-            Some(offsets) if !recompress && same_codec(column.compression(), codec) => {
-                // The bytes are copied as they are, but every page is decompressed first,
-                // so that a damaged source fails here as it would when decoded.
-                let mut pages = SerializedPageReader::new(src.file.clone(), column, rows, None)?;
-                while pages.get_next_page()?.is_some() {}
+        match plan {
+            Plan::Raw(offsets) => {
                 let close = ColumnCloseResult {
                     bytes_written: column.compressed_size() as u64,
                     rows_written: rows as u64,
                     metadata: column.clone(),
                     bloom_filter: None,
                     column_index,
-                    offset_index: Some(offsets.clone()),
+                    offset_index: Some(offsets),
                 };
                 writer.append_column(src.file.as_ref(), close)?;
             }
-            offsets => {
-                let (bytes, mut close) = transcode(&src.file, column, rows, offsets, codec)?;
+            Plan::Transcode(offsets) => {
+                let (bytes, mut close) = transcode(src, column, offsets.as_ref(), codec)?;
                 close.column_index = column_index;
                 writer.append_column(&bytes, close)?;
             }
         }
     }
     writer.close()?;
-    Ok(())
+    Ok(true)
 }
+
+/// How one column chunk is copied.
+enum Plan {
+    /// Byte for byte, with this offset index (in the source file's offsets).
+    Raw(OffsetIndexMetaData),
+    /// Recompressed; where pages start in rows counted from them, or from this (checked)
+    /// offset index where they cannot be counted.
+    Transcode(Option<OffsetIndexMetaData>),
+}
+
+/// One page of a source column chunk, as walked from its page headers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    /// Where its header starts in the file.
+    offset: i64,
+    /// Its header and data, in bytes.
+    size: i64,
+    /// Rows, where the page says (a data page of a flat column, any v2 data page).
+    rows: Option<i64>,
+    /// A dictionary page.
+    dictionary: bool,
+}
+
+/// A file that notes where the page reader reads: the start of the last header read
+/// (`get_read`) and the end of the last page data read (`get_bytes`).
+struct Recorder {
+    file: Arc<File>,
+    start: AtomicU64,
+    end: AtomicU64,
+}
+
+impl Length for Recorder {
+    fn len(&self) -> u64 {
+        self.file.len()
+    }
+}
+
+impl ChunkReader for Recorder {
+    type T = BufReader<File>;
+
+    fn get_read(&self, start: u64) -> Result<Self::T> {
+        self.start.store(start, Ordering::Relaxed);
+        self.file.get_read(start)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes> {
+        self.end
+            .store(start.saturating_add(length as u64), Ordering::Relaxed);
+        self.file.get_bytes(start, length)
+    }
+}
+
+/// Walks the pages of a column chunk from its headers: every page decompressed
+/// (`decompress`), or only the headers read.
+fn walk_pages(
+    src: &RowGroupSource,
+    column: &ColumnChunkMetaData,
+    decompress: bool,
+) -> Result<Vec<Span>> {
+    let rows = src.rows();
+    let flat = column.column_descr().max_rep_level() == 0;
+    let recorder = Arc::new(Recorder {
+        file: src.file.clone(),
+        start: AtomicU64::new(0),
+        end: AtomicU64::new(0),
+    });
+    let mut pages = SerializedPageReader::new(recorder.clone(), column, rows, None)?;
+    let mut spans = Vec::new();
+    if decompress {
+        while let Some(page) = pages.get_next_page()? {
+            let offset = recorder.start.load(Ordering::Relaxed) as i64;
+            let end = recorder.end.load(Ordering::Relaxed) as i64;
+            let rows = match &page {
+                Page::DataPage { num_values, .. } if flat => Some(*num_values as i64),
+                Page::DataPageV2 { num_rows, .. } => Some(*num_rows as i64),
+                _ => None,
+            };
+            spans.push(Span {
+                offset,
+                size: end - offset,
+                rows,
+                dictionary: page.is_dictionary_page(),
+            });
+        }
+    } else {
+        while let Some(page) = pages.peek_next_page()? {
+            let offset = recorder.start.load(Ordering::Relaxed) as i64;
+            spans.push(Span {
+                offset,
+                size: 0,
+                rows: page.num_rows.map(|r| r as i64).or(if flat {
+                    page.num_levels.map(|r| r as i64)
+                } else {
+                    None
+                }),
+                dictionary: page.is_dict,
+            });
+            pages.skip_next_page()?;
+        }
+        // The pages tile the chunk (the reader stops where its length ends).
+        let (start, len) = column.byte_range();
+        let mut next = (start + len) as i64;
+        for span in spans.iter_mut().rev() {
+            span.size = next - span.offset;
+            next = span.offset;
+        }
+    }
+    Ok(spans)
+}
+
+/// True when the column chunk's metadata says where its walked pages start (a raw copy
+/// keeps that metadata).
+fn chunk_starts_match(column: &ColumnChunkMetaData, walked: &[Span]) -> bool {
+    let dictionary = walked.first().filter(|s| s.dictionary).map(|s| s.offset);
+    let data = walked.iter().find(|s| !s.dictionary).map(|s| s.offset);
+    column.dictionary_page_offset() == dictionary && Some(column.data_page_offset()) == data
+}
+
+/// The offset index to write for a column chunk of `rows` rows whose pages were `walked`:
+/// the source's, when it describes exactly those data pages (same offsets and sizes, first
+/// rows from 0 upwards, below `rows`, and equal to the counted ones where pages say their
+/// rows); else one counted from the pages, when every data page says its rows and they add
+/// up to `rows`; else none (the row group must be decoded).
+fn checked_offset_index(
+    source: Option<&OffsetIndexMetaData>,
+    walked: &[Span],
+    rows: i64,
+) -> Option<OffsetIndexMetaData> {
+    let data: Vec<&Span> = walked.iter().filter(|s| !s.dictionary).collect();
+    let size = |s: &Span| i32::try_from(s.size).ok();
+    // Where each data page starts in rows, when every page says its rows; pages that say
+    // they hold other than the row group's rows are damaged.
+    let counted = (|| {
+        let mut firsts = Vec::with_capacity(data.len());
+        let mut next = 0i64;
+        for s in &data {
+            firsts.push(next);
+            next = next.checked_add(s.rows?)?;
+        }
+        Some((firsts, next))
+    })();
+    let counted = match counted {
+        Some((_, total)) if total != rows => return None,
+        Some((firsts, _)) => Some(firsts),
+        None => None,
+    };
+    if data.is_empty() || data.iter().any(|s| size(s).is_none() || s.size <= 0) {
+        return None;
+    }
+    if let Some(source) = source {
+        let locations = source.page_locations();
+        let matches = locations.len() == data.len()
+            && locations.iter().zip(&data).enumerate().all(|(i, (l, s))| {
+                l.offset == s.offset
+                    && Some(l.compressed_page_size) == size(s)
+                    && l.first_row_index < rows.max(1)
+                    && if i == 0 {
+                        l.first_row_index == 0
+                    } else {
+                        l.first_row_index >= locations[i - 1].first_row_index
+                    }
+                    && counted.as_ref().is_none_or(|c| c[i] == l.first_row_index)
+            });
+        if matches {
+            return Some(OffsetIndexMetaData {
+                page_locations: locations.to_vec(),
+                unencoded_byte_array_data_bytes: source
+                    .unencoded_byte_array_data_bytes()
+                    .filter(|u| u.len() == data.len())
+                    .cloned(),
+            });
+        }
+    }
+    let counted = counted?;
+    Some(OffsetIndexMetaData {
+        page_locations: data
+            .iter()
+            .zip(counted)
+            .map(|(s, first_row_index)| PageLocation {
+                offset: s.offset,
+                compressed_page_size: s.size as i32,
+                first_row_index,
+            })
+            .collect(),
+        unencoded_byte_array_data_bytes: None,
+    })
+}
+
+/// The most a recompressed column chunk's buffer is sized for in advance.
+const MAX_PREALLOCATION: u64 = 64 << 20;
 
 /// One column chunk's pages, decompressed and compressed again with `codec`, as the bytes
 /// of the new chunk (offsets from 0) and what the row group writer needs to append it.
+/// Where pages start in rows is counted from them, or taken from `offset_index` (checked
+/// against the pages) where they do not say.
 fn transcode(
-    file: &Arc<File>,
+    src: &RowGroupSource,
     column: &ColumnChunkMetaData,
-    rows: usize,
     offset_index: Option<&OffsetIndexMetaData>,
     codec: Compression,
 ) -> Result<(Bytes, ColumnCloseResult)> {
+    let rows = src.rows();
     let mut compressor = PageCompressor::new(codec)?;
-    let mut pages = SerializedPageReader::new(file.clone(), column, rows, None)?;
-    let mut sink = TrackedWrite::new(Vec::with_capacity(column.compressed_size() as usize));
+    let mut pages = SerializedPageReader::new(src.file.clone(), column, rows, None)?;
+    // Sized from the footer, bounded by what `open_all` checked (the file) and a cap.
+    let capacity = (column.compressed_size().max(0) as u64)
+        .min(src.file_len)
+        .min(MAX_PREALLOCATION);
+    let mut sink = TrackedWrite::new(Vec::with_capacity(capacity as usize));
     let mut writer = SerializedPageWriter::new(&mut sink);
     let flat = column.column_descr().max_rep_level() == 0;
     let (mut dictionary_offset, mut data_offset) = (None, None);
@@ -326,10 +595,23 @@ fn transcode(
     let bytes = Bytes::from(sink.into_inner()?);
     let data_offset = data_offset
         .ok_or_else(|| ParquetError::General("a column chunk without data pages".into()))?;
-    // The offset index: where pages start in rows, from the source's index, or counted
-    // from the pages of a flat column (the caller never sends a nested one without).
-    let offset_index = match offset_index {
-        Some(src) if src.page_locations().len() == locations.len() => {
+    // The offset index: where pages start in rows, counted from the pages, or from the
+    // source's checked index (the caller never sends a nested column without one).
+    let offset_index = match (first_row, offset_index) {
+        (Some(total), _) if total == rows as i64 => OffsetIndexMetaData {
+            unencoded_byte_array_data_bytes: offset_index
+                .and_then(|o| o.unencoded_byte_array_data_bytes())
+                .filter(|u| u.len() == locations.len())
+                .cloned(),
+            page_locations: locations,
+        },
+        (Some(total), _) => {
+            return Err(ParquetError::General(format!(
+                "the pages of column `{}` hold {total} rows, the row group {rows}",
+                column.column_path().string()
+            )));
+        }
+        (None, Some(src)) if src.page_locations().len() == locations.len() => {
             for (new, old) in locations.iter_mut().zip(src.page_locations()) {
                 new.first_row_index = old.first_row_index;
             }
@@ -338,14 +620,10 @@ fn transcode(
                 unencoded_byte_array_data_bytes: src.unencoded_byte_array_data_bytes().cloned(),
             }
         }
-        None if first_row.is_some() => OffsetIndexMetaData {
-            page_locations: locations,
-            unencoded_byte_array_data_bytes: None,
-        },
         _ => {
             return Err(ParquetError::General(format!(
                 "where the pages of column `{}` start cannot be told without decoding",
-                column.column_path()
+                column.column_path().string()
             )));
         }
     };
@@ -447,5 +725,217 @@ impl PageCompressor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array, ListArray};
+    use arrow::datatypes::{DataType, Field, Int32Type, Schema};
+    use arrow::record_batch::RecordBatch;
+    use parquet::file::metadata::ParquetMetaDataReader;
+    use parquet::file::properties::WriterProperties;
+
+    fn span(offset: i64, size: i64, rows: Option<i64>) -> Span {
+        Span {
+            offset,
+            size,
+            rows,
+            dictionary: false,
+        }
+    }
+
+    fn index(locations: &[(i64, i32, i64)]) -> OffsetIndexMetaData {
+        OffsetIndexMetaData {
+            page_locations: locations
+                .iter()
+                .map(
+                    |&(offset, compressed_page_size, first_row_index)| PageLocation {
+                        offset,
+                        compressed_page_size,
+                        first_row_index,
+                    },
+                )
+                .collect(),
+            unencoded_byte_array_data_bytes: None,
+        }
+    }
+
+    #[test]
+    fn an_offset_index_is_kept_only_when_it_describes_the_walked_pages() {
+        let dictionary = Span {
+            dictionary: true,
+            ..span(4, 20, None)
+        };
+        let flat = [dictionary, span(24, 100, Some(60)), span(124, 90, Some(40))];
+        let good = index(&[(24, 100, 0), (124, 90, 60)]);
+        let kept = checked_offset_index(Some(&good), &flat, 100).unwrap();
+        assert_eq!(kept.page_locations(), good.page_locations());
+
+        // Wrong first rows, offsets or sizes of a flat column: counted from the pages.
+        for bad in [
+            index(&[(24, 100, 0), (124, 90, 61)]),
+            index(&[(24, 100, 0), (130, 90, 60)]),
+            index(&[(24, 100, 0), (124, 1 << 30, 60)]),
+            index(&[(24, 100, 0)]),
+        ] {
+            let rebuilt = checked_offset_index(Some(&bad), &flat, 100).unwrap();
+            assert_eq!(rebuilt.page_locations(), good.page_locations());
+        }
+        // No index: counted.
+        let counted = checked_offset_index(None, &flat, 100).unwrap();
+        assert_eq!(counted.page_locations(), good.page_locations());
+        // Pages whose rows do not add up to the row group's: nothing to trust.
+        assert!(checked_offset_index(Some(&good), &flat, 101).is_none());
+
+        // A nested column (v1 pages do not say their rows): the source's index, checked
+        // for offsets, sizes and rising first rows below the row group's, or nothing.
+        let nested = [span(24, 100, None), span(124, 90, None)];
+        let good = index(&[(24, 100, 0), (124, 90, 70)]);
+        assert!(checked_offset_index(Some(&good), &nested, 100).is_some());
+        for bad in [
+            index(&[(24, 100, 0), (124, 90, 100)]),
+            index(&[(24, 100, 5), (124, 90, 70)]),
+            index(&[(24, 100, 70), (124, 90, 0)]),
+            index(&[(24, 100, 0), (124, 91, 70)]),
+            index(&[(24, 100, 0), (123, 90, 70)]),
+            index(&[(24, 100, 0)]),
+        ] {
+            assert!(checked_offset_index(Some(&bad), &nested, 100).is_none());
+        }
+        assert!(checked_offset_index(None, &nested, 100).is_none());
+
+        // Unencoded sizes are kept only with one per page.
+        let mut sized = good.clone();
+        sized.unencoded_byte_array_data_bytes = Some(vec![1, 2, 3]);
+        let kept = checked_offset_index(Some(&sized), &nested, 100).unwrap();
+        assert_eq!(kept.unencoded_byte_array_data_bytes(), None);
+    }
+
+    /// A file of one row group of 1,000 rows (`id` and a list `tags`), pages of 100 rows.
+    fn source(dir: &Path) -> RowGroupSource {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new_list("tags", Field::new_list_field(DataType::Int32, true), true),
+        ]));
+        let ids: Vec<i64> = (0..1000).collect();
+        let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(
+            (0..1000i32).map(|i| Some(vec![Some(i); (i % 3) as usize])),
+        );
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids)) as ArrayRef,
+                Arc::new(tags) as ArrayRef,
+            ],
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_data_page_row_count_limit(100)
+            .set_write_batch_size(100)
+            .build();
+        let path = dir.join("src.parquet");
+        let mut w = ArrowWriter::try_new(File::create(&path).unwrap(), schema.clone(), Some(props))
+            .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        RowGroupSource::open_all(&path, &schema, 1000)
+            .unwrap()
+            .remove(0)
+    }
+
+    /// `src` with column `c`'s offset index changed by `tamper`.
+    fn tampered(
+        src: &RowGroupSource,
+        c: usize,
+        tamper: impl Fn(&mut OffsetIndexMetaData),
+    ) -> RowGroupSource {
+        let meta = src.metadata.metadata().as_ref().clone();
+        let mut offsets = meta.offset_index().unwrap().clone();
+        tamper(&mut offsets[0][c]);
+        let meta = meta.into_builder().set_offset_index(Some(offsets)).build();
+        RowGroupSource {
+            metadata: ArrowReaderMetadata::try_new(Arc::new(meta), ArrowReaderOptions::new())
+                .unwrap(),
+            ..src.clone()
+        }
+    }
+
+    /// Copies `src` into a new file; whether it was copied, and the new file's offset
+    /// index of row group 0 (if any).
+    fn copy(src: &RowGroupSource) -> (bool, Option<Vec<OffsetIndexMetaData>>) {
+        let mut out = SerializedFileWriter::new(
+            Vec::new(),
+            src.parquet_schema().root_schema_ptr(),
+            Arc::new(WriterProperties::builder().build()),
+        )
+        .unwrap();
+        let copied = copy_row_group(&mut out, src, Compression::SNAPPY, false).unwrap();
+        let bytes = Bytes::from(out.into_inner().unwrap());
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&bytes)
+            .unwrap();
+        (copied, meta.offset_index().and_then(|o| o.first()).cloned())
+    }
+
+    fn first_rows(o: &OffsetIndexMetaData) -> Vec<i64> {
+        o.page_locations()
+            .iter()
+            .map(|l| l.first_row_index)
+            .collect()
+    }
+
+    #[test]
+    fn a_copied_offset_index_is_checked_against_the_pages_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = source(dir.path());
+        let original = src.metadata.metadata().offset_index().unwrap()[0].clone();
+        assert!(original[0].page_locations().len() > 1, "several pages");
+
+        // As it is: copied, the first rows the source's.
+        let (copied, index) = copy(&src);
+        assert!(copied);
+        let index = index.unwrap();
+        for c in 0..2 {
+            assert_eq!(first_rows(&index[c]), first_rows(&original[c]));
+        }
+
+        // A flat column's wrong first rows: counted again from its pages.
+        let bad = tampered(&src, 0, |o| o.page_locations[1].first_row_index += 7);
+        let (copied, index) = copy(&bad);
+        assert!(copied);
+        assert_eq!(first_rows(&index.unwrap()[0]), first_rows(&original[0]));
+
+        // A flat column's index pointing at other bytes: rebuilt from the pages walked.
+        let bad = tampered(&src, 0, |o| o.page_locations[1].offset += 3);
+        let (copied, index) = copy(&bad);
+        assert!(copied);
+        let index = index.unwrap();
+        let sizes = |o: &OffsetIndexMetaData| {
+            o.page_locations()
+                .iter()
+                .map(|l| l.compressed_page_size)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(&index[0]), sizes(&original[0]));
+
+        // A nested column's index that does not match its pages: where its pages start in
+        // rows cannot be told, so nothing is copied (the caller decodes the row group).
+        for tamper in [
+            (|o: &mut OffsetIndexMetaData| o.page_locations[1].first_row_index = 999_999)
+                as fn(&mut OffsetIndexMetaData),
+            |o| o.page_locations[1].offset += 1,
+            |o| {
+                o.page_locations.pop();
+            },
+        ] {
+            let bad = tampered(&src, 1, tamper);
+            let (copied, index) = copy(&bad);
+            assert!(!copied);
+            assert!(index.is_none(), "nothing written");
+        }
     }
 }

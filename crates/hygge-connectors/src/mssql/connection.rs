@@ -74,7 +74,9 @@ pub struct MssqlConnectionConfig {
     /// (only the login is encrypted), `off` (no TLS at all: test servers only).
     #[serde(default)]
     pub encrypt: Option<Flag>,
-    /// Trust the server's certificate without checking it (default `yes`, as the original).
+    /// Trust the server's certificate without checking it (default `yes`, as the original;
+    /// `no` for Azure's public SQL endpoints, see [`AZURE_DOMAINS`], and with
+    /// `trust_cert_ca`). `no` checks it against the system's trusted roots.
     #[serde(default)]
     pub trust_cert: Option<Flag>,
     /// A PEM/DER CA certificate to check the server's certificate with (`trust_cert: no`).
@@ -174,6 +176,36 @@ macro_rules! with_connection_keys {
     };
 }
 pub(crate) use with_connection_keys;
+
+/// Azure's public SQL endpoints (`<server><suffix>`), whose certificates are publicly
+/// valid: without `trust_cert`, their certificate is checked (nobody who reaches them
+/// through these names loses anything by it). Private-link names keep the original's
+/// default.
+pub const AZURE_DOMAINS: &[&str] = &[
+    ".database.windows.net",
+    ".database.chinacloudapi.cn",
+    ".database.usgovcloudapi.net",
+    ".sql.azuresynapse.net",
+    ".datawarehouse.fabric.microsoft.com",
+    ".database.fabric.microsoft.com",
+];
+
+/// True for a host name under one of [`AZURE_DOMAINS`] (and not a private link).
+fn azure_public(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    !host.contains(".privatelink.")
+        && AZURE_DOMAINS
+            .iter()
+            .any(|d| host.len() > d.len() && host.ends_with(d))
+}
+
+/// True for this machine (`localhost` or a loopback address): no network between.
+fn local(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// How the connection logs in.
 #[derive(Debug, Clone)]
@@ -275,11 +307,45 @@ impl MssqlConnectionConfig {
         })
     }
 
+    /// Whether the server's certificate goes unchecked: `trust_cert`, else yes (the
+    /// original's default) except with `trust_cert_ca` or for Azure's public endpoints.
     fn trusts_cert(&self) -> Result<bool, String> {
         match &self.trust_cert {
             Some(f) => f.yes_no("trust_cert"),
-            None => Ok(self.trust_cert_ca.is_none()),
+            None => Ok(self.trust_cert_ca.is_none()
+                && !self.host_port().is_ok_and(|(host, _)| azure_public(&host))),
         }
+    }
+
+    /// A warning when the login (a SQL password or an Entra ID token) will be sent to a
+    /// server that is not verified, over the network: `trust_cert: yes`, or `encrypt:
+    /// no`/`off` (a man in the middle answers that it has no TLS, and the login goes in
+    /// the clear). Names the connection and the key to set; never the secret.
+    pub fn credential_warning(&self, name: &str) -> Option<String> {
+        let (host, _) = self.host_port().ok()?;
+        if local(&host) {
+            return None;
+        }
+        let which = if name == "inline" {
+            format!("mssql {}", self.describe())
+        } else {
+            format!("connection `{name}` ({})", self.describe())
+        };
+        let secret = if self.user.is_some() {
+            "its SQL login password"
+        } else {
+            "its Entra ID access token (good for an hour against every database the identity can reach)"
+        };
+        let how = match self.encryption().ok()? {
+            EncryptionLevel::Off | EncryptionLevel::NotSupported => {
+                "over a connection a man in the middle can keep unencrypted (`encrypt: no` or `off`); set `encrypt: yes` (or `strict`) and `trust_cert: no`"
+            }
+            _ if self.trusts_cert().ok()? => {
+                "to whatever server answers: its certificate is not checked (`trust_cert: yes`, the default outside Azure's public endpoints); set `trust_cert: no` to check it against the system's trusted roots, or `trust_cert_ca: <ca.pem>` for a private certificate authority"
+            }
+            _ => return None,
+        };
+        Some(format!("{which}: {secret} is sent {how}"))
     }
 
     /// How it logs in.
@@ -688,5 +754,100 @@ mod tests {
         assert!(c.login().unwrap_err().contains("not both"));
         assert!(!format!("{c:?}").contains("pw"));
         assert!(!c.describe().contains("pw"));
+    }
+
+    #[test]
+    fn azure_public_endpoints_are_verified_unless_trust_cert_says_otherwise() {
+        let at = |server: &str| MssqlConnectionConfig {
+            server: Some(server.into()),
+            ..Default::default()
+        };
+        for server in [
+            "myserver.database.windows.net",
+            "tcp:MyServer.Database.Windows.Net,1433",
+            "x.database.chinacloudapi.cn",
+            "x.database.usgovcloudapi.net",
+            "ws.sql.azuresynapse.net",
+            "abc.datawarehouse.fabric.microsoft.com",
+            "abc.database.fabric.microsoft.com",
+        ] {
+            let c = at(server);
+            assert!(!c.trusts_cert().unwrap(), "{server}");
+            assert_eq!(c.credential_warning("w"), None, "{server}");
+            let c = MssqlConnectionConfig {
+                trust_cert: Some(Flag::Word("yes".into())),
+                ..c
+            };
+            assert!(c.trusts_cert().unwrap(), "{server}: an explicit yes wins");
+        }
+        // Elsewhere the original's default stays: trusted unless a CA is given.
+        for server in [
+            "db.example.com",
+            "database.windows.net",
+            "x.privatelink.database.windows.net",
+            "x.database.windows.net.evil.example",
+        ] {
+            assert!(at(server).trusts_cert().unwrap(), "{server}");
+        }
+        let c = MssqlConnectionConfig {
+            trust_cert_ca: Some("ca.pem".into()),
+            ..at("db.example.com")
+        };
+        assert!(!c.trusts_cert().unwrap());
+    }
+
+    #[test]
+    fn a_login_sent_to_an_unverified_server_is_warned_about_without_printing_it() {
+        let sql = MssqlConnectionConfig {
+            server: Some("db.example.com".into()),
+            user: Some("loader".into()),
+            password: Some(Secret("hunter2".into())),
+            ..Default::default()
+        };
+        let w = sql.credential_warning("wh").unwrap();
+        assert!(
+            w.starts_with("connection `wh` (mssql://loader@db.example.com"),
+            "{w}"
+        );
+        assert!(
+            w.contains("SQL login password") && w.contains("`trust_cert: no`"),
+            "{w}"
+        );
+        assert!(!w.contains("hunter2"), "{w}");
+        let token = MssqlConnectionConfig {
+            server: Some("db.example.com".into()),
+            access_token: Some(Secret("eyJ0eXAi".into())),
+            trust_cert: Some(Flag::Bool(false)),
+            encrypt: Some(Flag::Word("no".into())),
+            ..Default::default()
+        };
+        let w = token.credential_warning("inline").unwrap();
+        assert!(w.starts_with("mssql mssql://db.example.com"), "{w}");
+        assert!(
+            w.contains("Entra ID access token") && w.contains("`encrypt: yes`"),
+            "{w}"
+        );
+        assert!(!w.contains("eyJ0eXAi"), "{w}");
+        // Verified, or on this machine: nothing to say.
+        for quiet in [
+            MssqlConnectionConfig {
+                trust_cert: Some(Flag::Word("no".into())),
+                ..sql.clone()
+            },
+            MssqlConnectionConfig {
+                trust_cert_ca: Some("ca.pem".into()),
+                ..sql.clone()
+            },
+            MssqlConnectionConfig {
+                server: Some("127.0.0.1,1433".into()),
+                ..sql.clone()
+            },
+            MssqlConnectionConfig {
+                server: Some("myserver.database.windows.net".into()),
+                ..sql.clone()
+            },
+        ] {
+            assert_eq!(quiet.credential_warning("wh"), None, "{quiet:?}");
+        }
     }
 }

@@ -34,10 +34,21 @@ pub fn run(cli: &Cli) -> ExitCode {
     let Some(runtime) = super::runtime() else {
         return ExitCode::from(1);
     };
+    // A connection's credential warning, unless the configuration's warnings (above) said it.
+    let warned: std::collections::BTreeSet<String> =
+        diags.warnings().map(|d| d.key.clone()).collect();
+    let warn = |name: &str, warning: Option<String>| {
+        if let Some(w) = warning
+            && !warned.contains(&format!("connections.{name}"))
+        {
+            println!("  warning: {w}");
+        }
+    };
     for (name, ty) in &project.connections {
         let pg = project.connection_configs.postgres.get(name);
         match pg {
             Some(cfg) => {
+                warn(name, cfg.credential_warning(name));
                 match runtime.block_on(hygge_connectors::postgres::connection::check(name, cfg)) {
                     Ok(server) => println!("✓ connection {name} ({}): {server}", cfg.describe()),
                     Err(e) => {
@@ -51,6 +62,7 @@ pub fn run(cli: &Cli) -> ExitCode {
             }
             None if project.connection_configs.mssql.contains_key(name) => {
                 let cfg = &project.connection_configs.mssql[name];
+                warn(name, cfg.credential_warning(name));
                 let checked = hygge_connectors::mssql::connection::pool(
                     name,
                     cfg,

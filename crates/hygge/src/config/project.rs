@@ -29,6 +29,8 @@ pub struct Project {
     pub connections: Vec<(String, String)>,
     /// Named connections, typed (what homes and stores connect with).
     pub connection_configs: Connections,
+    /// Where each named connection is (`connections.<name>` in `hygge.yml`).
+    pub connection_locs: std::collections::BTreeMap<String, Loc>,
     /// The project-wide `journal` (a flow's or entity's own wins).
     pub journal: Option<JournalConfig>,
     /// The flows, sorted by name.
@@ -236,7 +238,7 @@ pub fn load(
                         "",
                         format!(
                             "--var `{}`: no flow named `{}`. Flows: {}",
-                            v.raw,
+                            v.shown(),
                             v.flow,
                             names.join(", ")
                         ),
@@ -260,8 +262,10 @@ pub fn load(
         })
         .collect();
     let mut connection_configs = Connections::default();
+    let mut connection_locs = std::collections::BTreeMap::new();
     if let Some(conns) = clean.get("connections") {
         for (name, c) in conns.entries().unwrap_or_default() {
+            connection_locs.insert(name.clone(), c.key_or_value_loc().clone());
             let ty = c.get("type").and_then(Node::as_str).unwrap_or_default();
             connection_configs
                 .types
@@ -288,6 +292,7 @@ pub fn load(
         name,
         connections,
         connection_configs,
+        connection_locs,
         journal: file.journal.clone(),
         options: file.options.unwrap_or_default(),
         flows,

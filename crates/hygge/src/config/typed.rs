@@ -3,6 +3,8 @@
 
 use serde::de::DeserializeOwned;
 
+use hygge_connectors::secret::is_secret_key;
+
 use super::diag::{Diagnostics, did_you_mean};
 use super::yaml::{Loc, Node, Value};
 
@@ -73,6 +75,24 @@ pub fn typed<T: DeserializeOwned>(node: &Node, prefix: &str, diags: &mut Diagnos
                 if coerce(&mut node, &path, &msg) {
                     continue;
                 }
+                if let Some(k) = last_key(&path).filter(|k| is_secret_key(k)) {
+                    // `password: 123456`: the text written, as text. Whatever else is
+                    // wrong there, the message never quotes the value.
+                    if msg.contains("expected a string") && secret_as_text(&mut node, &path) {
+                        continue;
+                    }
+                    let expected = match msg.split_once("expected ") {
+                        Some((_, "a string")) | None => "text; write it in quotes",
+                        Some((_, e)) => e,
+                    };
+                    let (loc, key) = locate(&locs, &path, "", &node.loc);
+                    diags.error(
+                        &loc,
+                        join(prefix, &key),
+                        format!("`{k}` must be {expected} (its value is not shown: it is secret)"),
+                    );
+                    return None;
+                }
                 let (loc, key) = locate(&locs, &path, &msg, &node.loc);
                 diags.error(&loc, join(prefix, &key), explain(&msg));
                 return None;
@@ -81,6 +101,49 @@ pub fn typed<T: DeserializeOwned>(node: &Node, prefix: &str, diags: &mut Diagnos
     }
     diags.error(&node.loc, prefix, "too many values of the wrong type");
     None
+}
+
+/// The last key of a serde path (`a.b[2].password` -> `password`).
+fn last_key(path: &str) -> Option<&str> {
+    segments(path).into_iter().rev().find_map(|s| match s {
+        Seg::Key(k) => Some(k),
+        Seg::Index(_) => None,
+    })
+}
+
+/// A number or boolean at `path` (under a secret key) made the text written in its file:
+/// `password: 0123` is `0123`, not `123`. False when it is not a number or boolean, or its
+/// text cannot be read back.
+fn secret_as_text(root: &mut Node, path: &str) -> bool {
+    let Some(node) = node_at(root, path) else {
+        return false;
+    };
+    if !matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
+        return false;
+    }
+    let Some(text) = source_token(&node.loc) else {
+        return false;
+    };
+    node.value = Value::Str(text);
+    true
+}
+
+/// The plain scalar written at `loc` (up to a space, a `#` comment or the line's end).
+fn source_token(loc: &Loc) -> Option<String> {
+    if loc.line == 0 || loc.col == 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(loc.file.as_path()).ok()?;
+    let line = text.lines().nth(loc.line as usize - 1)?;
+    let token: String = line
+        .chars()
+        .skip(loc.col as usize - 1)
+        .take_while(|c| !c.is_whitespace() && *c != '#' && *c != ',' && *c != '}' && *c != ']')
+        .collect();
+    // A plain scalar YAML read as a number or boolean: no quotes, no structure.
+    let plain =
+        !token.is_empty() && !token.starts_with(['"', '\'', '[', '{', '&', '*', '!', '|', '>']);
+    plain.then_some(token)
 }
 
 fn explain(msg: &str) -> String {
@@ -251,5 +314,43 @@ mod tests {
         );
         assert!(errs[1].contains("did you mean `flag`"), "{}", errs[1]);
         assert!(clean.get("nn").is_none());
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Login {
+        password: hygge_connectors::secret::Secret,
+        #[serde(default)]
+        access_token: Option<hygge_connectors::secret::Secret>,
+    }
+
+    #[test]
+    fn a_number_or_boolean_given_as_a_secret_is_the_text_written_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yml");
+        for (yaml, want) in [
+            ("password: 123456\n", "123456"),
+            ("password: 0123   # leading zero kept\n", "0123"),
+            ("password: 1.50\n", "1.50"),
+            ("password: true\n", "true"),
+            ("password: hunter2\n", "hunter2"),
+        ] {
+            std::fs::write(&file, yaml).unwrap();
+            let n = parse(yaml, &file).unwrap();
+            let mut d = Diagnostics::default();
+            let l: Login = typed(&n, "", &mut d).expect(yaml);
+            assert_eq!(l.password.0, want, "{yaml}");
+            assert!(l.access_token.is_none());
+        }
+        let yaml = "password: x\naccess_token: [9876, 5432]\n";
+        std::fs::write(&file, yaml).unwrap();
+        let n = parse(yaml, &file).unwrap();
+        let mut d = Diagnostics::default();
+        assert!(typed::<Login>(&n, "conn", &mut d).is_none());
+        let e = d.errors().next().unwrap().to_string();
+        assert!(
+            e.contains("`access_token` must be text; write it in quotes"),
+            "{e}"
+        );
+        assert!(!e.contains("9876"), "{e}");
     }
 }

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hygge_connectors::secret::is_secret_key;
+
 use super::yaml::{Loc, Node, Value};
 
 /// One `--var`.
@@ -29,11 +31,28 @@ pub fn cli_loc() -> Loc {
     }
 }
 
-/// Parses `flow.<flow>.<dotted.path>=value`.
+impl CliVar {
+    /// For messages: the key as written, not the value (which may be a secret, under a
+    /// key spelt wrong as much as under `password`).
+    pub fn shown(&self) -> String {
+        let key = self
+            .raw
+            .split_once('=')
+            .map_or(self.raw.as_str(), |(k, _)| k);
+        format!("{key}=...")
+    }
+}
+
+/// Parses `flow.<flow>.<dotted.path>=value`. Errors never quote the value (it may be a
+/// secret): only what comes before the `=`.
 pub fn parse(raw: &str) -> Result<CliVar, String> {
+    let shown = match raw.split_once('=') {
+        Some((key, _)) => format!("{key}=..."),
+        None => "(without `=`)".to_string(),
+    };
     let bad = || {
         format!(
-            "--var `{raw}` is not in the form flow.<flow>.<key>[.<key>...]=<value> (for example flow.users_to_lake.store.compression=zstd)"
+            "--var `{shown}` is not in the form flow.<flow>.<key>[.<key>...]=<value> (for example flow.users_to_lake.store.compression=zstd)"
         )
     };
     let (key, text) = raw.split_once('=').ok_or_else(bad)?;
@@ -50,10 +69,16 @@ pub fn parse(raw: &str) -> Result<CliVar, String> {
     if path.is_empty() || path.iter().any(String::is_empty) {
         return Err(bad());
     }
+    // A secret is text as written (`password=0123` is not the number 123).
+    let value = if path.last().is_some_and(|k| is_secret_key(k)) {
+        Value::Str(text.to_string())
+    } else {
+        scalar(text)
+    };
     Ok(CliVar {
         flow,
         path,
-        value: scalar(text),
+        value,
         raw: raw.to_string(),
     })
 }
@@ -95,7 +120,7 @@ pub fn apply(node: &mut Node, var: &CliVar) -> Result<(), String> {
         if !matches!(cur.value, Value::Map(_)) {
             return Err(format!(
                 "--var `{}`: `{}` is not a mapping, so it has no key `{key}`",
-                var.raw,
+                var.shown(),
                 var.path[..i].join(".")
             ));
         }

@@ -334,27 +334,79 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, (Loc, String)> {
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` in every string, with `lookup` giving variables.
-/// Each unset variable without a default is one error, located.
+/// Each unset variable without a default is one error, located. An error in the value of
+/// a secret key (`password`, `url`, ... see `is_secret_key`) says the key and the position
+/// in the value, never the value.
 pub fn expand_vars(
     node: &mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<(Loc, String)>,
 ) {
+    expand_under(node, None, lookup, errors);
+}
+
+fn expand_under(
+    node: &mut Node,
+    key: Option<&str>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<(Loc, String)>,
+) {
     match &mut node.value {
-        Value::Str(s) if s.contains("${") => match expand_str(s, lookup) {
+        Value::Str(s) if s.contains("${") => match expand(s, lookup) {
             Ok((text, whole)) => {
                 *s = text;
                 node.from_var = whole;
             }
-            Err(msg) => errors.push((node.loc.clone(), msg)),
+            Err(e) => {
+                let msg = match key {
+                    Some(key) if hygge_connectors::secret::is_secret_key(key) => e.at(key),
+                    _ => e.quoting(s),
+                };
+                errors.push((node.loc.clone(), msg));
+            }
         },
         Value::Seq(items) => items
             .iter_mut()
-            .for_each(|n| expand_vars(n, lookup, errors)),
+            .for_each(|n| expand_under(n, key, lookup, errors)),
         Value::Map(entries) => entries
             .iter_mut()
-            .for_each(|(_, n)| expand_vars(n, lookup, errors)),
+            .for_each(|(k, n)| expand_under(n, Some(k), lookup, errors)),
         _ => {}
+    }
+}
+
+/// Why a string could not be expanded.
+#[derive(Debug)]
+enum ExpandError {
+    /// A `${` without `}`, at this character (from 1).
+    Unclosed(usize),
+    /// `${}` or `${:-x}`, at this character (from 1).
+    EmptyName(usize),
+    /// An unset variable without a default (the message says which).
+    Unset(String),
+}
+
+impl ExpandError {
+    /// The message, quoting the value.
+    fn quoting(&self, value: &str) -> String {
+        match self {
+            ExpandError::Unclosed(_) => format!("unclosed `${{` in {value:?}"),
+            ExpandError::EmptyName(_) => format!("empty variable name in {value:?}"),
+            ExpandError::Unset(msg) => msg.clone(),
+        }
+    }
+
+    /// The message for the value of secret key `key`: the position, not the value.
+    fn at(&self, key: &str) -> String {
+        match self {
+            ExpandError::Unclosed(at) => format!(
+                "unclosed `${{` at character {at} of the value of `{key}` (not shown: it is secret); close it with `}}`"
+            ),
+            ExpandError::EmptyName(at) => format!(
+                "empty variable name at character {at} of the value of `{key}` (not shown: it is secret)"
+            ),
+            ExpandError::Unset(msg) => msg.clone(),
+        }
     }
 }
 
@@ -363,15 +415,18 @@ pub fn expand_str(
     s: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, bool), String> {
+    expand(s, lookup).map_err(|e| e.quoting(s))
+}
+
+fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(String, bool), ExpandError> {
     let mut out = String::new();
     let mut rest = s;
     let mut refs = 0;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
+        let at = s[..s.len() - rest.len() + start].chars().count() + 1;
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in {s:?}"))?;
+        let end = after.find('}').ok_or(ExpandError::Unclosed(at))?;
         let inner = &after[..end];
         let (name, default) = match inner.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
@@ -379,15 +434,15 @@ pub fn expand_str(
         };
         let name = name.trim();
         if name.is_empty() {
-            return Err(format!("empty variable name in {s:?}"));
+            return Err(ExpandError::EmptyName(at));
         }
         match (lookup(name), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
-                return Err(format!(
+                return Err(ExpandError::Unset(format!(
                     "environment variable `{name}` is not set and has no default; set it, or write ${{{name}:-default}}"
-                ));
+                )));
             }
         }
         refs += 1;
@@ -438,6 +493,38 @@ mod tests {
         assert_eq!(expand_str("${NOPE:-}", &env).unwrap(), ("".into(), true));
         let e = expand_str("a ${NOPE} b", &env).unwrap_err();
         assert!(e.contains("`NOPE` is not set"), "{e}");
+    }
+
+    #[test]
+    fn expansion_errors_in_secret_values_give_the_position_not_the_value() {
+        let n = parse(
+            "password: \"hunter2${oops\"\nuser: \"bob${\"\nc:\n  - access_token: \"ab${}cd\"\n",
+            Path::new("f.yml"),
+        )
+        .unwrap();
+        let mut n = n;
+        let mut errors = Vec::new();
+        expand_vars(&mut n, &env, &mut errors);
+        let msgs: Vec<&str> = errors.iter().map(|(_, m)| m.as_str()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("unclosed `${` at character 8 of the value of `password`"),
+            "{msgs:?}"
+        );
+        assert_eq!(
+            msgs[1], "unclosed `${` in \"bob${\"",
+            "not a secret: quoted"
+        );
+        assert!(
+            msgs[2]
+                .starts_with("empty variable name at character 3 of the value of `access_token`"),
+            "{msgs:?}"
+        );
+        assert!(
+            !msgs
+                .iter()
+                .any(|m| m.contains("hunter2") || m.contains("abcd"))
+        );
     }
 
     #[test]

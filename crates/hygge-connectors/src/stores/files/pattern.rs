@@ -2,6 +2,9 @@
 
 use regex::Regex;
 
+/// The widest `{sequence:0Nd}`: a u64 has 20 digits.
+pub const MAX_WIDTH: usize = 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
@@ -46,9 +49,14 @@ impl FilePattern {
                     let width = if digits.is_empty() {
                         0
                     } else {
-                        digits.parse().map_err(|_| {
-                            format!("file_pattern {pattern:?}: bad width in `{{sequence:{spec}}}`")
-                        })?
+                        match digits.parse::<usize>() {
+                            Ok(w) if (1..=MAX_WIDTH).contains(&w) => w,
+                            _ => {
+                                return Err(format!(
+                                    "file_pattern: the width in `{{sequence:{spec}}}` must be a number from 1 to {MAX_WIDTH} (a sequence has at most 20 digits), as in `{{sequence:020d}}`"
+                                ));
+                            }
+                        }
                     };
                     Part::Sequence { width }
                 }
@@ -132,6 +140,33 @@ impl std::fmt::Display for FilePattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequence_widths_are_1_to_20() {
+        for ok in [
+            "{sequence:01d}",
+            "{sequence:020d}",
+            "{sequence:5d}",
+            "{sequence:d}",
+            "{sequence}",
+        ] {
+            assert!(FilePattern::parse(ok).is_ok(), "{ok}");
+        }
+        let p = FilePattern::parse("{sequence:020d}").unwrap();
+        assert_eq!(p.render(u64::MAX, "", ""), u64::MAX.to_string());
+        for bad in [
+            "{sequence:0999999999999d}.parquet",
+            "{sequence:021d}",
+            "{sequence:00d}",
+            "{sequence:99999999999999999999999999d}",
+        ] {
+            let e = FilePattern::parse(bad).unwrap_err();
+            assert!(
+                e.starts_with("file_pattern: the width in") && e.contains("from 1 to 20"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn renders_the_original_default() {
