@@ -88,7 +88,7 @@ pub enum FileError {
     },
     /// The folder a run would replace holds something this store did not write.
     #[error(
-        "{dir} holds {entry}, which this store did not write{why}; hygge replaces a folder only \
+        "{dir} holds {entry}{why}, which this store did not write; hygge replaces a folder only \
          when everything in it is its own output, so nothing else is ever deleted. Move {entry} \
          out of {dir}, or point the store's `path` at a folder of its own"
     )]

@@ -268,6 +268,17 @@ impl ValidHome {
         }
     }
 
+    /// The local path `entity` is read from, for homes of local files (`None` for others).
+    pub fn local_path(&self, entity: &str) -> Option<std::path::PathBuf> {
+        match &self.home {
+            HomeImpl::Files(h) => Some(h.entity_path(entity)),
+            #[cfg(feature = "postgres")]
+            HomeImpl::Postgres(_) => None,
+            #[cfg(feature = "mssql")]
+            HomeImpl::Mssql(_) => None,
+        }
+    }
+
     /// One line for plans (opens nothing).
     pub fn summary(&self, entity: &str) -> String {
         let what = match &self.home {
@@ -401,6 +412,18 @@ impl ValidStore {
             StoreImpl::Postgres(s) => Arc::new(s.clone()),
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The local folder a run of `entity` replaces, for stores of local files (`None` for
+    /// others).
+    pub fn local_folder(&self, entity: &str) -> Option<std::path::PathBuf> {
+        match &self.store {
+            StoreImpl::Files(s) => Some(s.entity_dir(entity)),
+            #[cfg(feature = "postgres")]
+            StoreImpl::Postgres(_) => None,
+            #[cfg(feature = "mssql")]
+            StoreImpl::Mssql(_) => None,
         }
     }
 

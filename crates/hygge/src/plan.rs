@@ -56,6 +56,9 @@ pub struct EntityPlan {
     pub reconcile_strict: bool,
     /// `--full-drop`: a full reload, replacing even where `if_exists: append` is set.
     pub reload: bool,
+    /// Where the original (and hygge before checkpoints) kept the journal of a flow without
+    /// entities: inside its store folder. Read when the journal has no entry for it.
+    pub journal_legacy: Option<PathBuf>,
 }
 
 impl EntityPlan {
@@ -195,6 +198,7 @@ fn plan_entity(
             &project.root,
             home_path.as_deref(),
             store_path.as_deref(),
+            e.implicit,
         ) {
             Ok(dir) => Some(dir),
             Err(msg) => {
@@ -217,6 +221,27 @@ fn plan_entity(
     }
     let (home, home_type) = home?;
     let (store, store_type) = store?;
+    if let Some(folder) = store.local_folder(&e.entity) {
+        let loc = c
+            .get("store")
+            .and_then(|s| s.get("path"))
+            .map_or(&c.loc, |n| n.key_or_value_loc());
+        let log_file = match &project.options.log_file {
+            None => Some(project.root.join("logs").join("hygge.log")),
+            Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
+            Some(_) => None,
+        };
+        for msg in overlaps(
+            &e.entity,
+            &folder,
+            &project.root,
+            home.local_path(&e.entity).as_deref(),
+            journal.as_deref(),
+            log_file.as_deref(),
+        ) {
+            diags.error(loc, "store.path", msg);
+        }
+    }
     if diags.errors().count() > errors_before {
         return None;
     }
@@ -239,6 +264,16 @@ fn plan_entity(
         journal,
         reconcile_strict: settings.reconcile != Some(crate::config::model::Reconcile::Warn),
         reload: overrides.run_type == Some(RunType::FullDrop),
+        journal_legacy: match journal_cfg {
+            Some(j)
+                if e.implicit
+                    && j.path.is_none()
+                    && j.location.unwrap_or(JournalLocation::Store) == JournalLocation::Store =>
+            {
+                store_path.as_ref().map(|s| s.join(".hygge_journal"))
+            }
+            _ => None,
+        },
     })
 }
 
@@ -409,19 +444,43 @@ fn side(
             );
         }
     }
+    if let Some(v) = clean.get("path")
+        && let Some(text) = v.as_str()
+        && text.trim().is_empty()
+    {
+        diags.error(
+            &v.loc,
+            format!("{which}.path"),
+            format!(
+                "`path` is empty (set from an environment variable that is empty, such as `${{OUT}}` or `${{OUT:-}}`?); {} needs a folder of its own",
+                if which == "home" { "a home" } else { "a store" }
+            ),
+        );
+        return None;
+    }
     resolve_path(&mut clean, &project.root);
     Some((clean, ty))
 }
 
 /// Where an entity's journal lives, as the original: `journal.path` (relative to the
 /// project), else `.hygge_journal/` in the store's folder (`location: store`, the default)
-/// or the home's (`location: home`).
+/// or the home's (`location: home`). A flow without entities writes its store folder
+/// itself, which a run replaces whole: its journal goes beside that folder, not inside
+/// (the original put it inside; [`legacy_journal_dir`] finds it there).
 fn journal_dir(
     j: &JournalConfig,
     root: &Path,
     home: Option<&Path>,
     store: Option<&Path>,
+    implicit: bool,
 ) -> Result<PathBuf, String> {
+    if implicit
+        && j.path.is_none()
+        && j.location.unwrap_or(JournalLocation::Store) == JournalLocation::Store
+        && let Some(s) = store
+    {
+        return Ok(s.parent().unwrap_or(Path::new(".")).join(".hygge_journal"));
+    }
     if let Some(p) = &j.path {
         return Ok(root.join(p));
     }
@@ -436,6 +495,94 @@ fn journal_dir(
             "journal: location `{side}` needs a {side} with a `path` (a folder); give the journal its own `path`"
         )),
     }
+}
+
+/// Why a store folder may not be used: a run replaces the folder whole, so it must hold
+/// nothing but the store's own output. Refused: the project folder or a folder above it,
+/// the home's data (or a folder above it, or inside it: the next run would read its own
+/// output), a folder holding the journal or the log file.
+fn overlaps(
+    entity: &str,
+    folder: &Path,
+    root: &Path,
+    home: Option<&Path>,
+    journal: Option<&Path>,
+    log_file: Option<&Path>,
+) -> Vec<String> {
+    let f = normal(folder);
+    let shown = folder.display();
+    let mut out = Vec::new();
+    let fix = "a run replaces that folder whole; point the store's `path` at a folder of its own (for example `lake`)";
+    if normal(root).starts_with(&f) {
+        out.push(format!(
+            "entity `{entity}` would be written to {shown}, which holds this project (hygge.yml, flows/); {fix}"
+        ));
+    }
+    if let Some(h) = home.map(normal) {
+        if h.starts_with(&f) {
+            out.push(format!(
+                "entity `{entity}` would be written to {shown}, which holds the data it reads ({}); {fix}",
+                h.display()
+            ));
+        } else if f.starts_with(&h) {
+            out.push(format!(
+                "entity `{entity}` would be written to {shown}, inside the folder it reads ({}): the next run would read its own output; point the store's `path` at a folder outside it",
+                h.display()
+            ));
+        }
+    }
+    if let Some(j) = journal.map(normal)
+        && j.starts_with(&f)
+    {
+        out.push(format!(
+            "entity `{entity}` would be written to {shown}, which holds the journal ({}); {fix}, or give the journal its own `path`",
+            j.display()
+        ));
+    }
+    if let Some(l) = log_file.map(normal)
+        && l.starts_with(&f)
+    {
+        out.push(format!(
+            "entity `{entity}` would be written to {shown}, which holds the log file ({}); {fix}, or set `options.log_file`",
+            l.display()
+        ));
+    }
+    out
+}
+
+/// `p` with `.` and `..` resolved and symbolic links in its existing part followed, so two
+/// spellings of one folder compare equal.
+fn normal(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut lexical = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (
+            existing.file_name().map(ToOwned::to_owned),
+            existing.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return lexical,
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        out.push(name);
+    }
+    out
 }
 
 /// Relative paths are relative to the project folder (where `hygge.yml` is), so `hygge go`

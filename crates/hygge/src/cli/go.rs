@@ -223,22 +223,37 @@ pub fn select(
         wanted.extend(matches.iter().map(|p| p.name.as_str()));
     }
     for e in &entities {
-        let Some((flow, entity)) = e
-            .split_once('.')
-            .filter(|(f, e)| !f.is_empty() && !e.is_empty() && !e.contains('.'))
-        else {
-            return Err(format!(
-                "--entity `{e}` is not in the form flow.entity (for example users_to_lake.users)"
-            ));
-        };
-        match plans.iter().find(|p| p.flow == flow && p.entity == entity) {
-            Some(p) => wanted.push(p.name.as_str()),
-            None => {
+        // Flow and entity names may hold dots themselves: every split that names a
+        // planned entity counts, and more than one is ambiguous.
+        let found: Vec<&EntityPlan> = e
+            .match_indices('.')
+            .map(|(i, _)| (&e[..i], &e[i + 1..]))
+            .filter(|(f, n)| !f.is_empty() && !n.is_empty())
+            .flat_map(|(f, n)| plans.iter().filter(move |p| p.flow == f && p.entity == n))
+            .collect();
+        match found.as_slice() {
+            [p] => wanted.push(p.name.as_str()),
+            [] if !e.contains('.') => {
+                return Err(format!(
+                    "--entity `{e}` is not in the form flow.entity (for example users_to_lake.users)"
+                ));
+            }
+            [] => {
                 let valid: Vec<String> = plans
                     .iter()
                     .map(|p| format!("{}.{}", p.flow, p.entity))
                     .collect();
                 return Err(format!("no entity `{e}`. Entities: {}", valid.join(", ")));
+            }
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .map(|p| format!("flow `{}` entity `{}`", p.flow, p.entity))
+                    .collect();
+                return Err(format!(
+                    "--entity `{e}` could mean {}; use --flow to pick the flow",
+                    names.join(" or ")
+                ));
             }
         }
     }

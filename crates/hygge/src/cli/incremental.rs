@@ -60,9 +60,21 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
             "full load (full_drop): every row; the watermark is recorded",
         ));
     }
-    let journal = Journal::at(dir);
+    let mut journal = Journal::at(dir);
     let entries = journals.read(dir).map_err(|e| format!("{}: {e}", p.name))?;
-    let Some(last) = latest_watermark(entries, &p.flow, &p.entity).cloned() else {
+    let mut last = latest_watermark(entries, &p.flow, &p.entity).cloned();
+    if last.is_none()
+        && let Some(legacy) = &p.journal_legacy
+        && legacy.join(crate::journal::JOURNAL_FILE).exists()
+    {
+        // A flow without entities whose journal the original kept inside its store folder.
+        let entries = journals
+            .read(legacy)
+            .map_err(|e| format!("{}: {e}", p.name))?;
+        last = latest_watermark(entries, &p.flow, &p.entity).cloned();
+        journal = Journal::at(legacy);
+    }
+    let Some(last) = last else {
         return Ok(plain(
             "first incremental run: every row (unless the destination's checkpoint says otherwise)",
         ));

@@ -172,8 +172,15 @@ pub fn print_summary(report: &RunReport, json: bool, continue_on_error: bool) {
         thousands(t.rows),
         thousands(t.rows_per_sec as u64)
     )];
-    if t.failed == 0 {
+    let unjournaled: Vec<_> = report
+        .flows
+        .iter()
+        .filter_map(|f| f.journal_error.as_ref().map(|e| (&f.name, e)))
+        .collect();
+    if t.failed == 0 && unjournaled.is_empty() {
         out.push("All flows completed successfully!".into());
+    } else if t.failed == 0 {
+        // Reported below.
     } else {
         for f in report
             .flows
@@ -194,6 +201,17 @@ pub fn print_summary(report: &RunReport, json: bool, continue_on_error: bool) {
         if continue_on_error {
             out.push("options.continue_on_error is true: exiting 0 despite the failures.".into());
         }
+    }
+    for (name, e) in unjournaled {
+        out.push(format!(
+            "  JOURNAL {name}: published, but its journal entry could not be written: {e}"
+        ));
+    }
+    if report.flows.iter().any(|f| f.journal_error.is_some()) {
+        out.push(
+            "The data and each destination's checkpoint are published, so the next run starts right and records the missing entries; fix the journal's folder (permissions, space) before it."
+                .into(),
+        );
     }
     for line in out {
         super::logging::to_file(&line);

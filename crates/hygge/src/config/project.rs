@@ -456,6 +456,16 @@ fn load_flow(
             );
             continue;
         }
+        if name.starts_with(".hygge") || name == "_hygge_state" {
+            diags.error(
+                &entity_node.loc,
+                "name",
+                format!(
+                    "entity name {name:?} is reserved for hygge's own files and tables (staging, journal, checkpoints); rename the entity"
+                ),
+            );
+            continue;
+        }
         if seen.contains(&name) {
             diags.error(
                 &entity_node.loc,

@@ -111,12 +111,16 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch]) {
     w.close().unwrap();
 }
 
-/// Every Parquet file below `dir`, sorted.
+/// Every Parquet file below `dir`, sorted; hidden folders (`.hygge_journal`) are skipped,
+/// as dataset readers skip them.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             if p.is_dir() {
                 out.extend(parquet_files(&p));
             } else if p.extension().is_some_and(|x| x == "parquet") {

@@ -45,7 +45,8 @@ impl FileHome {
         )
     }
 
-    fn entity_path(&self, entity: &str) -> PathBuf {
+    /// Where `entity` is read from.
+    pub fn entity_path(&self, entity: &str) -> PathBuf {
         if self.entity_folder {
             self.path.join(entity)
         } else {

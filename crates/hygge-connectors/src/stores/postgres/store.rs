@@ -500,10 +500,21 @@ impl StoreWriter for PgWriter {
         })
     }
 
-    async fn abort(self: Box<Self>) {
-        // Dropping the lease unreleased closes the connection: the server rolls the
-        // transaction back, staging table included.
-        drop(self);
+    async fn abort(mut self: Box<Self>) {
+        // Dropping the COPY's sink aborts the COPY; a ROLLBACK the server confirms then
+        // ends the transaction (staging table and lock included) before this returns, and
+        // the connection can be reused. If it cannot be confirmed, dropping the lease
+        // unreleased closes the connection, and the server rolls back on its own.
+        self.load = None;
+        let rolled_back = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.lease.client().batch_execute("ROLLBACK"),
+        )
+        .await;
+        if let Ok(Ok(())) = rolled_back {
+            let PgWriter { lease, .. } = *self;
+            lease.release();
+        }
     }
 }
 
