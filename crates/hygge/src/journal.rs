@@ -15,6 +15,17 @@
 //!   are removed by the next append (only lock holders write temp files).
 //! - A journal that cannot be read is an error naming the file, never an empty journal: an
 //!   empty journal would silently turn every incremental entity into a full reload.
+//!
+//! Bounded growth: an append rewrites `journal.parquet`, so that file is kept small. Once it
+//! holds more than [`ACTIVE_ROWS`] rows, the append moves the older rows into an archive,
+//! `journal-archive-<n>.parquet` in the same folder, keeping in `journal.parquet` the most
+//! recent [`KEEP_RECENT`] rows and, per entity, its latest successful run and its latest
+//! watermark (what planning reads). Every row is in exactly one file: `journal*.parquet`
+//! together is the whole history (DuckDB: `read_parquet('<dir>/journal*.parquet')`). The
+//! archive is written first; `journal.parquet` then names it in its metadata
+//! (`hygge.journal.archived`), which is the rotation's commit point: an append that finds a
+//! newer archive than the one named finishes that rotation (drops its rows from
+//! `journal.parquet`) before anything else, so a `kill -9` in between duplicates nothing.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -36,6 +47,15 @@ use parquet::file::properties::WriterProperties;
 pub const JOURNAL_FILE: &str = "journal.parquet";
 /// The `schema_version` hygge writes (the original's).
 pub const SCHEMA_VERSION: &str = "1.0";
+
+/// Rows `journal.parquet` may hold before an append moves older ones into an archive.
+pub const ACTIVE_ROWS: usize = 10_000;
+/// The most recent rows a rotation keeps in `journal.parquet`.
+pub const KEEP_RECENT: usize = 1_000;
+/// Metadata key of `journal.parquet` naming the last archive whose rows left it.
+const ARCHIVED_KEY: &str = "hygge.journal.archived";
+/// Archive files: `journal-archive-<n>.parquet`.
+const ARCHIVE_PREFIX: &str = "journal-archive-";
 
 /// One finished entity run (one row of the journal).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -115,6 +135,8 @@ impl JournalError {
 pub struct Journal {
     dir: PathBuf,
     path: PathBuf,
+    active_rows: usize,
+    keep_recent: usize,
 }
 
 /// Distinguishes temp files of appends from one process (threads may append concurrently).
@@ -126,7 +148,16 @@ impl Journal {
         Journal {
             dir: dir.to_path_buf(),
             path: dir.join(JOURNAL_FILE),
+            active_rows: ACTIVE_ROWS,
+            keep_recent: KEEP_RECENT,
         }
+    }
+
+    /// The same journal, rotating past `active_rows` rows and keeping `keep_recent` (tests).
+    pub fn with_limits(mut self, active_rows: usize, keep_recent: usize) -> Journal {
+        self.active_rows = active_rows.max(1);
+        self.keep_recent = keep_recent;
+        self
     }
 
     /// Path of `journal.parquet`.
@@ -139,14 +170,55 @@ impl Journal {
         self.dir.join(format!("{JOURNAL_FILE}.lock"))
     }
 
-    /// Every entry in file order; empty when the file does not exist.
+    /// The entries of `journal.parquet` in file order (the recent history, and each
+    /// entity's latest run and watermark); empty when the file does not exist.
     pub fn read(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        Ok(self.read_active()?.0)
+    }
+
+    /// Every entry, archives (oldest first) then `journal.parquet`. A row of an unfinished
+    /// rotation (in an archive and still in `journal.parquet`) is counted once.
+    pub fn read_all(&self) -> Result<Vec<JournalEntry>, JournalError> {
+        let (active, _) = self.read_active()?;
+        let current: std::collections::HashSet<&str> =
+            active.iter().map(|e| e.entity_run_id.as_str()).collect();
+        let mut out = Vec::new();
+        for name in self.archives()? {
+            out.extend(
+                read_file(&self.dir_or_cwd().join(&name))?
+                    .into_iter()
+                    .filter(|e| !current.contains(e.entity_run_id.as_str())),
+            );
+        }
+        out.extend(active.iter().cloned());
+        Ok(out)
+    }
+
+    /// `journal.parquet`'s entries and the archive it names.
+    fn read_active(&self) -> Result<(Vec<JournalEntry>, Option<String>), JournalError> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
             Err(e) => return Err(JournalError::io("open", &self.path, e)),
         };
         read_entries(&self.path, file)
+    }
+
+    /// Archive file names, oldest first.
+    fn archives(&self) -> Result<Vec<String>, JournalError> {
+        let dir = self.dir_or_cwd();
+        let list = match fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(JournalError::io("list the folder of", &dir, e)),
+        };
+        let mut names: Vec<String> = list
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(ARCHIVE_PREFIX) && n.ends_with(".parquet"))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Appends `entries` atomically (all or none), serialised with every other appender.
@@ -186,7 +258,18 @@ impl Journal {
         // Holding the lock: any temp file is a leftover of an append that was killed.
         self.remove_stale_temps(&dir);
 
-        let mut all = self.read()?;
+        let (mut all, mut archived) = self.read_active()?;
+        // A rotation that archived rows but did not get to rewrite `journal.parquet`.
+        if let Some(newest) = self.archives()?.pop()
+            && archived.as_deref() != Some(newest.as_str())
+        {
+            let moved: std::collections::HashSet<String> = read_file(&dir.join(&newest))?
+                .into_iter()
+                .map(|e| e.entity_run_id)
+                .collect();
+            all.retain(|e| !moved.contains(&e.entity_run_id));
+            archived = Some(newest);
+        }
         for r in recovered {
             if !all.iter().any(|e| e.entity_run_id == r.entity_run_id) {
                 tracing::warn!(
@@ -198,21 +281,80 @@ impl Journal {
             }
         }
         all.extend_from_slice(entries);
+        if all.len() > self.active_rows {
+            let (keep, old) = self.split_for_archive(all);
+            let n = self
+                .archives()?
+                .last()
+                .and_then(|a| {
+                    a.strip_prefix(ARCHIVE_PREFIX)
+                        .and_then(|a| a.strip_suffix(".parquet"))
+                        .and_then(|a| a.parse::<u64>().ok())
+                })
+                .map_or(1, |n| n + 1);
+            let name = format!("{ARCHIVE_PREFIX}{n:06}.parquet");
+            self.write_atomically(&dir, &dir.join(&name), &old, None)?;
+            tracing::debug!("journal: {} older rows moved to {name}", old.len());
+            archived = Some(name);
+            all = keep;
+        }
+        let result = self.write_atomically(&dir, &self.path, &all, archived.as_deref());
+        drop(lock); // releases the flock
+        result
+    }
 
+    /// Splits the rows (in file order) into those `journal.parquet` keeps and those that
+    /// go to an archive, both in file order.
+    fn split_for_archive(&self, all: Vec<JournalEntry>) -> (Vec<JournalEntry>, Vec<JournalEntry>) {
+        let mut keep = vec![false; all.len()];
+        let recent = all.len().saturating_sub(self.keep_recent);
+        for k in keep.iter_mut().skip(recent) {
+            *k = true;
+        }
+        let mut last_success: std::collections::HashMap<(&str, &str), usize> = Default::default();
+        for (i, e) in all.iter().enumerate() {
+            if e.status == "success" {
+                last_success.insert((&e.flow, &e.entity), i);
+            }
+        }
+        for i in last_success.into_values() {
+            keep[i] = true;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for e in &all {
+            if seen.insert((e.flow.as_str(), e.entity.as_str()))
+                && let Some(w) = latest_watermark(&all, &e.flow, &e.entity)
+                && let Some(i) = all.iter().position(|x| std::ptr::eq(x, w))
+            {
+                keep[i] = true;
+            }
+        }
+        let (mut k, mut o) = (Vec::new(), Vec::new());
+        for (e, kept) in all.into_iter().zip(keep) {
+            if kept { k.push(e) } else { o.push(e) }
+        }
+        (k, o)
+    }
+
+    /// Writes `entries` to `path` through a fsynced temp file renamed over it.
+    fn write_atomically(
+        &self,
+        dir: &Path,
+        path: &Path,
+        entries: &[JournalEntry],
+        archived: Option<&str>,
+    ) -> Result<(), JournalError> {
         let tmp = dir.join(format!(
             "{JOURNAL_FILE}.tmp-{}-{}",
             std::process::id(),
             TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        let result = write_file(&tmp, &all)
-            .and_then(|()| {
-                fs::rename(&tmp, &self.path).map_err(|e| JournalError::io("replace", &self.path, e))
-            })
-            .and_then(|()| sync_dir(&dir));
+        let result = write_file(&tmp, entries, archived)
+            .and_then(|()| fs::rename(&tmp, path).map_err(|e| JournalError::io("replace", path, e)))
+            .and_then(|()| sync_dir(dir));
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
-        drop(lock); // releases the flock
         result
     }
 
@@ -384,8 +526,19 @@ fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::error::Arrow
     RecordBatch::try_new(schema(), columns)
 }
 
-/// Writes `entries` to a new file at `path` and fsyncs it.
-fn write_file(path: &Path, entries: &[JournalEntry]) -> Result<(), JournalError> {
+/// Every entry of one journal file.
+fn read_file(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
+    let file = File::open(path).map_err(|e| JournalError::io("open", path, e))?;
+    Ok(read_entries(path, file)?.0)
+}
+
+/// Writes `entries` to a new file at `path` and fsyncs it; `archived` names the last
+/// archive in its metadata.
+fn write_file(
+    path: &Path,
+    entries: &[JournalEntry],
+    archived: Option<&str>,
+) -> Result<(), JournalError> {
     let werr = |detail: String| JournalError::Write {
         path: path.to_path_buf(),
         detail,
@@ -398,6 +551,12 @@ fn write_file(path: &Path, entries: &[JournalEntry]) -> Result<(), JournalError>
         .map_err(|e| JournalError::io("create", path, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata(archived.map(|a| {
+            vec![parquet::file::metadata::KeyValue::new(
+                ARCHIVED_KEY.to_string(),
+                a.to_string(),
+            )]
+        }))
         .build();
     let mut writer =
         ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| werr(e.to_string()))?;
@@ -421,15 +580,48 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 
 /// Reads every row, leniently: columns are found by name, any type that converts (e.g.
 /// `LargeUtf8`/`Utf8View` strings, `Int32` counts) is accepted, missing columns read as
-/// null, and a null in a required column as its default (`""`, `0`).
-fn read_entries(path: &Path, file: File) -> Result<Vec<JournalEntry>, JournalError> {
+/// null, and a null in a required column as its default (`""`, `0`). Also returns the
+/// archive the file names. A damaged file is an error, never a panic (arrow-rs panics on
+/// some damaged files).
+fn read_entries(
+    path: &Path,
+    file: File,
+) -> Result<(Vec<JournalEntry>, Option<String>), JournalError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_entries_unguarded(path, file)
+    })) {
+        Ok(r) => r,
+        Err(panic) => Err(JournalError::Unreadable {
+            path: path.to_path_buf(),
+            detail: format!(
+                "the Parquet reader gave up on it ({})",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "damaged file".into())
+            ),
+        }),
+    }
+}
+
+fn read_entries_unguarded(
+    path: &Path,
+    file: File,
+) -> Result<(Vec<JournalEntry>, Option<String>), JournalError> {
     let unreadable = |detail: String| JournalError::Unreadable {
         path: path.to_path_buf(),
         detail,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| unreadable(e.to_string()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(e.to_string()))?;
+    let archived = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == ARCHIVED_KEY))
+        .and_then(|k| k.value.clone());
+    let reader = builder.build().map_err(|e| unreadable(e.to_string()))?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| unreadable(e.to_string()))?;
@@ -495,7 +687,7 @@ fn read_entries(path: &Path, file: File) -> Result<Vec<JournalEntry>, JournalErr
             });
         }
     }
-    Ok(out)
+    Ok((out, archived))
 }
 
 fn opt_str(c: &Option<StringArray>, row: usize) -> Option<String> {

@@ -715,3 +715,101 @@ fn processes_appending_concurrently_lose_no_entry() {
     assert_eq!(entries.len(), CHILDREN * N * 2);
     assert!(temp_files(dir.path()).is_empty());
 }
+
+/// Review M5.5: the journal was read and rewritten whole on every append, forever. Past
+/// a bound, older rows move to archives: `journal.parquet` stays small, every row stays in
+/// exactly one file, and what planning reads (each entity's latest watermark and run) stays
+/// in `journal.parquet`.
+#[test]
+fn the_journal_rotates_older_rows_into_archives_and_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::at(dir.path()).with_limits(50, 10);
+    let mut all = Vec::new();
+    for i in 0..400 {
+        // Entity `slow` succeeds once, early; `busy` many times; `flaky` fails a lot.
+        let (entity, status) = match i {
+            3 => ("slow", "success"),
+            i if i % 3 == 0 => ("flaky", "fail"),
+            _ => ("busy", "success"),
+        };
+        let e = entry(
+            &format!("r{i:04}"),
+            "f",
+            entity,
+            &format!("2024-01-01T00:{:02}:{:02}+00:00", i / 60, i % 60),
+            status,
+        );
+        j.append(std::slice::from_ref(&e)).unwrap();
+        all.push(e);
+    }
+    let active = j.read().unwrap();
+    assert!(
+        active.len() <= 50 + 3,
+        "journal.parquet holds {} rows",
+        active.len()
+    );
+    // Every row once (kept rows sit in journal.parquet, after the archives).
+    let mut got = j.read_all().unwrap();
+    got.sort_by(|a, b| a.entity_run_id.cmp(&b.entity_run_id));
+    assert!(got == all, "every row once: {} of {}", got.len(), all.len());
+    // Planning still finds the position of an entity that last succeeded long ago.
+    for entity in ["slow", "busy"] {
+        assert_eq!(
+            j.last_watermark("f", entity).unwrap(),
+            hygge::journal::latest_watermark(&all, "f", entity).cloned(),
+            "{entity}"
+        );
+    }
+    let archives = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("journal-archive-")
+        })
+        .count();
+    assert!(archives >= 7, "{archives} archives");
+}
+
+/// A rotation killed after writing its archive but before rewriting `journal.parquet`:
+/// the next append finishes it, and no row is in two files.
+#[test]
+fn an_interrupted_rotation_is_finished_by_the_next_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::at(dir.path()).with_limits(20, 5);
+    let mut all = Vec::new();
+    for i in 0..20 {
+        let e = entry(
+            &format!("r{i:04}"),
+            "f",
+            "e",
+            "2024-01-01T00:00:00+00:00",
+            "success",
+        );
+        j.append(std::slice::from_ref(&e)).unwrap();
+        all.push(e);
+    }
+    // As a rotation would: rows 0..15 copied into an archive, journal.parquet unchanged.
+    let staged = Journal::at(&dir.path().join("x")).with_limits(1000, 0);
+    staged.append(&all[..15]).unwrap();
+    std::fs::rename(
+        dir.path().join("x/journal.parquet"),
+        dir.path().join("journal-archive-000001.parquet"),
+    )
+    .unwrap();
+    assert_eq!(
+        ids(&j.read_all().unwrap()),
+        ids(&all),
+        "an unfinished rotation is not counted twice"
+    );
+    let e = entry("r0020", "f", "e", "2024-01-01T00:00:01+00:00", "success");
+    j.append(std::slice::from_ref(&e)).unwrap();
+    all.push(e);
+    assert_eq!(ids(&j.read_all().unwrap()), ids(&all));
+    assert_eq!(
+        ids(&j.read().unwrap()),
+        ids(&all[15..]),
+        "rows 15..21 left in journal.parquet"
+    );
+}

@@ -17,6 +17,10 @@ pub struct JournalArgs {
     /// Runs shown per entity (newest first).
     #[arg(short = 'n', long, default_value_t = 5)]
     pub last: usize,
+    /// Read the archives too (`journal-archive-*.parquet`: older runs the journal moved
+    /// out of `journal.parquet` to keep it small), not only the recent runs.
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
@@ -46,7 +50,15 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
             println!("{:<32} (no journal configured)", p.name);
             continue;
         };
-        let entries = match journals.read(dir) {
+        let all;
+        let entries = match if args.all {
+            all = crate::journal::Journal::at(dir)
+                .read_all()
+                .map_err(|e| e.to_string());
+            all.as_deref().map_err(Clone::clone)
+        } else {
+            journals.read(dir)
+        } {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("Error: {}: {e}", p.name);
