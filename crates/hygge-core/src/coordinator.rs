@@ -69,6 +69,17 @@ impl Coordinator {
         let started = Arc::new(AtomicUsize::new(0));
         let finished = Arc::new(AtomicUsize::new(0));
         let mut set = JoinSet::new();
+        // What a report needs if a task ends without one (it cannot panic: it is caught).
+        let specs: Vec<(crate::flow::FlowSpec, String, String)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.spec.clone(),
+                    j.home.describe(&j.spec.entity),
+                    j.store.describe(&j.spec.entity),
+                )
+            })
+            .collect();
         for (pos, job) in jobs.into_iter().enumerate() {
             let turn = turns
                 .entry(job.store.describe(&job.spec.entity))
@@ -108,11 +119,20 @@ impl Coordinator {
                     ),
                 };
                 let index = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                observer.on_event(Event::FlowFinished {
-                    index,
-                    total,
-                    report: &report,
-                });
+                let told = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    observer.on_event(Event::FlowFinished {
+                        index,
+                        total,
+                        report: &report,
+                    })
+                }));
+                if let Err(panic) = told {
+                    tracing::error!(
+                        "{}: reporting the finished entity failed (a bug in hygge): {}",
+                        job.spec.name,
+                        panic_message(&*panic)
+                    );
+                }
                 (pos, report)
             });
         }
@@ -123,7 +143,21 @@ impl Coordinator {
                 reports[pos] = Some(report);
             }
         }
-        let flows = reports.into_iter().flatten().collect();
+        // A flow whose task ended without a report is a failure, never a silent gap.
+        let flows = reports
+            .into_iter()
+            .zip(specs)
+            .map(|(r, (spec, source, destination))| {
+                r.unwrap_or_else(|| {
+                    FlowReport::failed(
+                        &spec,
+                        &Error::Panicked("the entity's task ended without a report".into()),
+                        source,
+                        destination,
+                    )
+                })
+            })
+            .collect();
         RunReport::new(
             self.run_id.clone(),
             started_at,
