@@ -280,3 +280,20 @@ fn a_flow_without_entities_keeps_its_journal_beside_its_folder_and_reads_the_ori
         (0..15).collect::<Vec<_>>()
     );
 }
+
+/// Review L3: links to `.` inside a home folder made the walk endless; each folder is
+/// entered once, so every row is read once.
+#[cfg(unix)]
+#[test]
+fn links_that_loop_inside_a_home_folder_are_entered_once() {
+    let p = parquet_project(&["e"], "");
+    write_parquet(&p.join("data/e/a.parquet"), &[batch(0, 7)]);
+    std::os::unix::fs::symlink(".", p.join("data/e/loop1")).unwrap();
+    std::os::unix::fs::symlink("..", p.join("data/e/loop2")).unwrap();
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/e"))),
+        (0..7).collect::<Vec<_>>()
+    );
+}

@@ -1335,7 +1335,9 @@ const LOCK_T: &str = "DECLARE @r int; EXEC @r = sp_getapplock @Resource = N'hygg
 /// The checkpoint published with the table's data, read under the lock.
 const STATE_T: &str = "IF OBJECT_ID(N'[dbo].[_hygge_state]', N'U') IS NOT NULL SELECT [checkpoint] FROM [dbo].[_hygge_state] WHERE [table_name] = N'[dbo].[t]'";
 const EXISTS_T: &str = "IF SCHEMA_ID(N'dbo') IS NULL EXEC(N'CREATE SCHEMA [dbo]'); SELECT CAST(CASE WHEN OBJECT_ID(N'[dbo].[t]', N'U') IS NULL THEN 0 ELSE 1 END AS bigint)";
-const CREATE_STAGING_T: &str = "IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; CREATE TABLE [dbo].[t_hygge_tmp] ([id] bigint NULL, [name] nvarchar(max) NULL)";
+/// A staging table a crashed run left is dropped only if hygge made it (its
+/// `hygge_staging` mark); one anyone else made is refused.
+const CREATE_STAGING_T: &str = "IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.extended_properties WHERE class = 1 AND minor_id = 0 AND major_id = OBJECT_ID(N'[dbo].[t_hygge_tmp]') AND name = N'hygge_staging') THROW 50001, N'a table named dbo.t_hygge_tmp exists that hygge did not create (hygge loads into it); rename or drop it', 1; IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL AND EXISTS (SELECT 1 FROM sys.extended_properties WHERE class = 1 AND minor_id = 0 AND major_id = OBJECT_ID(N'[dbo].[t_hygge_tmp]') AND name = N'hygge_staging') DROP TABLE [dbo].[t_hygge_tmp]; CREATE TABLE [dbo].[t_hygge_tmp] ([id] bigint NULL, [name] nvarchar(max) NULL); EXEC sys.sp_addextendedproperty @name = N'hygge_staging', @value = N'1', @level0type = N'SCHEMA', @level0name = N'dbo', @level1type = N'TABLE', @level1name = N't_hygge_tmp'";
 const TOP0_STAGING_T: &str = "SELECT TOP 0 * FROM [dbo].[t_hygge_tmp]";
 const INSERT_BULK_T: &str = "INSERT BULK [dbo].[t_hygge_tmp] ([id] bigint, [name] nvarchar(max))";
 const UNLOCK_T: &str =
@@ -1477,6 +1479,8 @@ async fn the_store_bulk_loads_every_row_and_publishes_with_one_swap() {
          ALTER TABLE [dbo].[t_hygge_tmp] ALTER COLUMN [name] nvarchar({longest}) NULL; \
          IF OBJECT_ID(N'[dbo].[t]', N'U') IS NOT NULL DROP TABLE [dbo].[t]; \
          EXEC sp_rename N'[dbo].[t_hygge_tmp]', N't', N'OBJECT'; \
+         EXEC sys.sp_dropextendedproperty @name = N'hygge_staging', @level0type = N'SCHEMA', \
+         @level0name = N'dbo', @level1type = N'TABLE', @level1name = N't'; \
          DECLARE @sl int; EXEC @sl = sp_getapplock @Resource = N'hygge:state:[dbo]', @LockMode = 'Exclusive', \
          @LockOwner = 'Transaction', @LockTimeout = 2000; \
          IF @sl < 0 THROW 51222, N'timed out waiting for the state table lock', 1; \
@@ -1531,7 +1535,7 @@ fn publish_checkpoint(sql: &mut [String]) -> serde_json::Value {
 }
 
 /// What the store sends after a failed load: roll back, drop the staging table, unlock.
-const CLEAN_UP_T: &str = "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; SET LOCK_TIMEOUT -1; IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL DROP TABLE [dbo].[t_hygge_tmp]; EXEC sp_releaseapplock @Resource = N'hygge:[dbo].[t]', @LockOwner = 'Session'";
+const CLEAN_UP_T: &str = "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; SET LOCK_TIMEOUT -1; IF OBJECT_ID(N'[dbo].[t_hygge_tmp]', N'U') IS NOT NULL AND EXISTS (SELECT 1 FROM sys.extended_properties WHERE class = 1 AND minor_id = 0 AND major_id = OBJECT_ID(N'[dbo].[t_hygge_tmp]') AND name = N'hygge_staging') DROP TABLE [dbo].[t_hygge_tmp]; EXEC sp_releaseapplock @Resource = N'hygge:[dbo].[t]', @LockOwner = 'Session'";
 
 /// The server rejects the second bulk statement (4815): the entity fails naming the
 /// table, the connection and the error, and nothing is published. A server error leaves

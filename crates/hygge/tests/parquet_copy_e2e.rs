@@ -430,3 +430,52 @@ fn a_footer_claiming_a_huge_column_chunk_fails_its_entity_and_does_not_abort_the
         assert!(listing(&p.join("out/bad")).is_empty());
     }
 }
+
+/// Review M5: a recompressing copy assembles a whole column chunk in memory, and the copy
+/// criterion was rows only. A row group with a column chunk larger than 64 MiB is decoded,
+/// a batch at a time, instead.
+#[test]
+fn a_row_group_with_a_huge_column_chunk_is_decoded_not_copied() {
+    use arrow::array::{ArrayRef, BinaryArray, Int64Array};
+    use rand::RngCore;
+    let p = parquet_project(&["t"], "  row_group_size: 1000\n  compression: zstd\n");
+    // 1,000 rows of 80 KiB of random bytes: ~80 MB in one column chunk (incompressible).
+    let mut rng = rand::rng();
+    let values: Vec<Vec<u8>> = (0..1000)
+        .map(|_| {
+            let mut v = vec![0u8; 80 << 10];
+            rng.fill_bytes(&mut v);
+            v
+        })
+        .collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, false),
+        arrow::datatypes::Field::new("blob", arrow::datatypes::DataType::Binary, false),
+    ]));
+    let b = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Int64Array::from_iter_values(0..1000)) as ArrayRef,
+            std::sync::Arc::new(BinaryArray::from_iter_values(values.iter())) as ArrayRef,
+        ],
+    )
+    .unwrap();
+    let path = p.join("data/t/a.parquet");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(snappy())
+        .set_max_row_group_row_count(Some(1000))
+        .build();
+    let mut w =
+        ArrowWriter::try_new(fs::File::create(&path).unwrap(), schema, Some(props)).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let out = p.go_json(&["--verbose"]).0;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0 were copied page by page and 1 decoded"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(rows_in(&parquet_files(&p.join("out/t"))[0]), 1000);
+}

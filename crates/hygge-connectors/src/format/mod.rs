@@ -103,7 +103,8 @@ pub fn list_files(path: &Path, format: FileFormat) -> Result<Vec<PathBuf>, FileE
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
-    walk(path, format, &mut files)?;
+    let mut visited = std::collections::HashSet::new();
+    walk(path, format, &mut files, &mut visited)?;
     files.sort();
     if files.is_empty() {
         return Err(FileError::NoFiles {
@@ -115,7 +116,24 @@ pub fn list_files(path: &Path, format: FileFormat) -> Result<Vec<PathBuf>, FileE
     Ok(files)
 }
 
-fn walk(dir: &Path, format: FileFormat, out: &mut Vec<PathBuf>) -> Result<(), FileError> {
+/// Lists the files of `format` below `dir`, following links to folders but entering each
+/// folder once (two links to `.` would otherwise make the walk exponential, or endless).
+fn walk(
+    dir: &Path,
+    format: FileFormat,
+    out: &mut Vec<PathBuf>,
+    visited: &mut std::collections::HashSet<(u64, u64)>,
+) -> Result<(), FileError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(dir).map_err(|e| FileError::io("stat", dir, e))?;
+        if !visited.insert((md.dev(), md.ino())) {
+            return Ok(());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = &visited;
     let entries = std::fs::read_dir(dir).map_err(|e| FileError::io("list", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| FileError::io("list", dir, e))?;
@@ -134,7 +152,7 @@ fn walk(dir: &Path, format: FileFormat, out: &mut Vec<PathBuf>) -> Result<(), Fi
             kind.is_dir()
         };
         if is_dir {
-            walk(&path, format, out)?;
+            walk(&path, format, out, visited)?;
         } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
             format
                 .read_extensions()

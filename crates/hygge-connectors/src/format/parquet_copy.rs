@@ -49,6 +49,11 @@ use crate::error::FileError;
 /// The `format` name of encoded Parquet row groups (`Store::takes_encoded`).
 pub const FORMAT: &str = "parquet";
 
+/// The largest column chunk (bytes, as stored) a row group may have to be copied: a
+/// recompressing copy assembles a chunk in memory, so larger ones are decoded a batch at a
+/// time instead (review M5).
+pub const MAX_COPIED_CHUNK: usize = 64 << 20;
+
 /// One row group of a source file, handed from a file home to a Parquet store.
 #[derive(Clone)]
 pub struct RowGroupSource {

@@ -158,6 +158,25 @@ fn lock_sql(t: &TableName, take: bool) -> Result<String, String> {
     })
 }
 
+/// A query that finds the `hygge_staging` mark hygge puts on the staging tables it makes.
+fn staging_mark(staging: &TableName) -> Result<String, String> {
+    Ok(format!(
+        "SELECT 1 FROM sys.extended_properties WHERE class = 1 AND minor_id = 0 \
+         AND major_id = OBJECT_ID({}) AND name = N'hygge_staging'",
+        staging.literal()?
+    ))
+}
+
+/// Drops the staging table if it exists and hygge made it.
+fn drop_staging_sql(staging: &TableName) -> Result<String, String> {
+    Ok(format!(
+        "IF OBJECT_ID({}, N'U') IS NOT NULL AND EXISTS ({}) DROP TABLE {}; ",
+        staging.literal()?,
+        staging_mark(staging)?,
+        staging.quoted()?
+    ))
+}
+
 /// A target table's column.
 struct Existing {
     name: String,
@@ -338,13 +357,27 @@ impl MssqlWriter {
                 .map(|(n, tt)| Ok(format!("{} {} NULL", ident(n)?, tt.ddl())))
                 .collect::<Result<Vec<_>, String>>()?
                 .join(", ");
+            // A staging table a crashed run left is dropped, but only one hygge made (it
+            // carries the `hygge_staging` extended property): a table of that name made by
+            // anyone else is refused, never dropped.
             execute(
                 &mut main,
                 format!(
-                    "IF OBJECT_ID({sl}, N'U') IS NOT NULL DROP TABLE {staging_q}; \
-                     CREATE TABLE {staging_q} ({columns})",
+                    "IF OBJECT_ID({sl}, N'U') IS NOT NULL AND NOT EXISTS ({mark}) \
+                     THROW 50001, {refuse}, 1; \
+                     {drop}CREATE TABLE {staging_q} ({columns}); \
+                     EXEC sys.sp_addextendedproperty @name = N'hygge_staging', @value = N'1', \
+                     @level0type = N'SCHEMA', @level0name = {schema}, @level1type = N'TABLE', @level1name = {name}",
                     sl = self.staging.literal()?,
+                    mark = staging_mark(&self.staging)?,
+                    refuse = literal(&format!(
+                        "a table named {} exists that hygge did not create (hygge loads into it); rename or drop it",
+                        self.staging.display()
+                    )),
+                    drop = drop_staging_sql(&self.staging)?,
                     staging_q = self.staging_q,
+                    schema = literal(&schema_name),
+                    name = literal(&self.staging.table),
                 ),
             )
             .await?;
@@ -669,8 +702,13 @@ impl MssqlWriter {
             ));
         }
         sql.push_str(&format!(
-            "EXEC sp_rename {}, {}, N'OBJECT'; {}COMMIT TRANSACTION; SET LOCK_TIMEOUT -1; SELECT CAST(-1 AS bigint);",
+            "EXEC sp_rename {}, {}, N'OBJECT'; \
+             EXEC sys.sp_dropextendedproperty @name = N'hygge_staging', @level0type = N'SCHEMA', \
+             @level0name = {}, @level1type = N'TABLE', @level1name = {}; \
+             {}COMMIT TRANSACTION; SET LOCK_TIMEOUT -1; SELECT CAST(-1 AS bigint);",
             self.staging.literal()?,
+            literal(&self.table.table),
+            literal(self.table.schema.as_deref().unwrap_or("dbo")),
             literal(&self.table.table),
             self.state_sql(checkpoint, lock_ms)?,
         ));
@@ -684,13 +722,14 @@ impl MssqlWriter {
         let Some(mut main) = self.main.take() else {
             return;
         };
-        let (Ok(sl), Ok(unlock)) = (self.staging.literal(), lock_sql(&self.table, false)) else {
+        let (Ok(drop), Ok(unlock)) = (
+            drop_staging_sql(&self.staging),
+            lock_sql(&self.table, false),
+        ) else {
             return;
         };
         let sql = format!(
-            "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; SET LOCK_TIMEOUT -1; \
-             IF OBJECT_ID({sl}, N'U') IS NOT NULL DROP TABLE {}; {unlock}",
-            self.staging_q
+            "IF XACT_STATE() <> 0 ROLLBACK TRANSACTION; SET LOCK_TIMEOUT -1; {drop}{unlock}"
         );
         if execute(&mut main, sql).await.is_ok() {
             main.done();
