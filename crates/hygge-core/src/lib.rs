@@ -24,7 +24,7 @@ pub use error::{BoxError, Error, Result};
 pub use flow::{FlowSpec, WatermarkSpec, run_flow};
 pub use home::{BatchStream, Encoded, EncodedStream, Home, ReadRequest};
 pub use progress::{Event, NoopObserver, Observer};
-pub use reader::{BatchSender, ReaderTasks, StreamClosed};
+pub use reader::{BatchSender, MAX_BATCH_BYTES, ReaderTasks, StreamClosed};
 pub use report::{FlowReport, FlowStatus, RunReport, RunTotals, WatermarkReport};
 pub use store::{RunType, Store, StoreWriter, WriteReport, WriteTarget};
 pub use watermark::Watermark;

@@ -26,8 +26,9 @@
 //! flow's `[flow_entity]`.
 //!
 //! Batches wait in one bounded channel shared by the tasks (`capacity` batches, plus at
-//! most one each task is sending). What a home must still do itself: name its connection
-//! and table in its errors.
+//! most one each task is sending). What a home must still do itself: bound each batch in
+//! bytes ([`MAX_BATCH_BYTES`]) as well as in rows, and name its connection and table in
+//! its errors.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -42,6 +43,19 @@ use tracing::Instrument;
 
 use crate::error::BoxError;
 use crate::home::BatchStream;
+
+/// The most bytes a database home's decoder lets one batch reach before it starts the next,
+/// whatever `batch_size` says (each decoder says what it counts). The batch ends after the
+/// row that reaches it, so a row larger than the cap still goes.
+///
+/// Why 64 MiB: Arrow's `Utf8`/`Binary`/`List` arrays address their data with `i32`
+/// offsets, so one column of one batch can hold at most 2 GiB; an append past that
+/// *panics* in arrow-rs. 64 MiB is far below it (a batch ends after the row that reaches
+/// the cap, so it is overshot by at most one row). It also bounds a flow's memory by about
+/// (queue depth + streams) × 64 MiB however wide the rows are, where a row count alone
+/// (50,000 rows of 100 KB documents: 5 GB) bounds nothing. Rows of ordinary width never
+/// reach it (64 MiB / 50,000 rows is 1.3 KB per row), so their batches stay `batch_size`.
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
 
 /// What a task puts in the channel.
 enum Msg {

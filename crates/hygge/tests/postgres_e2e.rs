@@ -792,3 +792,52 @@ fn a_block_range_reader_that_panics_fails_the_entity_and_keeps_the_old_files() {
         &[("HYGGE_PG_RANGE_PAGES", "2")],
     );
 }
+
+/// C1 / M5: 12,000 values of 200 KB with `batch_size: 12000` are 2.4 GB in one column of
+/// one batch, past the 2 GiB Arrow's i32 offsets can hold (arrow-rs panics there). Batches
+/// end at 64 MiB of data instead, and every row arrives.
+#[test]
+fn values_too_large_for_one_arrow_batch_are_read_in_batches_bounded_in_bytes() {
+    let db = TestDb::create("byte_cap");
+    let rows = 12_000u64;
+    let width = 200_000u64;
+    assert!(
+        rows * width > 1 << 31,
+        "one batch of it would overflow i32 offsets"
+    );
+    let p = pg_project(&db, 2, "");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home:\n  type: postgres\n  connection: pg\n  query: \"SELECT g::bigint AS id, repeat('x', {width}) AS s FROM generate_series(1, {rows}) g\"\n  batch_size: {rows}\n\
+             store:\n  type: parquet\n  path: out\nentities: [big]\n"
+        ),
+    );
+    let start = std::time::Instant::now();
+    let out = p.run(&["go", "-v"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    eprintln!("2.4 GB through PG -> Parquet in {:?}", start.elapsed());
+    // The home logs how many batches it made: at least 2.4 GB / 64 MiB of them.
+    let batches: u64 = log
+        .lines()
+        .find_map(|l| {
+            let (head, _) = l.split_once(" batches, ")?;
+            head.rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no batch count in the log:\n{log}"));
+    assert!(
+        batches >= rows * width / (64 << 20),
+        "{batches} batches:\n{log}"
+    );
+    let files = parquet_files(&p.join("out/big"));
+    let mut n = 0;
+    for f in &files {
+        let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(f).unwrap())
+            .unwrap();
+        n += parquet::file::reader::FileReader::metadata(&r)
+            .file_metadata()
+            .num_rows();
+    }
+    assert_eq!(n as u64, rows, "every row, exactly once");
+}

@@ -67,6 +67,8 @@ pub struct RowDecoder {
     types: Vec<MsType>,
     schema: SchemaRef,
     rows: usize,
+    /// Bytes of strings and binary values buffered (see [`RowDecoder::bytes`]).
+    bytes: usize,
 }
 
 impl RowDecoder {
@@ -83,12 +85,22 @@ impl RowDecoder {
             types: cols.iter().map(|c| c.ty.clone()).collect(),
             schema,
             rows: 0,
+            bytes: 0,
         }
     }
 
     /// Rows buffered.
     pub fn len(&self) -> usize {
         self.rows
+    }
+
+    /// Bytes of variable-length data buffered: the sum over every string and binary column
+    /// (`(max)` and `xml` included) of the value bytes appended since the last batch,
+    /// counted as each value is appended. The home starts a new batch once this reaches
+    /// [`hygge_core::MAX_BATCH_BYTES`], so no `i32`-offset column (a sum bounds each one)
+    /// comes near Arrow's 2 GiB limit, and a batch's memory stays bounded.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// No rows buffered.
@@ -102,6 +114,7 @@ impl RowDecoder {
         row: I,
     ) -> Result<(), String> {
         let mut n = 0;
+        let mut bytes = 0;
         for (i, v) in row.into_iter().enumerate() {
             let Some(col) = self.cols.get_mut(i) else {
                 return Err(format!(
@@ -109,7 +122,7 @@ impl RowDecoder {
                     self.cols.len()
                 ));
             };
-            push(col, v)
+            bytes += push(col, v)
                 .map_err(|e| format!("column {} ({:?}): {e}", self.names[i], self.types[i]))?;
             n += 1;
         }
@@ -120,6 +133,7 @@ impl RowDecoder {
             ));
         }
         self.rows += 1;
+        self.bytes += bytes;
         Ok(())
     }
 
@@ -127,6 +141,7 @@ impl RowDecoder {
     pub fn finish(&mut self) -> Result<RecordBatch, String> {
         let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(finish).collect();
         self.rows = 0;
+        self.bytes = 0;
         RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| e.to_string())
     }
 }
@@ -248,7 +263,10 @@ fn to_ns(n: i128) -> Result<i64, String> {
     })
 }
 
-fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
+/// Appends one value; returns the bytes of string or binary data it added (0 for the
+/// other types), which the decoder sums to bound a batch in bytes.
+fn push(col: &mut Col, v: ColumnData<'static>) -> Result<usize, String> {
+    let mut bytes = 0;
     match (col, v) {
         (Col::Bool(b), ColumnData::Bit(x)) => b.append_option(x),
         (Col::U8(b), ColumnData::U8(x)) => b.append_option(x),
@@ -324,23 +342,38 @@ fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
             (Some(d), false) => us.append_value((datetime2_nanos(d.datetime2()) / 1000) as i64),
             (Some(d), true) => nsb.append_value(to_ns(datetime2_nanos(d.datetime2()))?),
         },
-        (Col::Str(b), ColumnData::String(x)) => b.append_option(x),
-        (Col::LargeStr(b), ColumnData::String(x)) => b.append_option(x),
-        (Col::LargeStr(b), ColumnData::Xml(x)) => {
-            b.append_option(x.map(|x| x.into_owned().into_string()))
+        (Col::Str(b), ColumnData::String(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
         }
-        (Col::Bin(b), ColumnData::Binary(x)) => b.append_option(x),
-        (Col::LargeBin(b), ColumnData::Binary(x)) => b.append_option(x),
+        (Col::LargeStr(b), ColumnData::String(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
+        }
+        (Col::LargeStr(b), ColumnData::Xml(x)) => {
+            let x = x.map(|x| x.into_owned().into_string());
+            bytes = x.as_ref().map_or(0, String::len);
+            b.append_option(x)
+        }
+        (Col::Bin(b), ColumnData::Binary(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
+        }
+        (Col::LargeBin(b), ColumnData::Binary(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
+        }
         (Col::Uuid(b), ColumnData::Guid(x)) => match x {
             None => b.append_null(),
             Some(u) => b.append_value(u.as_bytes()).map_err(|e| e.to_string())?,
         },
         (Col::UuidText(b), ColumnData::Guid(x)) => {
+            bytes = if x.is_some() { 36 } else { 0 };
             b.append_option(x.map(|u| u.hyphenated().to_string().to_ascii_uppercase()))
         }
         (_, v) => return Err(mismatch(&v)),
     }
-    Ok(())
+    Ok(bytes)
 }
 
 fn finish(col: &mut Col) -> ArrayRef {
@@ -616,6 +649,34 @@ mod tests {
         );
         let d = DateTime2::new(Date::new(0), Time::new(1, 7));
         assert_eq!(datetime2_nanos(d), -62_135_596_800_000_000_000 + 100);
+    }
+
+    /// A decoder for one column `c` of type `ty`.
+    fn one_column(ty: MsType) -> RowDecoder {
+        let cols = vec![MsColumn {
+            name: "c".into(),
+            ty,
+        }];
+        let o = ReadTypeOptions::default();
+        let schema = Arc::new(arrow_schema(&cols, &o).unwrap());
+        RowDecoder::new(&cols, schema, &o, 4)
+    }
+
+    #[test]
+    fn the_decoder_counts_the_string_and_binary_bytes_it_buffers() {
+        let mut d = one_column(MsType::String { max: false });
+        d.push([ColumnData::String(Some("héllo".into()))]).unwrap();
+        d.push([ColumnData::String(None)]).unwrap();
+        assert_eq!(d.bytes(), "héllo".len());
+        d.finish().unwrap();
+        assert_eq!(d.bytes(), 0, "a new batch starts at 0");
+        let mut d = one_column(MsType::Binary { max: true });
+        d.push([ColumnData::Binary(Some(vec![0u8; 1000].into()))])
+            .unwrap();
+        assert_eq!(d.bytes(), 1000);
+        let mut d = one_column(MsType::BigInt);
+        d.push([ColumnData::I64(Some(1))]).unwrap();
+        assert_eq!(d.bytes(), 0, "fixed-width values are not counted");
     }
 
     #[test]

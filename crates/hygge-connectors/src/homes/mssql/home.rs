@@ -1,5 +1,6 @@
 //! Reads a table or a query over TDS, row tokens decoded straight into Arrow batches of
-//! `batch_size` rows; never more than one batch per entity is held here.
+//! `batch_size` rows (fewer when they hold [`MAX_BATCH_BYTES`] of strings and binary);
+//! never more than one batch per entity is held here.
 
 use std::sync::Arc;
 
@@ -7,7 +8,9 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use hygge_core::watermark::Watermark;
-use hygge_core::{BatchSender, BatchStream, BoxError, Home, ReadRequest, ReaderTasks, failpoint};
+use hygge_core::{
+    BatchSender, BatchStream, BoxError, Home, MAX_BATCH_BYTES, ReadRequest, ReaderTasks, failpoint,
+};
 
 use crate::mssql::connection::{Lease, MsPool, error_text};
 use crate::mssql::decode::RowDecoder;
@@ -354,8 +357,9 @@ impl Home for MssqlHome {
     }
 }
 
-/// Streams the rows of `sql` into batches on `tx`. Returning early (the consumer went
-/// away) drops the lease unfinished, which closes the connection.
+/// Streams the rows of `sql` into batches on `tx`: `batch_size` rows, or fewer once they
+/// hold [`MAX_BATCH_BYTES`] of strings and binary. Returning early (the consumer went away)
+/// drops the lease unfinished, which closes the connection.
 async fn pump(
     mut lease: Lease,
     sql: String,
@@ -376,7 +380,7 @@ async fn pump(
             .map_err(|e| format!("reading stopped: {}", error_text(&e)))?
         {
             decoder.push(row)?;
-            if decoder.len() >= batch_size {
+            if decoder.len() >= batch_size || decoder.bytes() >= MAX_BATCH_BYTES {
                 let batch = decoder.finish()?;
                 if tx.send(batch).await.is_err() {
                     return Ok(());
