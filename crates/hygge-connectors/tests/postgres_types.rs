@@ -1468,6 +1468,63 @@ async fn an_empty_result_decodes_to_no_batches() {
     assert!(decode(&schema, &cols, chunks, 3).unwrap().is_empty());
 }
 
+/// Batches end at the byte cap as well as at `batch_size`: on the rows' COPY size, and on
+/// the text of values rendered as text (a numeric's text can be thousands of times its
+/// binary value), so no column can grow past Arrow's 2 GiB in one batch.
+#[tokio::test]
+async fn batches_end_at_the_byte_cap_as_well_as_at_batch_size() {
+    let db = TestDb::create("pgtypes_bytecap");
+    let client = connect(&db).await;
+    let rows_of = |sql: &'static str, opts: ReadTypeOptions, cap: usize| {
+        let client = &client;
+        async move {
+            let cols = columns(client, sql).await;
+            let schema: SchemaRef = Arc::new(arrow_schema(&cols, &opts).unwrap());
+            let mut dec = CopyDecoder::new(schema, &cols, 1000)
+                .unwrap()
+                .with_max_bytes(cap);
+            let mut sizes = vec![];
+            for c in copy_chunks(client, sql).await {
+                dec.push(&c).unwrap();
+                while let Some(b) = dec.take_full().unwrap() {
+                    sizes.push(b.num_rows());
+                }
+            }
+            if let Some(b) = dec.finish().unwrap() {
+                sizes.push(b.num_rows());
+            }
+            sizes
+        }
+    };
+    // A row is 2 + (4 + 4) + (4 + 100) = 114 bytes: the 9th reaches 1,000.
+    let sizes = rows_of(
+        "SELECT i, repeat('x', 100) AS s FROM generate_series(1, 100) i",
+        ReadTypeOptions::default(),
+        1000,
+    )
+    .await;
+    assert_eq!(sizes, [9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 1]);
+    // Without a cap in reach, `batch_size` rules.
+    let sizes = rows_of(
+        "SELECT i, repeat('x', 100) AS s FROM generate_series(1, 2500) i",
+        ReadTypeOptions::default(),
+        usize::MAX,
+    )
+    .await;
+    assert_eq!(sizes, [1000, 1000, 500]);
+    // 1e5000 is 10 bytes in binary, 5,001 characters as text: 2 + (4 + 10) + 5001 bytes
+    // per row, so the cap of 10,000 is reached at the 2nd row.
+    let sizes = rows_of(
+        "SELECT 1e5000::numeric AS n FROM generate_series(1, 6)",
+        ReadTypeOptions {
+            unconstrained_numeric: UnconstrainedNumeric::Text,
+        },
+        10_000,
+    )
+    .await;
+    assert_eq!(sizes, [2, 2, 2]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Throughput (run with `cargo nextest run --release -p hygge-connectors --test
 // postgres_types --run-ignored only throughput --no-capture`)

@@ -1055,3 +1055,49 @@ fn ids_of(batches: &[RecordBatch]) -> Vec<i64> {
     v.sort();
     v
 }
+
+/// C1: the SQL Server home's reader task panicking after two batches fails the entity (it
+/// is never read as the end of the table), and the destination keeps the last good run's
+/// files byte for byte.
+#[test]
+fn a_sql_server_reader_that_panics_mid_table_fails_the_entity_and_keeps_the_old_files() {
+    let files = |p: &Project| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        parquet_files(&p.join("out/t"))
+            .into_iter()
+            .map(|f| {
+                let bytes = fs::read(&f).unwrap();
+                (f, bytes)
+            })
+            .collect()
+    };
+    let first = bridge(&[("t", id_name_csv("t", 1000))]);
+    let p = project(&first, 2, "");
+    p.write("flows/f/flow.yml", &table_flow("src", 100, &["t"]));
+    let out = run(&p, &["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = files(&p);
+    assert_eq!(output(&p, "t").num_rows(), 1000);
+
+    // The table has grown; this run's reader panics after sending its third batch.
+    let grown = bridge(&[("t", id_name_csv("t", 2000))]);
+    let p2 = project(&grown, 2, "");
+    fs::copy(p2.join("hygge.yml"), p.join("hygge.yml")).unwrap();
+    let out = hygge_in(&p)
+        .arg("go")
+        .env("HYGGE_FAILPOINTS", "mssql.home.batch=panic@3")
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    let failed = log
+        .lines()
+        .find(|l| l.contains("FAILED f_t"))
+        .unwrap_or_else(|| panic!("no FAILED line for f_t:\n{log}"));
+    assert!(
+        failed.contains("dbo.t")
+            && failed.contains("reader task panicked")
+            && failed.contains("failpoint mssql.home.batch (hit 3)"),
+        "{failed}"
+    );
+    assert_eq!(files(&p), before, "the first run's files, byte for byte");
+}

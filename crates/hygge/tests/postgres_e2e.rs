@@ -744,3 +744,139 @@ fn a_text_watermark_cannot_leave_its_literal_when_the_database_has_standard_conf
     );
     assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![1, 2, 3]);
 }
+
+/// Every file below `dir` with its bytes, by path relative to `dir`.
+fn files_with_bytes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for f in parquet_files(dir) {
+        let rel = f.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        out.push((rel, std::fs::read(&f).unwrap()));
+    }
+    out
+}
+
+/// A PG table `t` (1,000 rows) copied to Parquet `out/t` by flow `f` with `batch_size: 100`
+/// (and `home_extra`); a first run succeeds; then 1,000 more rows are added and the flow is
+/// run again with `HYGGE_FAILPOINTS` (and `env`): it must fail naming the panic, and leave
+/// the first run's files byte for byte.
+fn a_panicking_reader_keeps_the_old_files(db: &TestDb, home_extra: &str, env: &[(&str, &str)]) {
+    db.query(
+        "CREATE TABLE t AS SELECT g::bigint AS id, 'name ' || g AS name FROM generate_series(1, 1000) g",
+    );
+    let p = pg_project(db, 4, "");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home:\n  type: postgres\n  connection: pg\n  table: public.{{entity}}\n  batch_size: 100\n{home_extra}\
+             store:\n  type: parquet\n  path: out\nentities: [t]\n"
+        ),
+    );
+    let run = |failpoints: Option<&str>| {
+        let mut cmd = hygge();
+        cmd.args(["go", "-v"]).current_dir(p.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(f) = failpoints {
+            cmd.env("HYGGE_FAILPOINTS", f);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(None);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = files_with_bytes(&p.join("out/t"));
+    assert_eq!(ids(&read_parquet_dir(&p.join("out/t"))).len(), 1000);
+
+    db.query("INSERT INTO t SELECT g, 'name ' || g FROM generate_series(1001, 2000) g");
+    let out = run(Some("postgres.home.batch=panic@3"));
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    if !home_extra.is_empty() {
+        assert!(log.contains("reading in 4 streams"), "{log}");
+    }
+    let failed = log
+        .lines()
+        .find(|l| l.contains("FAILED f_t"))
+        .unwrap_or_else(|| panic!("no FAILED line for f_t:\n{log}"));
+    assert!(
+        failed.contains("public.t")
+            && failed.contains("reader task panicked")
+            && failed.contains("failpoint postgres.home.batch (hit 3)"),
+        "{failed}"
+    );
+    assert_eq!(
+        files_with_bytes(&p.join("out/t")),
+        before,
+        "the destination holds the first run's files, byte for byte"
+    );
+}
+
+/// C1: a COPY stream's task that panics after two batches fails the entity; it is never
+/// read as the end of the table (which published the rows read so far as a success).
+#[test]
+fn a_postgres_reader_that_panics_mid_table_fails_the_entity_and_keeps_the_old_files() {
+    let db = TestDb::create("reader_panic");
+    a_panicking_reader_keeps_the_old_files(&db, "", &[]);
+}
+
+/// C1, block ranges: one range's task panicking fails the entity (the other ranges'
+/// rows are not published without it).
+#[test]
+fn a_block_range_reader_that_panics_fails_the_entity_and_keeps_the_old_files() {
+    let db = TestDb::create("range_panic");
+    // Ranges of 2 blocks: the 2,000-row table (~13 blocks) is read in 4 streams.
+    a_panicking_reader_keeps_the_old_files(
+        &db,
+        "  parallel: 4\n",
+        &[("HYGGE_PG_RANGE_PAGES", "2")],
+    );
+}
+
+/// C1 / M5: 12,000 values of 200 KB with `batch_size: 12000` are 2.4 GB in one column of
+/// one batch, past the 2 GiB Arrow's i32 offsets can hold (arrow-rs panics there). Batches
+/// end at 64 MiB of data instead, and every row arrives.
+#[test]
+fn values_too_large_for_one_arrow_batch_are_read_in_batches_bounded_in_bytes() {
+    let db = TestDb::create("byte_cap");
+    let rows = 12_000u64;
+    let width = 200_000u64;
+    assert!(
+        rows * width > 1 << 31,
+        "one batch of it would overflow i32 offsets"
+    );
+    let p = pg_project(&db, 2, "");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home:\n  type: postgres\n  connection: pg\n  query: \"SELECT g::bigint AS id, repeat('x', {width}) AS s FROM generate_series(1, {rows}) g\"\n  batch_size: {rows}\n\
+             store:\n  type: parquet\n  path: out\nentities: [big]\n"
+        ),
+    );
+    let start = std::time::Instant::now();
+    let out = p.run(&["go", "-v"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    eprintln!("2.4 GB through PG -> Parquet in {:?}", start.elapsed());
+    // The home logs how many batches it made: at least 2.4 GB / 64 MiB of them.
+    let batches: u64 = log
+        .lines()
+        .find_map(|l| {
+            let (head, _) = l.split_once(" batches, ")?;
+            head.rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no batch count in the log:\n{log}"));
+    assert!(
+        batches >= rows * width / (64 << 20),
+        "{batches} batches:\n{log}"
+    );
+    let files = parquet_files(&p.join("out/big"));
+    let mut n = 0;
+    for f in &files {
+        let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(f).unwrap())
+            .unwrap();
+        n += parquet::file::reader::FileReader::metadata(&r)
+            .file_metadata()
+            .num_rows();
+    }
+    assert_eq!(n as u64, rows, "every row, exactly once");
+}

@@ -32,7 +32,9 @@ enum Col {
     I64(Int64Builder),
     F32(Float32Builder),
     F64(Float64Builder),
-    Dec(Decimal128Builder, u8),
+    /// The builder, the described scale, and the largest unscaled value the described
+    /// precision holds (`10^p - 1`).
+    Dec(Decimal128Builder, u8, i128),
     /// `money` arrives as f64 from the driver; recovered exactly while it fits 2^53.
     Money(Decimal128Builder),
     Date(Date32Builder),
@@ -67,6 +69,8 @@ pub struct RowDecoder {
     types: Vec<MsType>,
     schema: SchemaRef,
     rows: usize,
+    /// Bytes of strings and binary values buffered (see [`RowDecoder::bytes`]).
+    bytes: usize,
 }
 
 impl RowDecoder {
@@ -83,12 +87,22 @@ impl RowDecoder {
             types: cols.iter().map(|c| c.ty.clone()).collect(),
             schema,
             rows: 0,
+            bytes: 0,
         }
     }
 
     /// Rows buffered.
     pub fn len(&self) -> usize {
         self.rows
+    }
+
+    /// Bytes of variable-length data buffered: the sum over every string and binary column
+    /// (`(max)` and `xml` included) of the value bytes appended since the last batch,
+    /// counted as each value is appended. The home starts a new batch once this reaches
+    /// [`hygge_core::MAX_BATCH_BYTES`], so no `i32`-offset column (a sum bounds each one)
+    /// comes near Arrow's 2 GiB limit, and a batch's memory stays bounded.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// No rows buffered.
@@ -102,6 +116,7 @@ impl RowDecoder {
         row: I,
     ) -> Result<(), String> {
         let mut n = 0;
+        let mut bytes = 0;
         for (i, v) in row.into_iter().enumerate() {
             let Some(col) = self.cols.get_mut(i) else {
                 return Err(format!(
@@ -109,7 +124,7 @@ impl RowDecoder {
                     self.cols.len()
                 ));
             };
-            push(col, v)
+            bytes += push(col, v)
                 .map_err(|e| format!("column {} ({:?}): {e}", self.names[i], self.types[i]))?;
             n += 1;
         }
@@ -120,6 +135,7 @@ impl RowDecoder {
             ));
         }
         self.rows += 1;
+        self.bytes += bytes;
         Ok(())
     }
 
@@ -127,6 +143,7 @@ impl RowDecoder {
     pub fn finish(&mut self) -> Result<RecordBatch, String> {
         let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(finish).collect();
         self.rows = 0;
+        self.bytes = 0;
         RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| e.to_string())
     }
 }
@@ -140,9 +157,12 @@ fn new_col(t: &MsType, dt: &DataType, o: &ReadTypeOptions, cap: usize) -> Col {
         MsType::BigInt => Col::I64(Int64Builder::with_capacity(cap)),
         MsType::Real => Col::F32(Float32Builder::with_capacity(cap)),
         MsType::Float => Col::F64(Float64Builder::with_capacity(cap)),
-        MsType::Decimal(_, s) => Col::Dec(
+        MsType::Decimal(p, s) => Col::Dec(
             Decimal128Builder::with_capacity(cap).with_data_type(dt.clone()),
             *s,
+            10i128
+                .checked_pow(u32::from(*p))
+                .map_or(i128::MAX, |m| m - 1),
         ),
         MsType::Money | MsType::SmallMoney => {
             Col::Money(Decimal128Builder::with_capacity(cap).with_data_type(dt.clone()))
@@ -219,9 +239,20 @@ pub fn date_days(d: Date) -> i64 {
     d.days() as i64 - DAYS_0001_TO_1970
 }
 
-/// Nanoseconds since midnight of a `time(n)`.
-pub fn time_nanos(t: Time) -> i64 {
-    t.increments() as i64 * 10i64.pow(9 - t.scale() as u32)
+/// Nanoseconds since midnight of a `time(n)` (`n` is at most 7; a server that sends more
+/// than 9 digits, or more than a day, is refused rather than wrapped).
+pub fn time_nanos(t: Time) -> Result<i64, String> {
+    9u32.checked_sub(u32::from(t.scale()))
+        .and_then(|e| 10i64.checked_pow(e))
+        .and_then(|m| i64::try_from(t.increments()).ok()?.checked_mul(m))
+        .filter(|n| *n < NANOS_PER_DAY as i64)
+        .ok_or_else(|| {
+            format!(
+                "a time of {} increments at scale {} is not a time of day",
+                t.increments(),
+                t.scale()
+            )
+        })
 }
 
 /// Milliseconds since 1970 of a `datetime` (1/300 s ticks, rounded as SQL Server prints).
@@ -235,9 +266,10 @@ pub fn smalldatetime_millis(d: SmallDateTime) -> i64 {
     (d.days() as i64 - DAYS_1900_TO_1970) * 86_400_000 + d.seconds_fragments() as i64 * 60_000
 }
 
-/// Nanoseconds since 1970 of a `datetime2`, as i128 (never overflows).
-pub fn datetime2_nanos(d: DateTime2) -> i128 {
-    date_days(d.date()) as i128 * NANOS_PER_DAY + time_nanos(d.time()) as i128
+/// Nanoseconds since 1970 of a `datetime2`, as i128 (never overflows; its time must be a
+/// time of day).
+pub fn datetime2_nanos(d: DateTime2) -> Result<i128, String> {
+    Ok(date_days(d.date()) as i128 * NANOS_PER_DAY + time_nanos(d.time())? as i128)
 }
 
 fn to_ns(n: i128) -> Result<i64, String> {
@@ -248,7 +280,17 @@ fn to_ns(n: i128) -> Result<i64, String> {
     })
 }
 
-fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
+/// `value * 10^digits`, exactly, or `None` if it does not fit an `i128`.
+fn rescale(value: i128, digits: u32) -> Option<i128> {
+    10i128
+        .checked_pow(digits)
+        .and_then(|m| value.checked_mul(m))
+}
+
+/// Appends one value; returns the bytes of string or binary data it added (0 for the
+/// other types), which the decoder sums to bound a batch in bytes.
+fn push(col: &mut Col, v: ColumnData<'static>) -> Result<usize, String> {
+    let mut bytes = 0;
     match (col, v) {
         (Col::Bool(b), ColumnData::Bit(x)) => b.append_option(x),
         (Col::U8(b), ColumnData::U8(x)) => b.append_option(x),
@@ -257,18 +299,27 @@ fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
         (Col::I64(b), ColumnData::I64(x)) => b.append_option(x),
         (Col::F32(b), ColumnData::F32(x)) => b.append_option(x),
         (Col::F64(b), ColumnData::F64(x)) => b.append_option(x),
-        (Col::Dec(b, s), ColumnData::Numeric(x)) => match x {
+        (Col::Dec(b, s, max), ColumnData::Numeric(x)) => match x {
             None => b.append_null(),
             Some(n) => {
                 let v = n.value();
                 let v = match n.scale().cmp(s) {
-                    std::cmp::Ordering::Equal => v,
-                    std::cmp::Ordering::Less => v * 10i128.pow((*s - n.scale()) as u32),
+                    std::cmp::Ordering::Equal => Some(v),
+                    std::cmp::Ordering::Less => rescale(v, u32::from(*s - n.scale())),
                     std::cmp::Ordering::Greater => {
                         return Err(format!("value {n} has more than {s} decimal places"));
                     }
                 };
-                b.append_value(v)
+                // A row whose scale is below the described one (a query whose real result
+                // differs from its description) is scaled up: exactly, or refused.
+                match v.filter(|v| (-*max..=*max).contains(v)) {
+                    Some(v) => b.append_value(v),
+                    None => {
+                        return Err(format!(
+                            "value {n} does not fit the described precision at scale {s}; cast the column in the query"
+                        ));
+                    }
+                }
             }
         },
         (Col::Money(b), ColumnData::F64(x)) => match x {
@@ -286,21 +337,26 @@ fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
         (Col::Money(b), ColumnData::Numeric(x)) => match x {
             None => b.append_null(),
             Some(n) => {
-                b.append_value(n.value() * 10i128.pow(4u32.saturating_sub(n.scale() as u32)))
+                let v = 4u32
+                    .checked_sub(u32::from(n.scale()))
+                    .and_then(|d| rescale(n.value(), d))
+                    .ok_or_else(|| format!("money value {n} does not fit decimal(19,4)"))?;
+                b.append_value(v)
             }
         },
         (Col::Date(b), ColumnData::Date(x)) => b.append_option(x.map(|d| date_days(d) as i32)),
-        (Col::Time(b), ColumnData::Time(x)) => b.append_option(x.map(time_nanos)),
+        (Col::Time(b), ColumnData::Time(x)) => b.append_option(x.map(time_nanos).transpose()?),
         (Col::TsMs(b), ColumnData::DateTime(x)) => b.append_option(x.map(datetime_millis)),
         (Col::TsMs(b), ColumnData::SmallDateTime(x)) => {
             b.append_option(x.map(smalldatetime_millis))
         }
-        (Col::TsUs(b), ColumnData::DateTime2(x)) => {
-            b.append_option(x.map(|d| (datetime2_nanos(d) / 1000) as i64))
-        }
+        (Col::TsUs(b), ColumnData::DateTime2(x)) => match x {
+            None => b.append_null(),
+            Some(d) => b.append_value((datetime2_nanos(d)? / 1000) as i64),
+        },
         (Col::TsNs(b), ColumnData::DateTime2(x)) => match x {
             None => b.append_null(),
-            Some(d) => b.append_value(to_ns(datetime2_nanos(d))?),
+            Some(d) => b.append_value(to_ns(datetime2_nanos(d)?)?),
         },
         (
             Col::Offset {
@@ -313,7 +369,7 @@ fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
                 minutes.push(None);
             }
             Some(d) => {
-                let n = datetime2_nanos(d.datetime2());
+                let n = datetime2_nanos(d.datetime2())?;
                 utc.push(Some(if *ns { to_ns(n)? } else { (n / 1000) as i64 }));
                 minutes.push(Some(d.offset()));
             }
@@ -321,26 +377,41 @@ fn push(col: &mut Col, v: ColumnData<'static>) -> Result<(), String> {
         (Col::OffsetUtc(us, nsb, ns), ColumnData::DateTimeOffset(x)) => match (x, *ns) {
             (None, false) => us.append_null(),
             (None, true) => nsb.append_null(),
-            (Some(d), false) => us.append_value((datetime2_nanos(d.datetime2()) / 1000) as i64),
-            (Some(d), true) => nsb.append_value(to_ns(datetime2_nanos(d.datetime2()))?),
+            (Some(d), false) => us.append_value((datetime2_nanos(d.datetime2())? / 1000) as i64),
+            (Some(d), true) => nsb.append_value(to_ns(datetime2_nanos(d.datetime2())?)?),
         },
-        (Col::Str(b), ColumnData::String(x)) => b.append_option(x),
-        (Col::LargeStr(b), ColumnData::String(x)) => b.append_option(x),
-        (Col::LargeStr(b), ColumnData::Xml(x)) => {
-            b.append_option(x.map(|x| x.into_owned().into_string()))
+        (Col::Str(b), ColumnData::String(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
         }
-        (Col::Bin(b), ColumnData::Binary(x)) => b.append_option(x),
-        (Col::LargeBin(b), ColumnData::Binary(x)) => b.append_option(x),
+        (Col::LargeStr(b), ColumnData::String(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
+        }
+        (Col::LargeStr(b), ColumnData::Xml(x)) => {
+            let x = x.map(|x| x.into_owned().into_string());
+            bytes = x.as_ref().map_or(0, String::len);
+            b.append_option(x)
+        }
+        (Col::Bin(b), ColumnData::Binary(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
+        }
+        (Col::LargeBin(b), ColumnData::Binary(x)) => {
+            bytes = x.as_ref().map_or(0, |v| v.len());
+            b.append_option(x)
+        }
         (Col::Uuid(b), ColumnData::Guid(x)) => match x {
             None => b.append_null(),
             Some(u) => b.append_value(u.as_bytes()).map_err(|e| e.to_string())?,
         },
         (Col::UuidText(b), ColumnData::Guid(x)) => {
+            bytes = if x.is_some() { 36 } else { 0 };
             b.append_option(x.map(|u| u.hyphenated().to_string().to_ascii_uppercase()))
         }
         (_, v) => return Err(mismatch(&v)),
     }
-    Ok(())
+    Ok(bytes)
 }
 
 fn finish(col: &mut Col) -> ArrayRef {
@@ -352,7 +423,7 @@ fn finish(col: &mut Col) -> ArrayRef {
         Col::I64(b) => Arc::new(b.finish()),
         Col::F32(b) => Arc::new(b.finish()),
         Col::F64(b) => Arc::new(b.finish()),
-        Col::Dec(b, _) | Col::Money(b) => Arc::new(b.finish()),
+        Col::Dec(b, _, _) | Col::Money(b) => Arc::new(b.finish()),
         Col::Date(b) => Arc::new(b.finish()),
         Col::Time(b) => Arc::new(b.finish()),
         Col::TsMs(b) => Arc::new(b.finish()),
@@ -615,7 +686,65 @@ mod tests {
             61 * 60_000
         );
         let d = DateTime2::new(Date::new(0), Time::new(1, 7));
-        assert_eq!(datetime2_nanos(d), -62_135_596_800_000_000_000 + 100);
+        assert_eq!(datetime2_nanos(d), Ok(-62_135_596_800_000_000_000 + 100));
+    }
+
+    /// A decoder for one column `c` of type `ty`.
+    fn one_column(ty: MsType) -> RowDecoder {
+        let cols = vec![MsColumn {
+            name: "c".into(),
+            ty,
+        }];
+        let o = ReadTypeOptions::default();
+        let schema = Arc::new(arrow_schema(&cols, &o).unwrap());
+        RowDecoder::new(&cols, schema, &o, 4)
+    }
+
+    #[test]
+    fn rescaling_that_would_overflow_is_an_error_naming_the_column_not_a_wrapped_value() {
+        use tiberius::numeric::Numeric;
+        let num = |v: i128, scale: u8| ColumnData::Numeric(Some(Numeric::new_with_scale(v, scale)));
+        // A row at scale 0 where decimal(38,10) was described: 10^37 * 10^10 overflows i128.
+        let mut d = one_column(MsType::Decimal(38, 10));
+        let e = d.push([num(10i128.pow(37), 0)]).unwrap_err();
+        assert!(e.contains("column c") && e.contains("does not fit"), "{e}");
+        // It fits an i128 but not decimal(10,2): refused too (no invalid Arrow decimal).
+        let mut d = one_column(MsType::Decimal(10, 2));
+        let e = d.push([num(10i128.pow(9), 0)]).unwrap_err();
+        assert!(e.contains("column c") && e.contains("does not fit"), "{e}");
+        // Exact rescaling still works: 12.5 at scale 1 read as decimal(10,2) is 1250.
+        d.push([num(125, 1)]).unwrap();
+        let b = d.finish().unwrap();
+        let a = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Decimal128Array>()
+            .unwrap();
+        assert_eq!(a.value(0), 1250);
+        // A time scale above 9 (no server sends one) is refused, not wrapped.
+        let mut d = one_column(MsType::Time(7));
+        let e = d
+            .push([ColumnData::Time(Some(Time::new(1, 12)))])
+            .unwrap_err();
+        assert!(e.contains("column c") && e.contains("scale 12"), "{e}");
+        assert_eq!(time_nanos(Time::new(1, 7)), Ok(100));
+    }
+
+    #[test]
+    fn the_decoder_counts_the_string_and_binary_bytes_it_buffers() {
+        let mut d = one_column(MsType::String { max: false });
+        d.push([ColumnData::String(Some("héllo".into()))]).unwrap();
+        d.push([ColumnData::String(None)]).unwrap();
+        assert_eq!(d.bytes(), "héllo".len());
+        d.finish().unwrap();
+        assert_eq!(d.bytes(), 0, "a new batch starts at 0");
+        let mut d = one_column(MsType::Binary { max: true });
+        d.push([ColumnData::Binary(Some(vec![0u8; 1000].into()))])
+            .unwrap();
+        assert_eq!(d.bytes(), 1000);
+        let mut d = one_column(MsType::BigInt);
+        d.push([ColumnData::I64(Some(1))]).unwrap();
+        assert_eq!(d.bytes(), 0, "fixed-width values are not counted");
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! The mapping is documented in [`super::types`]. PostgreSQL sends one CopyData message per
 //! row, so [`CopyDecoder::push`] is the hot path: it decodes straight into Arrow builders
 //! and only buffers bytes when a row spans chunks.
+//!
+//! A batch ends at `batch_size` rows, or earlier once its rows reach [`MAX_BATCH_BYTES`]
+//! (see [`CopyDecoder::bytes`]): Arrow's `i32` offsets cannot address more than 2 GiB in
+//! one column of one batch, and arrow-rs panics when asked to.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -21,6 +25,8 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 
+use hygge_core::MAX_BATCH_BYTES;
+
 use super::types::{PgColumn, PgScalar, PgShape, numeric_typmod, pg_shape};
 
 /// A value or the stream could not be decoded.
@@ -38,7 +44,8 @@ const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 /// Most rows the first builders are pre-sized for (after a full batch: `batch_size`).
 const MAX_PREALLOC_ROWS: usize = 1 << 16;
 
-/// Decodes a binary COPY stream, fed in chunks of any size, into batches of `batch_size` rows.
+/// Decodes a binary COPY stream, fed in chunks of any size, into batches of `batch_size` rows
+/// (fewer when they reach [`MAX_BATCH_BYTES`]).
 ///
 /// After an error the decoder holds a partial row: drop it (the stream is not resumable).
 pub struct CopyDecoder {
@@ -47,6 +54,12 @@ pub struct CopyDecoder {
     batch_size: usize,
     /// Rows in the builders.
     rows: usize,
+    /// The size of the rows in the builders (see [`CopyDecoder::bytes`]).
+    bytes: usize,
+    /// A batch ends once `bytes` reaches this.
+    max_bytes: usize,
+    /// The columns that render binary values as text (their text is counted in `bytes`).
+    text_cols: Vec<usize>,
     /// Full batches not yet taken.
     ready: VecDeque<RecordBatch>,
     /// Bytes of an incomplete header or row.
@@ -113,12 +126,18 @@ impl CopyDecoder {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let text_cols = (0..cols.len())
+            .filter(|&i| cols[i].dec.renders_text())
+            .collect();
         Ok(CopyDecoder {
             schema,
             fields: Vec::with_capacity(cols.len()),
             cols,
             batch_size,
             rows: 0,
+            bytes: 0,
+            max_bytes: MAX_BATCH_BYTES,
+            text_cols,
             ready: VecDeque::new(),
             buf: Vec::new(),
             state: State::Header,
@@ -160,7 +179,28 @@ impl CopyDecoder {
         Ok(())
     }
 
-    /// A batch of exactly `batch_size` rows if that many are decoded (call until `None`).
+    /// Ends batches at `max_bytes` instead of [`MAX_BATCH_BYTES`] (tests use a small cap to
+    /// see batches end early without gigabytes of rows).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(1);
+        self
+    }
+
+    /// The size of the batch being decoded: the binary COPY bytes of its rows, plus the
+    /// text of values rendered as text (numeric, inet, timetz, macaddr: text that can be
+    /// longer than the binary value, numeric's much longer). A row's size is known once
+    /// it is parsed, so this costs an addition per row (and one per rendered value), never
+    /// a look at the builders. It bounds the data of every column (a string or binary
+    /// value's Arrow bytes are its COPY bytes; an array's elements are less than its COPY
+    /// value), so when it reaches the cap and the batch ends, no column is more than one
+    /// row past the cap: far from the 2 GiB `i32` offsets can address (a PostgreSQL value
+    /// is at most 1 GB). It also bounds the batch's memory, however wide the rows.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A full batch (`batch_size` rows, or fewer that reached the byte cap) if one is
+    /// decoded (call until `None`).
     pub fn take_full(&mut self) -> Result<Option<RecordBatch>, DecodeError> {
         Ok(self.ready.pop_front())
     }
@@ -275,7 +315,11 @@ impl CopyDecoder {
             col.dec.append(value, &col.name)?;
         }
         self.rows += 1;
-        if self.rows == self.batch_size {
+        self.bytes += pos;
+        for &i in &self.text_cols {
+            self.bytes += self.cols[i].dec.take_rendered();
+        }
+        if self.rows == self.batch_size || self.bytes >= self.max_bytes {
             let batch = self.flush(self.batch_size)?;
             self.ready.push_back(batch);
         }
@@ -291,6 +335,7 @@ impl CopyDecoder {
             .map(|c| c.dec.finish(cap, &c.name))
             .collect::<Result<Vec<ArrayRef>, _>>()?;
         self.rows = 0;
+        self.bytes = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
             .map_err(|e| DecodeError(format!("building a batch: {e}")))
     }
@@ -376,6 +421,8 @@ enum Dec {
         b: StringBuilder,
         kind: TextKind,
         scratch: String,
+        /// Bytes of text appended since [`Dec::take_rendered`] last took them.
+        rendered: usize,
     },
     /// Text and json(b) as they come: UTF-8 is checked once per batch over the whole
     /// buffer (far cheaper than per value), when the batch is finished.
@@ -425,6 +472,7 @@ impl Dec {
             b: StringBuilder::with_capacity(cap, cap * 16),
             kind,
             scratch: String::new(),
+            rendered: 0,
         };
         Ok(match (s, dt) {
             (PgScalar::Bool, D::Boolean) => Dec::Bool(BooleanBuilder::with_capacity(cap)),
@@ -481,6 +529,25 @@ impl Dec {
             }
             _ => return Err(mismatch(col, dt)),
         })
+    }
+
+    /// Whether this column renders binary values as text (directly or in an array).
+    fn renders_text(&self) -> bool {
+        match self {
+            Dec::Text { .. } => true,
+            Dec::List(l) => l.inner.renders_text(),
+            _ => false,
+        }
+    }
+
+    /// The bytes of text rendered since the last call (0 for other columns).
+    #[inline]
+    fn take_rendered(&mut self) -> usize {
+        match self {
+            Dec::Text { rendered, .. } => std::mem::take(rendered),
+            Dec::List(l) => l.inner.take_rendered(),
+            _ => 0,
+        }
     }
 
     fn append_null(&mut self) {
@@ -564,36 +631,34 @@ impl Dec {
                 Some((1, rest)) => b.append_value(rest),
                 _ => return Err(bad(col, "jsonb", v)),
             },
-            Dec::Text { b, kind, scratch } => match kind {
-                TextKind::Numeric => {
-                    scratch.clear();
-                    numeric_text(v, scratch).ok_or_else(|| bad(col, "numeric", v))?;
-                    b.append_value(&*scratch);
+            Dec::Text {
+                b,
+                kind,
+                scratch,
+                rendered,
+            } => {
+                scratch.clear();
+                match kind {
+                    TextKind::Numeric => {
+                        numeric_text(v, scratch).ok_or_else(|| bad(col, "numeric", v))?;
+                    }
+                    TextKind::TimeTz => {
+                        let a = fixed::<12>(v, col, "timetz")?;
+                        let micros = be_i64(&a);
+                        let zone = i32::from_be_bytes([a[8], a[9], a[10], a[11]]);
+                        timetz_text(micros, zone, scratch);
+                    }
+                    TextKind::Inet => {
+                        inet_text(v, scratch).ok_or_else(|| bad(col, "inet", v))?;
+                    }
+                    TextKind::MacAddr => mac_text(&fixed::<6>(v, col, "macaddr")?, scratch),
+                    TextKind::MacAddr8 => mac_text(&fixed::<8>(v, col, "macaddr8")?, scratch),
                 }
-                TextKind::TimeTz => {
-                    let a = fixed::<12>(v, col, "timetz")?;
-                    let micros = be_i64(&a);
-                    let zone = i32::from_be_bytes([a[8], a[9], a[10], a[11]]);
-                    scratch.clear();
-                    timetz_text(micros, zone, scratch);
-                    b.append_value(&*scratch);
-                }
-                TextKind::Inet => {
-                    scratch.clear();
-                    inet_text(v, scratch).ok_or_else(|| bad(col, "inet", v))?;
-                    b.append_value(&*scratch);
-                }
-                TextKind::MacAddr => {
-                    scratch.clear();
-                    mac_text(&fixed::<6>(v, col, "macaddr")?, scratch);
-                    b.append_value(&*scratch);
-                }
-                TextKind::MacAddr8 => {
-                    scratch.clear();
-                    mac_text(&fixed::<8>(v, col, "macaddr8")?, scratch);
-                    b.append_value(&*scratch);
-                }
-            },
+                // numeric's text can be far longer than its binary value (10^131071 is
+                // 10 bytes): counted as the text it is.
+                *rendered += scratch.len();
+                b.append_value(&*scratch);
+            }
             Dec::Bytes(b) => b.append_value(v),
             Dec::Uuid(b) => b
                 .append_value(fixed::<16>(v, col, "uuid")?)

@@ -1,15 +1,16 @@
 //! Reads a table or a query over TDS, row tokens decoded straight into Arrow batches of
-//! `batch_size` rows; never more than one batch per entity is held here.
+//! `batch_size` rows (fewer when they hold [`MAX_BATCH_BYTES`] of strings and binary);
+//! never more than one batch per entity is held here.
 
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use hygge_core::watermark::Watermark;
-use hygge_core::{BatchStream, BoxError, Home, ReadRequest};
-use tokio::sync::mpsc;
+use hygge_core::{
+    BatchSender, BatchStream, BoxError, Home, MAX_BATCH_BYTES, ReadRequest, ReaderTasks, failpoint,
+};
 
 use crate::mssql::connection::{Lease, MsPool, error_text};
 use crate::mssql::decode::RowDecoder;
@@ -342,31 +343,29 @@ impl Home for MssqlHome {
             .map_err(|e| self.context(&r.what, e))?;
         tracing::debug!("{}: {sql}", req.flow_name);
         let decoder = RowDecoder::new(&cols, schema.clone(), &self.options, req.batch_size);
-        let (tx, rx) = mpsc::channel(1);
         let context = format!("{}, {}", self.pool.label(), r.what);
         let batch_size = req.batch_size;
-        tokio::spawn(async move {
-            let tx2 = tx.clone();
-            if let Err(e) = pump(lease, sql, decoder, batch_size, tx).await {
-                // The consumer may be gone already (it failed or was cancelled).
-                let _ = tx2.send(Err(format!("{context}: {e}").into())).await;
-            }
+        // The stream ends only when the task finished (a panic, an error or an abort fails
+        // the entity).
+        let mut tasks = ReaderTasks::new(1);
+        tasks.spawn(context.clone(), move |tx| async move {
+            pump(lease, sql, decoder, batch_size, tx)
+                .await
+                .map_err(|e| format!("{context}: {e}").into())
         });
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Ok((schema, Box::pin(stream)))
+        Ok((schema, tasks.into_stream()))
     }
 }
 
-/// Streams the rows of `sql` into batches on `tx`. Returning early (the consumer went
-/// away) drops the lease unfinished, which closes the connection.
+/// Streams the rows of `sql` into batches on `tx`: `batch_size` rows, or fewer once they
+/// hold [`MAX_BATCH_BYTES`] of strings and binary. Returning early (the consumer went away)
+/// drops the lease unfinished, which closes the connection.
 async fn pump(
     mut lease: Lease,
     sql: String,
     mut decoder: RowDecoder,
     batch_size: usize,
-    tx: mpsc::Sender<Result<RecordBatch, BoxError>>,
+    tx: BatchSender,
 ) -> Result<(), String> {
     {
         let stream = lease
@@ -381,19 +380,21 @@ async fn pump(
             .map_err(|e| format!("reading stopped: {}", error_text(&e)))?
         {
             decoder.push(row)?;
-            if decoder.len() >= batch_size {
+            if decoder.len() >= batch_size || decoder.bytes() >= MAX_BATCH_BYTES {
                 let batch = decoder.finish()?;
-                if tx.send(Ok(batch)).await.is_err() {
+                if tx.send(batch).await.is_err() {
                     return Ok(());
                 }
+                failpoint::hit("mssql.home.batch")?;
             }
         }
     }
     if !decoder.is_empty() {
         let batch = decoder.finish()?;
-        if tx.send(Ok(batch)).await.is_err() {
+        if tx.send(batch).await.is_err() {
             return Ok(());
         }
+        failpoint::hit("mssql.home.batch")?;
     }
     lease.done();
     Ok(())

@@ -6,11 +6,9 @@
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::StreamExt;
-use hygge_core::{BatchStream, BoxError, Home, ReadRequest};
-use tokio::sync::mpsc;
+use hygge_core::{BatchSender, BatchStream, BoxError, Home, ReadRequest, ReaderTasks, failpoint};
 
 use crate::postgres::connection::{Lease, PgPool, pg_error};
 use crate::postgres::decode::CopyDecoder;
@@ -259,9 +257,12 @@ impl Home for PostgresHome {
             None => vec![],
         };
         let cols = Arc::new(cols);
-        let (tx, rx) = mpsc::channel(ranges.len() + 1);
+        // One task per COPY stream; the stream the engine reads ends only when every one
+        // of them finished (a panic, an error or an abort fails the entity).
+        let mut tasks = ReaderTasks::new(ranges.len() + 1);
         let what = Arc::new(r.what.clone());
         let label = Arc::new(self.pool.label());
+        let name = format!("{label}, {what}");
         let table = r.table.clone().unwrap_or_default();
         let pump = |lease: Lease, sql: String| Pump {
             lease,
@@ -269,13 +270,13 @@ impl Home for PostgresHome {
             schema: schema.clone(),
             cols: cols.clone(),
             batch_size: req.batch_size,
-            tx: tx.clone(),
             what: what.clone(),
             label: label.clone(),
         };
         if ranges.is_empty() {
             let sql = format!("COPY ({}) TO STDOUT (FORMAT binary)", r.select);
-            tokio::spawn(pump(first, sql).run(None));
+            let p = pump(first, sql);
+            tasks.spawn(name, |tx| p.run(tx, None));
         } else {
             // One snapshot for every range: together they read exactly one SELECT's rows.
             let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -305,8 +306,15 @@ impl Home for PostgresHome {
                     conds.join(" AND ")
                 )
             };
+            let blocks = |lo: Option<i64>, hi: Option<i64>| {
+                let end = hi.map(|h| h.to_string()).unwrap_or_default();
+                format!("{name} (blocks {}..{end})", lo.unwrap_or(0))
+            };
             let first_hi = ranges.first().and_then(|(lo, _, _)| *lo);
-            let mut pumps = vec![pump(first, range_sql(None, first_hi))];
+            let mut pumps = vec![(
+                blocks(None, first_hi),
+                pump(first, range_sql(None, first_hi)),
+            )];
             for (lo, hi, lease) in ranges {
                 lease
                     .client()
@@ -316,22 +324,18 @@ impl Home for PostgresHome {
                     ))
                     .await
                     .map_err(|e| self.context(&r.what, pg_error(&e)))?;
-                pumps.push(pump(lease, range_sql(lo, hi)));
+                pumps.push((blocks(lo, hi), pump(lease, range_sql(lo, hi))));
             }
             tracing::info!(
                 "{}: reading in {} streams (block ranges of one snapshot)",
                 r.what,
                 pumps.len()
             );
-            for p in pumps {
-                tokio::spawn(p.run(Some("COMMIT")));
+            for (name, p) in pumps {
+                tasks.spawn(name, |tx| p.run(tx, Some("COMMIT")));
             }
         }
-        drop(tx);
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Ok((schema, Box::pin(stream)))
+        Ok((schema, tasks.into_stream()))
     }
 }
 
@@ -342,29 +346,26 @@ struct Pump {
     schema: SchemaRef,
     cols: Arc<Vec<PgColumn>>,
     batch_size: usize,
-    tx: mpsc::Sender<Result<RecordBatch, BoxError>>,
     what: Arc<String>,
     label: Arc<String>,
 }
 
 impl Pump {
-    async fn run(self, end: Option<&'static str>) {
-        let tx = self.tx.clone();
+    /// Runs the COPY to its end; an error names the connection and the table or query.
+    async fn run(self, tx: BatchSender, end: Option<&'static str>) -> Result<(), BoxError> {
         let (label, what) = (self.label.clone(), self.what.clone());
-        if let Err(e) = self.copy(end).await {
-            // The consumer may be gone already (it failed or was cancelled): nothing to do.
-            let _ = tx.send(Err(format!("{label}, {what}: {e}").into())).await;
-        }
+        self.copy(&tx, end)
+            .await
+            .map_err(|e| format!("{label}, {what}: {e}").into())
     }
 
-    async fn copy(self, end: Option<&'static str>) -> Result<(), String> {
+    async fn copy(self, tx: &BatchSender, end: Option<&'static str>) -> Result<(), String> {
         let Pump {
             lease,
             sql,
             schema,
             cols,
             batch_size,
-            tx,
             what,
             ..
         } = self;
@@ -381,6 +382,7 @@ impl Pump {
         let mut stream = std::pin::pin!(stream);
         let (mut tapped, mut messages) = (true, true);
         let (mut tap_bytes, mut driver_bytes) = (0usize, 0usize);
+        let mut batches = 0usize;
         while tapped || messages {
             let chunk = tokio::select! {
                 biased;
@@ -411,21 +413,25 @@ impl Pump {
             };
             decoder.push(&chunk).map_err(|e| e.to_string())?;
             while let Some(batch) = decoder.take_full().map_err(|e| e.to_string())? {
-                if tx.send(Ok(batch)).await.is_err() {
+                if tx.send(batch).await.is_err() {
                     // Nobody reads any more: the lease is dropped unreleased, which closes
                     // the connection, so the server stops sending.
                     return Ok(());
                 }
+                batches += 1;
+                failpoint::hit("postgres.home.batch")?;
             }
         }
-        tracing::debug!(
-            "{what}: {tap_bytes} bytes of rows through the connection's tap, {driver_bytes} through the driver"
-        );
-        if let Some(batch) = decoder.finish().map_err(|e| e.to_string())?
-            && tx.send(Ok(batch)).await.is_err()
-        {
-            return Ok(());
+        if let Some(batch) = decoder.finish().map_err(|e| e.to_string())? {
+            if tx.send(batch).await.is_err() {
+                return Ok(());
+            }
+            batches += 1;
+            failpoint::hit("postgres.home.batch")?;
         }
+        tracing::debug!(
+            "{what}: {batches} batches, {tap_bytes} bytes of rows through the connection's tap, {driver_bytes} through the driver"
+        );
         if let Some(end) = end {
             lease
                 .client()
