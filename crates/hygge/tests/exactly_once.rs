@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Int64Array};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use common::*;
@@ -159,9 +159,12 @@ impl Kill {
 }
 
 /// Runs `hygge go` in `dir` and stops it as `kill` says; returns what happened.
-fn killed_run(dir: &Path, kill: &Kill) -> String {
+fn killed_run(dir: &Path, env: &[(&str, &str)], kill: &Kill) -> String {
     let mut cmd = hygge();
-    cmd.args(["go"]).current_dir(dir).stdout(Stdio::null());
+    cmd.args(["go"])
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null());
     match kill {
         Kill::After(delay) => {
             let mut child = cmd.stderr(Stdio::null()).spawn().unwrap();
@@ -264,6 +267,10 @@ trait Subject {
     fn checkpoint(&self) -> Option<serde_json::Value>;
     /// After a kill: until the killed process is gone from the servers.
     fn settle(&self) {}
+    /// Environment of every run.
+    fn env(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// Failpoints before and after publishing that this pair passes.
     fn points(&self) -> &'static [&'static str];
 }
@@ -280,18 +287,26 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
     let mut growth = Growth { next_id: 0, top: 0 };
     let first = growth.more(&mut rng);
     s.grow(&first, 0);
-    let t = Instant::now();
-    let out = hygge().arg("go").current_dir(s.dir()).output().unwrap();
-    let mut duration = t.elapsed();
+    let go = |s: &dyn Subject| {
+        let mut cmd = hygge();
+        cmd.arg("go")
+            .current_dir(s.dir())
+            .envs(s.env().iter().copied());
+        let t = Instant::now();
+        (cmd.output().unwrap(), t.elapsed())
+    };
+    let (out, mut duration) = go(s);
     assert!(out.status.success(), "{name}: first run: {}", text(&out));
     assert_eq!(s.destination(), growth.ids(), "{name}: first run");
-    // Every checkpoint published, and whether its run was journaled before the next one.
+    // Every checkpoint published, and whether its run was journaled by itself.
     let mut publishes: Vec<(serde_json::Value, bool)> = vec![];
     let first = s.checkpoint().expect("the first run left a checkpoint");
     publishes.push((first, true));
     let mut window = 0; // kills after publishing, before the journal
     let mut forced_window = 0;
+    let mut halves = 0; // kills between the two renames of a publication by manifest
     let mut timed = [0usize; 3]; // time kills: before publishing, in the window, after
+    let run_id = |c: &Option<serde_json::Value>| c.as_ref().map(|c| c["run_id"].clone());
     for pair in 1..=PAIRS {
         let before_ids = growth.ids();
         let rows = growth.more(&mut rng);
@@ -305,15 +320,19 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
         };
         let ctx = format!("{name}, seed {seed}, pair {pair}, {kill:?}");
         let before = s.checkpoint();
-        let what = killed_run(s.dir(), &kill);
+        let what = killed_run(s.dir(), s.env(), &kill);
         s.settle();
         let ctx = format!("{ctx}: {what}");
         let after = s.checkpoint();
-        let run_id = |c: &Option<serde_json::Value>| c.as_ref().map(|c| c["run_id"].clone());
-        let published = run_id(&after) != run_id(&before);
+        // Killed between the two renames: no folder shows; the next run rolls it forward.
+        let half = before.is_some() && after.is_none();
+        let published = !half && run_id(&after) != run_id(&before);
         let journaled =
             published && !entry_of(&journal(&s.journal_dir()), after.as_ref().unwrap()).is_empty();
-        if published {
+        if half {
+            halves += 1;
+            assert_eq!(s.destination(), Vec::<i64>::new(), "{ctx}: after the kill");
+        } else if published {
             // The killed run read the whole source: what it published is all of it.
             assert_eq!(s.destination(), growth.ids(), "{ctx}: after the kill");
             publishes.push((after.clone().unwrap(), journaled));
@@ -331,15 +350,15 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
                 published && !journaled,
                 "{ctx}: a kill at journal.append comes after publishing and before the journal"
             ),
+            Some("files.renamed") => assert!(half, "{ctx}: a kill between the renames"),
             Some(_) => assert!(
-                !published,
+                !published && !half,
                 "{ctx}: a kill before publishing publishes nothing"
             ),
             None => timed[usize::from(published) + usize::from(journaled)] += 1,
         }
-        let t = Instant::now();
-        let out = hygge().arg("go").current_dir(s.dir()).output().unwrap();
-        duration = t.elapsed();
+        let (out, took) = go(s);
+        duration = took;
         assert!(
             out.status.success(),
             "{ctx}: the normal run: {}",
@@ -352,7 +371,21 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
             text(&out)
         );
         let last = s.checkpoint();
-        if run_id(&last) != run_id(&after) {
+        if half {
+            // The killed run's publication, rolled forward; this run found nothing new.
+            let last = last.clone().unwrap();
+            assert_eq!(
+                last["rows"].as_u64(),
+                Some(rows.len() as u64),
+                "{ctx}: {last}"
+            );
+            assert!(
+                text(&out).contains("that an interrupted run left half-done"),
+                "{ctx}: {}",
+                text(&out)
+            );
+            publishes.push((last, false));
+        } else if run_id(&last) != run_id(&after) {
             publishes.push((last.unwrap(), true));
         }
     }
@@ -391,28 +424,30 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
         "{name}, seed {seed}: {entries:#?}"
     );
     eprintln!(
-        "{name}: {PAIRS} pairs in {:.1}s; {window} kills after publishing and before the journal ({forced_window} forced); time kills: {} before publishing, {} in that window, {} after",
+        "{name}: {PAIRS} pairs in {:.1}s; {window} kills after publishing and before the journal ({forced_window} forced), {halves} between two renames; time kills: {} before publishing, {} in that window, {} after",
         started.elapsed().as_secs_f64(),
         timed[0],
         timed[1],
         timed[2]
     );
     assert!(
-        forced_window >= PAIRS / 9,
+        forced_window >= PAIRS / 12,
         "{name}, seed {seed}: only {forced_window} kills landed between publishing and the journal"
     );
 }
 
-/// Parquet home, Parquet store.
+/// Parquet home, Parquet store; `manifest`: published by two renames and a manifest
+/// (as where `RENAME_EXCHANGE` is missing), not one exchange.
 struct Files {
     p: Project,
+    manifest: bool,
 }
 
 impl Files {
-    fn new(store_extra: &str) -> Self {
+    fn new(manifest: bool) -> Self {
         let p = Project::new("name: exactly\njournal:\n  path: .hygge_journal\n");
-        p.write("flows/f/flow.yml", &flow_yml("data", "lake", store_extra));
-        Files { p }
+        p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+        Files { p, manifest }
     }
 }
 
@@ -439,8 +474,24 @@ impl Subject for Files {
     fn checkpoint(&self) -> Option<serde_json::Value> {
         file_checkpoint(&self.p.join("lake/t"))
     }
+    fn env(&self) -> &'static [(&'static str, &'static str)] {
+        if self.manifest {
+            &[("HYGGE_DISABLE_RENAME_EXCHANGE", "1")]
+        } else {
+            &[]
+        }
+    }
     fn points(&self) -> &'static [&'static str] {
-        &["flow.publish", "files.publish", "journal.append"]
+        if self.manifest {
+            &[
+                "files.renamed",
+                "flow.publish",
+                "journal.append",
+                "files.publish",
+            ]
+        } else {
+            &["flow.publish", "files.publish", "journal.append"]
+        }
     }
 }
 
@@ -549,7 +600,12 @@ impl Subject for PgStore {
 
 #[test]
 fn kill_9_at_50_random_points_of_incremental_runs_files_loses_and_duplicates_nothing() {
-    campaign("files", &mut Files::new(""), seed(2026));
+    campaign("files", &mut Files::new(false), seed(2026));
+}
+
+#[test]
+fn kill_9_at_50_random_points_of_incremental_runs_files_by_manifest_loses_and_duplicates_nothing() {
+    campaign("files by manifest", &mut Files::new(true), seed(2029));
 }
 
 #[test]
@@ -563,5 +619,564 @@ fn kill_9_at_50_random_points_of_incremental_runs_postgres_store_loses_and_dupli
         "postgres store",
         &mut PgStore::new("kill_store", ""),
         seed(2028),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The inclusive boundary, by default
+// ---------------------------------------------------------------------------------------
+
+/// Rows written and read by one `hygge go --output json`.
+fn go_rows(p: &Project) -> (u64, u64) {
+    let (out, report) = p.go_json(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let f = &report["report"]["flows"][0];
+    (
+        f["rows_read"].as_u64().unwrap(),
+        f["rows_written"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn late_rows_that_tie_the_boundary_are_loaded_with_the_default_configuration_files() {
+    let p = Project::new("name: ties\njournal:\n  path: .hygge_journal\n");
+    // No `boundary:` key.
+    p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+    write_parquet(
+        &p.join("data/t/a.parquet"),
+        &[rows_batch(&[(1, 10), (2, 20), (3, 30)])],
+    );
+    assert_eq!(go_rows(&p), (3, 3));
+    // Late rows at the newest watermark already loaded (30), new ids.
+    write_parquet(
+        &p.join("data/t/b.parquet"),
+        &[rows_batch(&[(4, 30), (5, 30)])],
+    );
+    assert_eq!(go_rows(&p), (2, 2), "exactly the two late rows");
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        vec![1, 2, 3, 4, 5]
+    );
+    // Again, with a row after it too; then nothing new.
+    write_parquet(
+        &p.join("data/t/c.parquet"),
+        &[rows_batch(&[(6, 30), (7, 31)])],
+    );
+    assert_eq!(go_rows(&p), (2, 2));
+    assert_eq!(go_rows(&p), (0, 0));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        (1..=7).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn late_rows_that_tie_the_boundary_are_loaded_with_the_default_configuration_postgres_home() {
+    let s = PgHome::new("ties");
+    s.insert(&[(1, 10), (2, 20), (3, 30)]);
+    assert_eq!(go_rows(&s.p), (3, 3));
+    s.insert(&[(4, 30), (5, 30)]);
+    assert_eq!(go_rows(&s.p), (2, 2), "exactly the two late rows");
+    s.insert(&[(6, 30), (7, 31)]);
+    assert_eq!(go_rows(&s.p), (2, 2));
+    assert_eq!(go_rows(&s.p), (0, 0));
+    assert_eq!(
+        ids(&read_parquet_dir(&s.p.join("lake/t"))),
+        (1..=7).collect::<Vec<_>>()
+    );
+}
+
+/// The original's journal: its 18 columns, one successful incremental run of `f.t` that
+/// stopped at `w = 30` (no exact columns, no boundary keys).
+fn write_original_journal(dir: &Path) {
+    let text = |name: &str, v: Option<&str>| {
+        (
+            Field::new(name, DataType::Utf8, true),
+            Arc::new(StringArray::from(vec![v])) as ArrayRef,
+        )
+    };
+    let columns = vec![
+        text("entity_run_id", Some("orig-1")),
+        text("coordinator_run_id", Some("orig-c")),
+        text("flow_run_id", Some("orig-f")),
+        text("coordinator", Some("ties")),
+        text("flow", Some("f")),
+        text("entity", Some("t")),
+        text("start_time", Some("2024-01-01T16:38:00.500000")),
+        text("finish_time", Some("2024-01-01T16:39:00.123456")),
+        text("status", Some("success")),
+        text("run_type", Some("incremental")),
+        (
+            Field::new("row_count", DataType::Int64, true),
+            Arc::new(Int64Array::from(vec![3])) as ArrayRef,
+        ),
+        (
+            Field::new("duration", DataType::Float64, true),
+            Arc::new(Float64Array::from(vec![1.5])) as ArrayRef,
+        ),
+        text("primary_key", Some("id")),
+        text("watermark_column", Some("w")),
+        text("watermark_type", Some("int")),
+        text("watermark", Some("30")),
+        text("message", None),
+        text("schema_version", Some("1.0")),
+    ];
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+    write_parquet(&dir.join("journal.parquet"), &[batch]);
+}
+
+/// A destination the original wrote (no checkpoint) and its journal (no boundary keys): the
+/// first run reads strictly after the journal's watermark (it cannot know which rows at it
+/// were written), and records the keys; from then on the boundary is inclusive.
+#[test]
+fn the_originals_journal_is_followed_strictly_once_then_inclusively() {
+    let p = Project::new("name: ties\njournal:\n  path: .hygge_journal\n");
+    // Two rows at the journal's watermark 30: an inclusive read without their keys would
+    // load them again.
+    write_parquet(
+        &p.join("data/t/a.parquet"),
+        &[rows_batch(&[(1, 10), (2, 30), (3, 30)])],
+    );
+    // The destination as the original left it: the data files, no state file.
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore: lake\nrun_type: full_drop\nentities: [t]\n",
+    );
+    let out = p.run(&["go", "-q"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_file(p.join("lake/t").join(STATE_FILE)).unwrap();
+    write_original_journal(&p.join(".hygge_journal"));
+
+    p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+    let plan = text(&p.run(&["go", "--dry-run"]));
+    assert!(plan.contains("rows with w > 30"), "strict: {plan}");
+    write_parquet(
+        &p.join("data/t/b.parquet"),
+        &[rows_batch(&[(4, 40), (5, 40)])],
+    );
+    assert_eq!(go_rows(&p), (2, 2), "no row at 30 again");
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        vec![1, 2, 3, 4, 5]
+    );
+    // From now on, inclusive: a late row at 40 is read, the two at 40 are not.
+    let plan = text(&p.run(&["go", "--dry-run"]));
+    assert!(
+        plan.contains("rows with w >= 40 (less 2 already written at it)"),
+        "{plan}"
+    );
+    write_parquet(&p.join("data/t/c.parquet"), &[rows_batch(&[(6, 40)])]);
+    assert_eq!(go_rows(&p), (1, 1));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        (1..=6).collect::<Vec<_>>()
+    );
+    let entries = journal(&p.join(".hygge_journal"));
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    assert_eq!(
+        entries[2].watermark_boundary_keys.as_deref(),
+        Some(r#"["4","5","6"]"#)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Many rows at one watermark value
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn many_rows_at_one_watermark_value_stay_cheap() {
+    const N: i64 = 200_000;
+    let p = Project::new("name: many\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+    let rows: Vec<(i64, i64)> = (0..N).map(|i| (i, 7)).collect();
+    write_parquet(&p.join("data/t/a.parquet"), &[rows_batch(&rows)]);
+    assert_eq!(go_rows(&p), (N as u64, N as u64));
+    // Ten late rows at the same value: exactly those are appended.
+    let late: Vec<(i64, i64)> = (N..N + 10).map(|i| (i, 7)).collect();
+    write_parquet(&p.join("data/t/b.parquet"), &[rows_batch(&late)]);
+    assert_eq!(go_rows(&p), (10, 10));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        (0..N + 10).collect::<Vec<_>>()
+    );
+    assert_eq!(go_rows(&p), (0, 0));
+
+    // The journal lists keys only up to 1,000 rows at the watermark: its file stays small.
+    let entries = journal(&p.join(".hygge_journal"));
+    assert_eq!(entries.len(), 3);
+    assert!(
+        entries.iter().all(|e| e.watermark_boundary_keys.is_none()),
+        "{entries:#?}"
+    );
+    let journal_bytes = std::fs::metadata(p.join(".hygge_journal/journal.parquet"))
+        .unwrap()
+        .len();
+    assert!(journal_bytes < 32 << 10, "journal of {journal_bytes} bytes");
+
+    // The state file holds a 16-byte fingerprint a key (base64), not the keys' text.
+    let dir = p.join("lake/t");
+    let boundary = &state(&dir)["checkpoint"]["watermark"]["boundary"];
+    let keys = (N + 10) as usize;
+    assert_eq!(
+        boundary["rows"].as_u64(),
+        Some(keys as u64),
+        "{boundary:.200}"
+    );
+    assert!(boundary.get("keys").is_none(), "keys listed as text");
+    let hashes = boundary["hashes"].as_str().expect("fingerprints");
+    assert_eq!(
+        hashes.len(),
+        (keys * 16).div_ceil(3) * 4,
+        "base64 of 16 bytes a key"
+    );
+    let state_bytes = std::fs::metadata(dir.join(STATE_FILE)).unwrap().len() as usize;
+    assert!(
+        state_bytes < hashes.len() + 4096,
+        "state file of {state_bytes} bytes for {keys} keys"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Reloads into a PostgreSQL table with `if_exists: append` (review M3)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_changed_watermark_column_or_full_drop_replaces_a_postgres_table_even_with_if_exists_append() {
+    let s = PgStore::new("append_reload", "\n  if_exists: append");
+    let source =
+        |from: i64, n: i64| -> Vec<(i64, i64)> { (from..from + n).map(|i| (i, i / 10)).collect() };
+    write_parquet(
+        &s.p.join("data/t/a.parquet"),
+        &[rows_batch(&source(0, 100))],
+    );
+    let run = |args: &[&str]| {
+        let out = s.p.run(args);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    run(&["go"]);
+    assert_eq!(pg_ids(&s.db, "public.t"), (0..100).collect::<Vec<_>>());
+
+    // The watermark column changes (the journal says so at planning): a replacing reload.
+    s.p.write(
+        "flows/f/flow.yml",
+        &flow_yml("data", &format!("{PG_STORE}\n  if_exists: append"), "")
+            .replace("watermark_column: w", "watermark_column: id"),
+    );
+    let log = run(&["go"]);
+    assert!(log.contains("the watermark changed"), "{log}");
+    assert_eq!(
+        pg_ids(&s.db, "public.t"),
+        (0..100).collect::<Vec<_>>(),
+        "reloaded, not appended: {log}"
+    );
+
+    // --full-drop: the same.
+    run(&["go", "--full-drop"]);
+    assert_eq!(pg_ids(&s.db, "public.t"), (0..100).collect::<Vec<_>>());
+
+    // Then incremental runs append again.
+    write_parquet(
+        &s.p.join("data/t/b.parquet"),
+        &[rows_batch(&source(100, 10))],
+    );
+    run(&["go"]);
+    assert_eq!(pg_ids(&s.db, "public.t"), (0..110).collect::<Vec<_>>());
+
+    // Without the journal, the destination's checkpoint tells the change: the same reload.
+    std::fs::remove_dir_all(s.p.join(".hygge_journal")).unwrap();
+    s.p.write(
+        "flows/f/flow.yml",
+        &flow_yml("data", &format!("{PG_STORE}\n  if_exists: append"), ""),
+    );
+    let log = run(&["go"]);
+    assert!(log.contains("watermark_column `id`"), "{log}");
+    assert_eq!(
+        pg_ids(&s.db, "public.t"),
+        (0..110).collect::<Vec<_>>(),
+        "reloaded, not appended: {log}"
+    );
+    assert_eq!(
+        pg_checkpoint(&s.db).unwrap()["watermark"]["column"],
+        "w",
+        "the new checkpoint is for the new column"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A replace waits a bounded time for locks (review M7)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_replace_waits_a_bounded_time_for_locks_and_never_blocks_readers_for_long() {
+    let db = TestDb::create("lock_wait");
+    let p = pg_project(&db);
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home: data\nstore:{PG_STORE}\n  table: public.target\n  lock_timeout: 3\nrun_type: full_drop\nentities: [t]\n"
+        ),
+    );
+    write_parquet(&p.join("data/t/a.parquet"), &[batch(0, 10)]);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(pg_ids(&db, "public.target"), (0..10).collect::<Vec<_>>());
+    write_parquet(&p.join("data/t/a.parquet"), &[batch(100, 20)]);
+
+    // A second session reads the table in an open transaction: it holds a lock a DROP
+    // must wait for.
+    let holder = db.session();
+    holder
+        .query("BEGIN; SELECT 1 FROM public.target LIMIT 1")
+        .unwrap();
+    let started = Instant::now();
+    let mut child = hygge()
+        .arg("go")
+        .current_dir(p.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // hygge's DROP waits for that lock.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin_query(&format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE d.datname = '{}' AND NOT l.granted",
+        db.name
+    ))[0][0]
+        .as_deref()
+        == Some("0")
+    {
+        assert!(Instant::now() < deadline, "hygge never waited for the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A third session reads meanwhile: it queues behind hygge's lock request, which gives
+    // way within one attempt (2 s), well before this reader's statement_timeout.
+    let reader = {
+        let conn = db.conn_str();
+        std::thread::spawn(move || {
+            let s = hygge_testkit::pg::Session::open(&conn);
+            let t = Instant::now();
+            let r = s.query("SET statement_timeout = '5s'; SELECT count(*) FROM public.target");
+            (r, t.elapsed())
+        })
+    };
+    let (count, waited) = reader.join().unwrap();
+    let hygge_running = child.try_wait().unwrap().is_none();
+    eprintln!("the reader waited {waited:?}");
+    assert_eq!(
+        count.as_ref().map(|r| r[0][0].clone()),
+        Ok(Some("10".to_string())),
+        "the reader, after {waited:?}"
+    );
+    assert!(
+        hygge_running,
+        "the reader finished only when hygge had given up (after {waited:?})"
+    );
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+        "hygge gave up after {took:?}: {log}"
+    );
+    assert!(log.contains("lock_timeout"), "{log}");
+    assert_eq!(
+        pg_ids(&db, "public.target"),
+        (0..10).collect::<Vec<_>>(),
+        "the target is unchanged"
+    );
+    let leftovers = db.query(
+        "SELECT c.relname FROM pg_class c WHERE c.relname LIKE '%hygge%' AND c.relkind = 'r' ORDER BY 1",
+    );
+    assert_eq!(
+        leftovers,
+        vec![vec![Some("_hygge_state".to_string())]],
+        "staging tables left"
+    );
+
+    // Released: the next run replaces the table.
+    holder.query("ROLLBACK").unwrap();
+    drop(holder);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(pg_ids(&db, "public.target"), (100..120).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------
+// A journal that cannot be written (review M2)
+// ---------------------------------------------------------------------------------------
+
+/// Whether a folder with mode 0555 refuses new files to this process (not when it runs as
+/// root, or with CAP_DAC_OVERRIDE).
+fn read_only_is_enforced(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = dir.join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let enforced = std::fs::write(probe.join("x"), b"x").is_err();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::remove_dir_all(&probe).unwrap();
+    enforced
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_fails_the_run_and_the_next_run_records_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new("name: nojournal\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+    write_parquet(
+        &p.join("data/t/a.parquet"),
+        &[rows_batch(&[(1, 10), (2, 20)])],
+    );
+    assert_eq!(go_rows(&p), (2, 2));
+    write_parquet(
+        &p.join("data/t/b.parquet"),
+        &[rows_batch(&[(3, 20), (4, 30)])],
+    );
+
+    let journal_dir = p.join(".hygge_journal");
+    let chmod = |mode: u32| {
+        std::fs::set_permissions(&journal_dir, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let mut cmd = hygge();
+    cmd.arg("go").current_dir(p.path());
+    let enforced = read_only_is_enforced(p.path());
+    if enforced {
+        chmod(0o555);
+    } else {
+        // Running as root: a read-only folder does not stop writes, so the append is made
+        // to fail at the same place by its failpoint instead.
+        cmd.env("HYGGE_FAILPOINTS", "journal.append=error");
+    }
+    let out = cmd.output().unwrap();
+    if enforced {
+        chmod(0o755);
+    }
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("f_t: published, but its journal entry could not be written"),
+        "{log}"
+    );
+    // The summary says so too, and does not call the run a success.
+    assert!(
+        log.contains("JOURNAL f_t: published, but its journal entry could not be written"),
+        "{log}"
+    );
+    assert!(!log.contains("All flows completed successfully"), "{log}");
+    // The data is published, with its checkpoint; the journal lacks the entry.
+    assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![1, 2, 3, 4]);
+    assert_eq!(journal(&journal_dir).len(), 1);
+
+    // The next run neither repeats nor skips a row, and records the missing entry.
+    write_parquet(&p.join("data/t/c.parquet"), &[rows_batch(&[(5, 30)])]);
+    assert_eq!(go_rows(&p), (1, 1));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        vec![1, 2, 3, 4, 5]
+    );
+    let entries = journal(&journal_dir);
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    let recovered = &entries[1];
+    assert_eq!(
+        (recovered.status.as_str(), recovered.row_count),
+        ("success", 2),
+        "{recovered:?}"
+    );
+    assert!(
+        recovered
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains(RECOVERED)),
+        "{recovered:?}"
+    );
+    assert_eq!(recovered.watermark.as_deref(), Some("30"));
+    assert_eq!(
+        (entries[2].status.as_str(), entries[2].row_count),
+        ("success", 1)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A timeout while publishing (review H4)
+// ---------------------------------------------------------------------------------------
+
+/// `timeout` limits reading and staging; once publishing has begun it runs to the end and
+/// the run reports what happened. Here the file store's publish is held up (just before its
+/// swap) past the 1 s timeout: the run succeeds, its rows are there, its journal entry too.
+#[test]
+fn a_timeout_during_publishing_reports_the_truth_through_the_binary() {
+    let p = Project::new("name: slow\njournal:\n  path: .hygge_journal\n");
+    p.write(
+        "flows/f/flow.yml",
+        &flow_yml("data", "lake", "timeout: 1\n"),
+    );
+    write_parquet(
+        &p.join("data/t/a.parquet"),
+        &[rows_batch(&[(1, 10), (2, 20)])],
+    );
+    let started = Instant::now();
+    let out = hygge()
+        .args(["go", "--output", "json"])
+        .env("HYGGE_FAILPOINTS", "files.publish=sleep(2000)")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(log.contains("failpoint files.publish: sleeping"), "{log}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "{log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flow = &report["report"]["flows"][0];
+    assert_eq!(flow["status"], "success", "{flow}");
+    assert_eq!(flow["rows_written"], 2, "{flow}");
+    assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![1, 2]);
+    let entries = journal(&p.join(".hygge_journal"));
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    assert_eq!(
+        (entries[0].status.as_str(), entries[0].row_count),
+        ("success", 2)
+    );
+    // The next run starts after them.
+    assert_eq!(go_rows(&p), (0, 0));
+}
+
+/// Two runs in a row publish and fail to journal (a journal on a full or read-only disk for
+/// a while, or two crashes in that window): each run's checkpoint holds only its own run, so
+/// the next good run can recover only the last one.
+#[test]
+#[ignore = "bug: only the last unjournaled publish is recovered; the checkpoint does not carry the runs before it whose entries were never written (see the report)"]
+fn every_publish_is_journaled_even_when_the_journal_fails_twice_in_a_row() {
+    let p = Project::new("name: twice\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+    write_parquet(&p.join("data/t/a.parquet"), &[rows_batch(&[(1, 10)])]);
+    assert_eq!(go_rows(&p), (1, 1));
+    for (part, rows) in [("b", [(2, 20)]), ("c", [(3, 30)])] {
+        write_parquet(
+            &p.join(&format!("data/t/{part}.parquet")),
+            &[rows_batch(&rows)],
+        );
+        let out = hygge()
+            .arg("go")
+            .env("HYGGE_FAILPOINTS", "journal.append=error")
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    }
+    assert_eq!(go_rows(&p), (0, 0));
+    assert_eq!(ids(&read_parquet_dir(&p.join("lake/t"))), vec![1, 2, 3]);
+    let successes: Vec<i64> = journal(&p.join(".hygge_journal"))
+        .iter()
+        .filter(|e| e.status == "success")
+        .map(|e| e.row_count)
+        .collect();
+    assert_eq!(
+        successes,
+        vec![1, 1, 1],
+        "one success entry for each of the three runs that published"
     );
 }
