@@ -61,13 +61,13 @@ fn flow_yml(home: &str, store: &str, extra: &str) -> String {
     )
 }
 
-/// The entries of the journal in `dir` for entity `t` of flow `f`.
+/// The entries of the journal in `dir` for flow `f` (every project here has one entity).
 fn journal(dir: &Path) -> Vec<JournalEntry> {
     Journal::at(dir)
         .read()
         .unwrap()
         .into_iter()
-        .filter(|e| e.flow == "f" && e.entity == "t")
+        .filter(|e| e.flow == "f")
         .collect()
 }
 
@@ -436,18 +436,46 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
     );
 }
 
-/// Parquet home, Parquet store; `manifest`: published by two renames and a manifest
-/// (as where `RENAME_EXCHANGE` is missing), not one exchange.
+/// How a file store publishes.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// An entity folder `lake/t`, swapped in by one `RENAME_EXCHANGE`.
+    Exchange,
+    /// The same, by two renames and a manifest (as where `RENAME_EXCHANGE` is missing).
+    Manifest,
+    /// A flow without entities: the store folder `lake` itself is swapped, and the journal
+    /// (`location: store`, the original's default) lives inside it.
+    Flat,
+}
+
+/// Parquet home, Parquet store.
 struct Files {
     p: Project,
-    manifest: bool,
+    layout: Layout,
 }
 
 impl Files {
-    fn new(manifest: bool) -> Self {
-        let p = Project::new("name: exactly\njournal:\n  path: .hygge_journal\n");
-        p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
-        Files { p, manifest }
+    fn new(layout: Layout) -> Self {
+        let p = if layout == Layout::Flat {
+            let p = Project::new("name: exactly\njournal:\n  location: store\n");
+            p.write(
+                "flows/f/flow.yml",
+                &flow_yml("data/t", "lake", "").replace("entities: [t]\n", ""),
+            );
+            p
+        } else {
+            let p = Project::new("name: exactly\njournal:\n  path: .hygge_journal\n");
+            p.write("flows/f/flow.yml", &flow_yml("data", "lake", ""));
+            p
+        };
+        Files { p, layout }
+    }
+
+    fn entity_dir(&self) -> PathBuf {
+        match self.layout {
+            Layout::Flat => self.p.join("lake"),
+            _ => self.p.join("lake/t"),
+        }
     }
 }
 
@@ -462,6 +490,12 @@ impl Subject for Files {
     fn dir(&self) -> &Path {
         self.p.path()
     }
+    fn journal_dir(&self) -> PathBuf {
+        match self.layout {
+            Layout::Flat => self.p.join("lake/.hygge_journal"),
+            _ => self.p.join(".hygge_journal"),
+        }
+    }
     fn grow(&mut self, rows: &[(i64, i64)], pair: usize) {
         write_parquet(
             &self.p.join(&format!("data/t/part-{pair:04}.parquet")),
@@ -469,28 +503,48 @@ impl Subject for Files {
         );
     }
     fn destination(&self) -> Vec<i64> {
-        ids(&read_parquet_dir(&self.p.join("lake/t")))
+        // The data files only (not the journal beside them in the flat layout).
+        let files: Vec<PathBuf> = std::fs::read_dir(self.entity_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let batches: Vec<RecordBatch> = files
+            .iter()
+            .flat_map(|f| {
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                    std::fs::File::open(f).unwrap(),
+                )
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+            })
+            .collect();
+        ids(&batches)
     }
     fn checkpoint(&self) -> Option<serde_json::Value> {
-        file_checkpoint(&self.p.join("lake/t"))
+        file_checkpoint(&self.entity_dir())
     }
     fn env(&self) -> &'static [(&'static str, &'static str)] {
-        if self.manifest {
-            &[("HYGGE_DISABLE_RENAME_EXCHANGE", "1")]
-        } else {
-            &[]
+        match self.layout {
+            Layout::Manifest => &[("HYGGE_DISABLE_RENAME_EXCHANGE", "1")],
+            _ => &[],
         }
     }
     fn points(&self) -> &'static [&'static str] {
-        if self.manifest {
-            &[
+        match self.layout {
+            Layout::Manifest => &[
                 "files.renamed",
                 "flow.publish",
                 "journal.append",
                 "files.publish",
-            ]
-        } else {
-            &["flow.publish", "files.publish", "journal.append"]
+            ],
+            _ => &["flow.publish", "files.publish", "journal.append"],
         }
     }
 }
@@ -600,12 +654,26 @@ impl Subject for PgStore {
 
 #[test]
 fn kill_9_at_50_random_points_of_incremental_runs_files_loses_and_duplicates_nothing() {
-    campaign("files", &mut Files::new(false), seed(2026));
+    campaign("files", &mut Files::new(Layout::Exchange), seed(2026));
 }
 
 #[test]
 fn kill_9_at_50_random_points_of_incremental_runs_files_by_manifest_loses_and_duplicates_nothing() {
-    campaign("files by manifest", &mut Files::new(true), seed(2029));
+    campaign(
+        "files by manifest",
+        &mut Files::new(Layout::Manifest),
+        seed(2029),
+    );
+}
+
+#[test]
+fn kill_9_at_50_random_points_of_incremental_runs_files_journal_in_the_store_folder_loses_and_duplicates_nothing()
+ {
+    campaign(
+        "files, journal in the store folder",
+        &mut Files::new(Layout::Flat),
+        seed(2030),
+    );
 }
 
 #[test]
