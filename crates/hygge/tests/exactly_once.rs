@@ -1124,6 +1124,14 @@ fn a_journal_that_cannot_be_written_fails_the_run_and_the_next_run_records_it() 
         chmod(0o755);
     }
     let log = text(&out);
+    eprintln!(
+        "the journal was made unwritable by {}:\n{log}",
+        if enforced {
+            "chmod 0555"
+        } else {
+            "failpoint journal.append=error (running as root)"
+        }
+    );
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(
         log.contains("f_t: published, but its journal entry could not be written"),
