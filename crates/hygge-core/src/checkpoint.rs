@@ -56,7 +56,16 @@ pub struct Checkpoint {
     /// Where the data now ends, for entities with a watermark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<CheckpointWatermark>,
+    /// The runs that published here before this one, newest first (at most
+    /// [`PREVIOUS_RUNS`], without their boundary keys): the journal records any of them it
+    /// lacks, so publishes whose entries could not be written several runs in a row are all
+    /// recorded by the next run that can.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<Checkpoint>,
 }
+
+/// Earlier runs a checkpoint carries.
+pub const PREVIOUS_RUNS: usize = 16;
 
 /// The watermark part of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +111,20 @@ impl Checkpoint {
             ));
         }
         Ok(c)
+    }
+
+    /// The chain of runs a new checkpoint carries when it follows `self`: `self` (without
+    /// its keys and chain) and its own chain, newest first, at most [`PREVIOUS_RUNS`].
+    pub fn chain(&self) -> Vec<Checkpoint> {
+        let mut me = self.clone();
+        me.previous = Vec::new();
+        if let Some(w) = &mut me.watermark {
+            w.boundary = None;
+        }
+        let mut out = vec![me];
+        out.extend(self.previous.iter().cloned());
+        out.truncate(PREVIOUS_RUNS);
+        out
     }
 
     /// The checkpoint as JSON text (what stores keep).
@@ -376,6 +399,7 @@ mod tests {
                 display: "9".into(),
                 boundary: Some(BoundaryKeys::from_texts(["7".to_string()]).state()),
             }),
+            previous: vec![],
         };
         let back = Checkpoint::parse(&c.to_json()).unwrap();
         assert_eq!(back, c);

@@ -8,7 +8,8 @@
 //! - `panic`: panics (as a bug would);
 //! - `error`: [`hit`] returns an error naming the failpoint;
 //! - `abort`: the process dies at once (as `kill -9` at that point would);
-//! - `sleep(<ms>)`: waits (blocking the thread) that long, then goes on;
+//! - `sleep(<ms>)`: says so on stderr (`failpoint <name>: sleeping <ms> ms`), waits (blocking
+//!   the thread) that long, then goes on;
 //!
 //! optionally followed by `@<n>`: act on the n-th time the point is reached (1-based) only,
 //! or `@<n>+`: from the n-th time on. Without it, every time.
@@ -128,6 +129,9 @@ pub fn hit(name: &str) -> Result<(), String> {
             std::process::abort()
         }
         Action::Sleep(ms) => {
+            // Said first, so a test that waits for this line can kill the process exactly
+            // here.
+            eprintln!("failpoint {name}: sleeping {ms} ms");
             std::thread::sleep(std::time::Duration::from_millis(ms));
             Ok(())
         }

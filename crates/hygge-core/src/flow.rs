@@ -582,6 +582,12 @@ async fn publish(
             }),
             _ => None,
         },
+        previous: progress
+            .committed
+            .as_ref()
+            .filter(|c| c.flow == spec.flow && c.entity == spec.entity)
+            .map(Checkpoint::chain)
+            .unwrap_or_default(),
     };
     failpoint::hit("flow.publish").map_err(|e| Error::Store(e.into()))?;
     let task = tokio::spawn(tracing::Instrument::instrument(

@@ -45,6 +45,7 @@ pub fn checkpoint(entity: &str, run_type: RunType, run: u32, rows: u64) -> Check
         published_at: chrono::Utc::now(),
         rows,
         watermark: None,
+        previous: vec![],
     }
 }
 

@@ -55,6 +55,100 @@ impl TestDb {
         let rows = self.query(&format!("SELECT count(*) FROM {table}"));
         rows[0][0].as_deref().unwrap_or("0").parse().unwrap_or(-1)
     }
+
+    /// A connection to this database that stays open (and keeps its transaction, locks
+    /// and settings) until the [`Session`] is dropped.
+    pub fn session(&self) -> Session {
+        Session::open(&self.conn_str())
+    }
+}
+
+/// Rows as text (`None` for NULL), or the server's error.
+pub type Rows = Result<Vec<Vec<Option<String>>>, String>;
+
+type Request = (String, std::sync::mpsc::Sender<Rows>);
+
+/// One open connection on a thread of its own: statements sent to it run in order, in the
+/// same session (a `BEGIN` stays open between calls). Dropping it closes the connection.
+pub struct Session {
+    tx: Option<tokio::sync::mpsc::UnboundedSender<Request>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Session {
+    /// Connects to `conn` (a `key=value` string); panics if the server cannot be reached.
+    pub fn open(conn: &str) -> Session {
+        let conn = conn.to_string();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let (client, connection) = match tokio_postgres::connect(&conn, NoTls).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{conn}: {e}")));
+                        return;
+                    }
+                };
+                let task = tokio::spawn(connection);
+                let _ = ready_tx.send(Ok(()));
+                while let Some((sql, reply)) = rx.recv().await {
+                    let result = client.simple_query(&sql).await.map(|msgs| {
+                        msgs.into_iter()
+                            .filter_map(|m| match m {
+                                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                                    (0..r.len()).map(|i| r.get(i).map(str::to_string)).collect(),
+                                ),
+                                _ => None,
+                            })
+                            .collect()
+                    });
+                    let _ = reply.send(result.map_err(|e| match e.as_db_error() {
+                        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                        None => e.to_string(),
+                    }));
+                }
+                drop(client);
+                let _ = task.await;
+            })
+        });
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("cannot reach the test PostgreSQL server: {e}"),
+            Err(_) => panic!("the session thread died while connecting"),
+        }
+        Session {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `sql` (one or more statements, simple protocol) and returns the rows of the
+    /// last one, or the server's error as `SQLSTATE: message`.
+    pub fn query(&self, sql: &str) -> Rows {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.tx
+            .as_ref()
+            .expect("open")
+            .send((sql.to_string(), reply))
+            .map_err(|_| "the session is closed".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "the session thread died".to_string())?
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.tx = None; // ends the thread's loop, which closes the connection
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -19,8 +19,8 @@
 //! Bounded growth: an append rewrites `journal.parquet`, so that file is kept small. Once it
 //! holds more than [`ACTIVE_ROWS`] rows, the append moves the older rows into an archive,
 //! `journal-archive-<n>.parquet` in the same folder, keeping in `journal.parquet` the most
-//! recent [`KEEP_RECENT`] rows and, per entity, its latest successful run and its latest
-//! watermark (what planning reads). Every row is in exactly one file: `journal*.parquet`
+//! recent [`KEEP_RECENT`] rows and, per entity, its latest run of each status and its
+//! latest watermark (what planning and reconciliation read). Every row is in exactly one file: `journal*.parquet`
 //! together is the whole history (DuckDB: `read_parquet('<dir>/journal*.parquet')`). The
 //! archive is written first; `journal.parquet` then names it in its metadata
 //! (`hygge.journal.archived`), which is the rotation's commit point: an append that finds a
@@ -226,9 +226,10 @@ impl Journal {
         self.append_unless_present(&[], entries)
     }
 
-    /// Appends `entries`, preceded by those of `recovered` whose `entity_run_id` the
-    /// journal does not hold yet (runs that published but were never journaled), in one
-    /// atomic append.
+    /// Appends `entries`, preceded by the runs of `recovered` (an entity's earlier
+    /// publishes, newest first) that the journal does not hold: those before the newest one
+    /// it holds (each journaled run recorded the ones before it), oldest first, in one atomic
+    /// append.
     pub fn append_unless_present(
         &self,
         recovered: &[JournalEntry],
@@ -270,15 +271,18 @@ impl Journal {
             all.retain(|e| !moved.contains(&e.entity_run_id));
             archived = Some(newest);
         }
-        for r in recovered {
-            if !all.iter().any(|e| e.entity_run_id == r.entity_run_id) {
-                tracing::warn!(
-                    "{}.{}: the run that published the data now there stopped before journaling it; its entry is recorded now, from the destination's checkpoint",
-                    r.flow,
-                    r.entity
-                );
-                all.push(r.clone());
-            }
+        let missing: Vec<&JournalEntry> = recovered
+            .iter()
+            .take_while(|r| !all.iter().any(|e| e.entity_run_id == r.entity_run_id))
+            .collect();
+        for r in missing.into_iter().rev() {
+            tracing::warn!(
+                "{}.{}: a run that published here stopped before journaling it (run {}); its entry is recorded now, from the destination's checkpoint",
+                r.flow,
+                r.entity,
+                r.start_time
+            );
+            all.push(r.clone());
         }
         all.extend_from_slice(entries);
         if all.len() > self.active_rows {
@@ -311,13 +315,12 @@ impl Journal {
         for k in keep.iter_mut().skip(recent) {
             *k = true;
         }
-        let mut last_success: std::collections::HashMap<(&str, &str), usize> = Default::default();
+        // Each entity's latest run of each status: what reconciliation looks for.
+        let mut last: std::collections::HashMap<(&str, &str, &str), usize> = Default::default();
         for (i, e) in all.iter().enumerate() {
-            if e.status == "success" {
-                last_success.insert((&e.flow, &e.entity), i);
-            }
+            last.insert((&e.flow, &e.entity, &e.status), i);
         }
-        for i in last_success.into_values() {
+        for i in last.into_values() {
             keep[i] = true;
         }
         let mut seen = std::collections::HashSet::new();

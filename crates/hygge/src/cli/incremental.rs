@@ -249,11 +249,14 @@ impl JournalObserver {
                 .filter(|w| w.boundary_rows == Some(w.boundary_keys.len() as u64))
                 .map(|w| serde_json::to_string(&w.boundary_keys).expect("strings serialise")),
         };
-        let recovered = r
+        // The runs that published before this one, newest first: the journal records those
+        // it lacks (each of them died, or could not write the journal, after publishing).
+        let recovered: Vec<JournalEntry> = r
             .committed
             .as_ref()
             .filter(|c| c.flow == p.flow && c.entity == p.entity)
-            .map(|c| self.recovered(c));
+            .map(|c| c.chain().iter().map(|c| self.recovered(c)).collect())
+            .unwrap_or_default();
         let result = hygge_core::failpoint::hit("journal.append")
             .map_err(|e| e.to_string())
             .and_then(|()| {

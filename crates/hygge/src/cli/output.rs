@@ -175,13 +175,12 @@ pub fn print_summary(report: &RunReport, json: bool, continue_on_error: bool) {
     let unjournaled: Vec<_> = report
         .flows
         .iter()
-        .filter_map(|f| f.journal_error.as_ref().map(|e| (&f.name, e)))
+        .filter_map(|f| f.journal_error.as_deref().map(|e| (&f.name, e)))
         .collect();
     if t.failed == 0 && unjournaled.is_empty() {
         out.push("All flows completed successfully!".into());
-    } else if t.failed == 0 {
-        // Reported below.
-    } else {
+    }
+    if t.failed > 0 {
         for f in report
             .flows
             .iter()
@@ -198,20 +197,21 @@ pub fn print_summary(report: &RunReport, json: bool, continue_on_error: bool) {
             "Their destinations are unchanged. Next steps: fix the cause, then rerun them with `hygge go --entity flow.entity`."
                 .into(),
         );
-        if continue_on_error {
-            out.push("options.continue_on_error is true: exiting 0 despite the failures.".into());
-        }
     }
-    for (name, e) in unjournaled {
+    // Published, but not recorded: the run did not succeed, though its data is there.
+    for (name, e) in &unjournaled {
         out.push(format!(
             "  JOURNAL {name}: published, but its journal entry could not be written: {e}"
         ));
     }
-    if report.flows.iter().any(|f| f.journal_error.is_some()) {
+    if !unjournaled.is_empty() {
         out.push(
-            "The data and each destination's checkpoint are published, so the next run starts right and records the missing entries; fix the journal's folder (permissions, space) before it."
+            "Their data is published with its checkpoint: the next run neither skips nor repeats rows, and records the missing entries once the journal can be written again."
                 .into(),
         );
+    }
+    if continue_on_error && (t.failed > 0 || !unjournaled.is_empty()) {
+        out.push("options.continue_on_error is true: exiting 0 despite the failures.".into());
     }
     for line in out {
         super::logging::to_file(&line);

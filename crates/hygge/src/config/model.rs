@@ -89,9 +89,9 @@ pub struct Watermark {
     pub primary_key: String,
     /// Column whose maximum marks how far a load got.
     pub watermark_column: String,
-    /// `strict` (default, as the original): the next run reads rows after the watermark;
-    /// `inclusive`: rows at or after it, less those already written (by primary key), for
-    /// sources where later rows can share the watermark's value.
+    /// `inclusive` (default): the next run reads rows at or after the watermark, less those
+    /// already written (by primary key), so later rows sharing the watermark's value are
+    /// read; `strict` (as the original): rows after it.
     #[serde(default)]
     pub boundary: Option<Boundary>,
 }

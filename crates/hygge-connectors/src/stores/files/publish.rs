@@ -267,6 +267,8 @@ impl Staging {
         .expect("manifest serialises");
         write_synced(&path, &text)?;
         rename(&self.entity_dir, &old)?;
+        hygge_core::failpoint::hit("files.renamed")
+            .map_err(|e| FileError::io("publish", &self.entity_dir, std::io::Error::other(e)))?;
         rename(&new_dir, &self.entity_dir)?;
         sync_parent(&self.entity_dir)?;
         fs::remove_file(&path).map_err(|e| FileError::io("remove", &path, e))?;

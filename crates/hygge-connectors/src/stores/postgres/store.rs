@@ -478,6 +478,7 @@ impl StoreWriter for PgWriter {
         }
         self.publish(&load.finish_sql, &checkpoint.to_json())
             .await?;
+        hygge_core::failpoint::hit("postgres.commit").map_err(|e| self.fail(e))?;
         self.lease
             .client()
             .batch_execute("COMMIT")
