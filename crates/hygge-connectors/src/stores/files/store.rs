@@ -12,7 +12,7 @@ use hygge_core::{
 };
 
 use super::pattern::FilePattern;
-use super::publish::{Staging, link_tree, remove_all, sync_dir};
+use super::publish::{Staging, link_tree, remove_all};
 use crate::error::FileError;
 use crate::format::parquet_copy::{self, RowGroupSource};
 use crate::format::{self, FileWriter, WriteOptions};
@@ -591,8 +591,8 @@ impl Run {
         f.write_all(&serde_json::to_vec_pretty(&state).expect("state serialises"))
             .map_err(|e| FileError::io("write", &path, e))?;
         if self.s.durable {
+            // The folder itself is synced by `publish`, once, with everything in it.
             f.sync_all().map_err(|e| FileError::io("sync", &path, e))?;
-            sync_dir(&self.dir)?;
         }
         Ok(())
     }
