@@ -427,6 +427,21 @@ impl ValidStore {
         }
     }
 
+    /// For `hygge debug`: checks the store can take `entity` (of entity flow `flow_name`,
+    /// which file stores need for `{name}` and `{flow_name}` in `file_pattern`); writes
+    /// nothing.
+    pub async fn check(&self, entity: &str, flow_name: &str) -> Result<(), hygge_core::BoxError> {
+        match &self.store {
+            StoreImpl::Files(s) => {
+                FileStore::new(s.clone())
+                    .check_flow(entity, flow_name)
+                    .await
+            }
+            #[allow(unreachable_patterns)] // the SQL stores are features
+            _ => self.build().check(entity).await,
+        }
+    }
+
     /// One line for plans (opens nothing).
     pub fn summary(&self, entity: &str) -> String {
         match &self.store {

@@ -14,7 +14,7 @@ use hygge_connectors::stores::mssql::MssqlStoreConfig;
 use hygge_connectors::stores::postgres::PostgresStoreConfig;
 use hygge_core::{FlowJob, FlowSpec, RunType};
 
-use crate::config::diag::did_you_mean;
+use crate::config::diag::{did_you_mean, likely_typo};
 use crate::config::fields::field_names;
 use crate::config::model::{
     EntitySettings, JournalConfig, JournalLocation, STORE_KEYS_FROM_ENTITY, Watermark,
@@ -415,6 +415,7 @@ fn side(
         ("store", "mssql") => field_names::<MssqlStoreConfig>(),
         (_, _) => field_names::<LocalStoreConfig>(),
     };
+    let node = &apply_options(node, which, &ty, fields, diags);
     let mut allowed: Vec<&str> = vec!["type"];
     allowed.extend_from_slice(fields);
     // Keys an entity copies into every store: only some stores use them.
@@ -460,6 +461,102 @@ fn side(
     }
     resolve_path(&mut clean, &project.root);
     Some((clean, ty))
+}
+
+/// The keys the original hygge read from `options:` under a home (its base class: the read
+/// batch and the progress interval) or a store (rows per file, and a file store's names).
+const HOME_OPTION_KEYS: &[&str] = &["batch_size", "row_multiplier"];
+const STORE_OPTION_KEYS: &[&str] = &["batch_size", "file_pattern"];
+
+/// `options:` under a home or store, merged as the original merged it: the keys it read
+/// there ([`HOME_OPTION_KEYS`], [`STORE_OPTION_KEYS`], where this type has them) are set
+/// over the ones written beside `options`; every other key had no effect in the original
+/// and is ignored with a warning that says so (one the type takes beside `options` is
+/// pointed there); a likely misspelling of a key read there is an error.
+fn apply_options(
+    node: &Node,
+    which: &str,
+    ty: &str,
+    fields: &[&str],
+    diags: &mut Diagnostics,
+) -> Node {
+    let mut out = node.clone();
+    let Some(options) = out.remove("options") else {
+        return out;
+    };
+    let read: Vec<&str> = if which == "home" {
+        HOME_OPTION_KEYS
+    } else {
+        STORE_OPTION_KEYS
+    }
+    .iter()
+    .copied()
+    .filter(|k| fields.contains(k))
+    .collect();
+    let entries = match &options.value {
+        Value::Map(entries) => entries.clone(),
+        Value::Null => return out,
+        _ => {
+            diags.error(
+                &options.loc,
+                format!("{which}.options"),
+                format!(
+                    "`options` must be a mapping of keys, found {}",
+                    options.kind()
+                ),
+            );
+            return out;
+        }
+    };
+    let listed = read
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    for (key, value) in entries {
+        let at = format!("{which}.options.{key}");
+        let loc = value.key_or_value_loc().clone();
+        if read.contains(&key.as_str()) {
+            if let Some(beside) = out.get(&key) {
+                let mut locs = Vec::new();
+                if beside.to_json("", &mut locs) != value.to_json("", &mut locs) {
+                    diags.warn(
+                        &loc,
+                        at,
+                        format!(
+                            "`{which}.options.{key}` is used instead of `{which}.{key}`, as the original hygge did; set `{key}` in one place"
+                        ),
+                    );
+                }
+            }
+            out.set(&key, value);
+        } else if let Some(s) = likely_typo(&key, &read) {
+            diags.error(
+                &loc,
+                at,
+                format!(
+                    "unknown key `{key}` in {which}.options; did you mean `{s}`? (a {ty} {which} reads {listed} there)"
+                ),
+            );
+        } else if fields.contains(&key.as_str()) {
+            diags.warn(
+                &loc,
+                at,
+                format!(
+                    "`{which}.options.{key}` has no effect: the original hygge read only {listed} under a {which}'s `options`, and so does hygge; write `{key}` beside `options`, as `{which}.{key}`"
+                ),
+            );
+        } else {
+            diags.warn(
+                &loc,
+                at,
+                format!(
+                    "`{which}.options.{key}` has no effect and is ignored (the original hygge ignored it too; a {ty} {which} reads {listed} there)"
+                ),
+            );
+        }
+    }
+    out
 }
 
 /// Where an entity's journal lives, as the original: `journal.path` (relative to the

@@ -275,10 +275,13 @@ fn bad_var_arguments_are_explained() {
         "{}",
         stderr(&out)
     );
+    // A flow the project lacks: no effect, said (as the original, which ignored it).
     let out = p.run(&["go", "--var", "flow.nope.queue_size=3"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("no flow named `nope`. Flows: f"),
+        stderr(&out).contains(
+            "--var `flow.nope.queue_size=...` has no effect: this project has no flow named `nope`"
+        ) && stderr(&out).contains("Flows: f"),
         "{}",
         stderr(&out)
     );
@@ -652,14 +655,26 @@ fn configuration_errors_never_echo_a_secret() {
         assert!(!all.contains("hunter2"), "{all}");
     }
 
-    // --var with a secret: a flow that does not exist, a key spelt wrong, a path through a
-    // value: the value is never echoed.
+    // --var with a secret: a flow that does not exist (no effect, said), a key spelt wrong,
+    // a path through a value: the value is never echoed.
     p.write(
         "hygge.yml",
         "name: s\nconnections:\n  pg:\n    type: postgres\n    host: 127.0.0.1\n",
     );
-    for var in [
+    let out = p.run(&[
+        "go",
+        "--dry-run",
+        "--var",
         "flow.nosuch.home.password=hunter2",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let all = everything_printed(&p, &out);
+    assert!(
+        all.contains("--var `flow.nosuch.home.password=...` has no effect"),
+        "{all}"
+    );
+    assert!(!all.contains("hunter2"), "{all}");
+    for var in [
         "flow.f.home.pasword=hunter2",
         "flow.f.home.table.password=hunter2",
         "flow.f.home.password",

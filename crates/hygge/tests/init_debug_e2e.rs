@@ -56,8 +56,9 @@ fn init_writes_a_project_that_runs_at_once() {
 
 #[test]
 fn debug_checks_every_home_and_store_b10() {
-    let p = parquet_project(&["users", "ghost"], "");
+    let p = parquet_project(&["users", "ghost", "broken"], "");
     write_parquet(&p.join("data/users/x.parquet"), &[batch(0, 3)]);
+    p.write("data/broken/x.parquet", "not parquet at all");
     // A `local` CSV home too: the original's debug checked only `type: parquet` homes.
     p.write(
         "flows/csv/flow.yml",
@@ -69,18 +70,25 @@ fn debug_checks_every_home_and_store_b10() {
     let text = stdout(&out);
     assert!(text.contains("configuration: valid"), "{text}");
     assert!(
-        text.contains("flow      f (2 entities: users, ghost)"),
+        text.contains("flow      f (3 entities: users, ghost, broken)"),
         "{text}"
     );
     assert!(text.contains("✓ f_users  home ✓  store ✓"), "{text}");
-    assert!(text.contains("✗ f_ghost  home ✗  store ✓"), "{text}");
+    // Data that is not there yet is a warning (as the original); a file that cannot be
+    // read is a failure.
+    assert!(text.contains("⚠ f_ghost  home ⚠  store ✓"), "{text}");
+    assert!(text.contains("✗ f_broken  home ✗  store ✓"), "{text}");
     assert!(text.contains("✓ csv_a  home ✓  store ✓"), "{text}");
-    assert!(text.contains("✗ csv_b  home ✗"), "{text}");
+    assert!(text.contains("⚠ csv_b  home ⚠"), "{text}");
     assert!(
-        text.contains("fix:   check `home` in flows/csv/flow.yml"),
+        text.contains("fix:   check `home` in flows/f/flow.yml"),
         "{text}"
     );
-    assert!(text.contains("2 checks failed."), "{text}");
+    assert!(
+        text.contains("note:  a run fails for this entity until its data is there"),
+        "{text}"
+    );
+    assert!(text.contains("1 check failed."), "{text}");
     assert!(
         !p.join("out").exists() && !p.join("out_csv").exists(),
         "debug writes nothing"

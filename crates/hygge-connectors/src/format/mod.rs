@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::FileError;
 
-/// A file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A file format. Read from YAML in any case (`CSV`, `Parquet`), as the original hygge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     /// Apache Parquet.
@@ -26,6 +26,19 @@ pub enum FileFormat {
     Csv,
     /// Newline-delimited JSON: one object per line.
     Ndjson,
+}
+
+impl<'de> Deserialize<'de> for FileFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const NAMES: &[&str] = &["parquet", "csv", "ndjson"];
+        let text = String::deserialize(d)?;
+        match text.to_ascii_lowercase().as_str() {
+            "parquet" => Ok(FileFormat::Parquet),
+            "csv" => Ok(FileFormat::Csv),
+            "ndjson" => Ok(FileFormat::Ndjson),
+            _ => Err(serde::de::Error::unknown_variant(&text, NAMES)),
+        }
+    }
 }
 
 impl FileFormat {
@@ -257,5 +270,29 @@ impl WriteOptions {
             WriteOptions::Csv(_) => FileFormat::Csv,
             WriteOptions::Ndjson => FileFormat::Ndjson,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileFormat;
+
+    #[test]
+    fn formats_are_read_in_any_case_and_unknown_ones_are_named() {
+        for (text, want) in [
+            ("\"CSV\"", FileFormat::Csv),
+            ("\"Parquet\"", FileFormat::Parquet),
+            ("\"ndjson\"", FileFormat::Ndjson),
+        ] {
+            assert_eq!(serde_json::from_str::<FileFormat>(text).unwrap(), want);
+        }
+        let e = serde_json::from_str::<FileFormat>("\"xml\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown variant `xml`, expected one of `parquet`, `csv`, `ndjson`"),
+            "{e}"
+        );
+        assert_eq!(serde_json::to_string(&FileFormat::Csv).unwrap(), "\"csv\"");
     }
 }

@@ -42,7 +42,7 @@ enum Command {
     /// Create a new project that runs at once, with a tiny sample dataset.
     Init(init::InitArgs),
     /// Validate the project, list its flows and entities, and check every home and store.
-    Debug,
+    Debug(debug::DebugArgs),
     /// Show the journal: the recent runs of each entity (status, rows, watermark).
     Journal(journal_view::JournalArgs),
 }
@@ -100,7 +100,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Go(ref args) => go::run(&cli, args),
         Command::Init(ref args) => init::run(args),
-        Command::Debug => debug::run(&cli),
+        Command::Debug(ref args) => debug::run(&cli, args),
         Command::Journal(ref args) => journal_view::run(&cli, args),
     }
 }

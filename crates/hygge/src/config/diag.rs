@@ -104,6 +104,28 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// The candidate `word` is most likely a misspelling of, by a stricter test than
+/// [`did_you_mean`]: the same word in another case, or at most two edits away and those
+/// edits a small part of the word (`compresion`, `run_tpye`, `usres_to_lake`). Used where
+/// a name that is no misspelling is accepted with a warning (the original hygge ignored
+/// it), so that only a likely typo stops the run.
+pub fn likely_typo<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .filter(|c| **c != word)
+        .map(|c| {
+            let d = if c.eq_ignore_ascii_case(word) {
+                0
+            } else {
+                levenshtein(word, c)
+            };
+            (d, *c)
+        })
+        .filter(|(d, c)| *d <= 2 && d * 4 <= c.chars().count().max(word.chars().count()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -128,5 +150,33 @@ mod tests {
         assert_eq!(did_you_mean("compresion", &keys), Some("compression"));
         assert_eq!(did_you_mean("batchsize", &keys), Some("batch_size"));
         assert_eq!(did_you_mean("zzzzzz", &keys), None);
+    }
+
+    #[test]
+    fn likely_typos_are_close_but_other_words_are_not() {
+        let keys = [
+            "name",
+            "run_type",
+            "batch_size",
+            "watermark",
+            "home",
+            "store",
+        ];
+        assert_eq!(likely_typo("run_tpye", &keys), Some("run_type"));
+        assert_eq!(likely_typo("batchsize", &keys), Some("batch_size"));
+        assert_eq!(likely_typo("Name", &keys), Some("name"));
+        // Other words, even ones holding a key (`did_you_mean` would suggest `name`).
+        assert_eq!(likely_typo("schema", &keys), None);
+        assert_eq!(likely_typo("table_name", &keys), None);
+        assert_eq!(likely_typo("key_columns", &keys), None);
+        assert_eq!(
+            likely_typo("other_flow", &["test_flow", "users_to_lake"]),
+            None
+        );
+        assert_eq!(
+            likely_typo("usres_to_lake", &["test_flow", "users_to_lake"]),
+            Some("users_to_lake")
+        );
+        assert_eq!(likely_typo("g", &["f"]), None);
     }
 }

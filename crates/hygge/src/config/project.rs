@@ -5,12 +5,13 @@ use hygge_connectors::registry::Connections;
 use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
+use super::diag::likely_typo;
 use super::fields::field_names;
 use super::model::{
     EntityFile, EntitySettings, FLOW_KEYS, IGNORED_ENTITY_KEYS, JournalConfig, MssqlConnection,
     PostgresConnection, ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
 };
-use super::typed::{check_keys, typed};
+use super::typed::{check_keys, check_keys_lenient, typed};
 use super::vars::{CliVar, apply, cli_loc};
 use super::yaml::{self, Loc, Node, Value};
 
@@ -112,6 +113,11 @@ fn read_yaml(
             yaml::expand_vars(&mut node, vars, &mut errors);
             for (loc, msg) in errors {
                 diags.error(&loc, "", msg);
+            }
+            if matches!(node.value, Value::Null) {
+                // An empty file is an empty mapping (an empty hygge.yml is a project named
+                // after its folder, as in the original).
+                node.value = Value::Map(vec![]);
             }
             if !matches!(node.value, Value::Map(_)) {
                 diags.error(
@@ -231,18 +237,34 @@ pub fn load(
                 .iter()
                 .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
+            // As the original, an override for a flow the project lacks changes nothing;
+            // it is said, and a likely misspelling of a flow's name stays an error.
+            let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
             for v in cli_vars {
-                if !names.contains(&v.flow) {
-                    diags.error(
+                if names.contains(&v.flow) {
+                    continue;
+                }
+                match likely_typo(&v.flow, &candidates) {
+                    Some(s) => diags.error(
                         &cli_loc(),
                         "",
                         format!(
-                            "--var `{}`: no flow named `{}`. Flows: {}",
+                            "--var `{}`: no flow named `{}`; did you mean `{s}`? Flows: {}",
                             v.shown(),
                             v.flow,
                             names.join(", ")
                         ),
-                    );
+                    ),
+                    None => diags.warn(
+                        &cli_loc(),
+                        "",
+                        format!(
+                            "--var `{}` has no effect: this project has no flow named `{}` (the original hygge ignored it too). Flows: {}",
+                            v.shown(),
+                            v.flow,
+                            names.join(", ")
+                        ),
+                    ),
                 }
             }
             for dir in dirs {
@@ -435,10 +457,17 @@ fn load_flow(
         });
     }
     let mut seen: Vec<String> = Vec::new();
+    // Keys the original never read in an entity (or the flow's `defaults`) are ignored,
+    // with a warning, as it ignored them; a likely misspelling of a key stays an error.
+    let entity_keys: Vec<&str> = field_names::<EntityFile>()
+        .iter()
+        .copied()
+        .filter(|k| !IGNORED_ENTITY_KEYS.contains(k))
+        .collect();
     for (entity_node, _from_file) in sources {
-        let clean = check_keys(
+        let clean = check_keys_lenient(
             &entity_node,
-            field_names::<EntityFile>(),
+            &entity_keys,
             IGNORED_ENTITY_KEYS,
             "an entity",
             "",
@@ -475,7 +504,7 @@ fn load_flow(
             continue;
         }
         seen.push(name.clone());
-        let (config, home_path_from_entity) = merge_entity(&base, &clean);
+        let (config, home_path_from_entity) = merge_entity(&base, &clean, diags);
         entities.push(EntityDef {
             flow: flow_name.clone(),
             entity: name.clone(),
@@ -573,7 +602,7 @@ fn normalise_side(n: &Node) -> Node {
 }
 
 /// The original's `_merge_entity_config`, on located trees.
-fn merge_entity(base: &Node, entity: &Node) -> (Node, bool) {
+fn merge_entity(base: &Node, entity: &Node, diags: &mut Diagnostics) -> (Node, bool) {
     let mut merged = base.clone();
     merged.loc = entity.loc.clone();
     for key in ["run_type", "full_drop", "watermark", "journal"] {
@@ -593,8 +622,20 @@ fn merge_entity(base: &Node, entity: &Node) -> (Node, bool) {
             fh.get("path").and_then(Node::as_str),
             eh.get("path").and_then(Node::as_str),
         ) {
-            let joined = Path::new(fp).join(ep).display().to_string();
+            // Joined as the original's PathHelper joins: a leading `/` of the entity's
+            // part does not make it absolute (`data/source` + `/users`).
+            let part = ep.trim_start_matches(['/', '\\']);
+            let joined = Path::new(fp).join(part).display().to_string();
             let loc = eh.get("path").map(|n| n.loc.clone()).unwrap_or_default();
+            if part != ep {
+                diags.warn(
+                    &loc,
+                    "home.path",
+                    format!(
+                        "the entity's home `path` `{ep}` is joined to the flow's home `path`, as the original hygge joins them: it reads {joined} (a leading `/` does not make it absolute here)"
+                    ),
+                );
+            }
             h.set("path", Node::synthetic(Value::Str(joined), &loc));
         }
         home_path_from_entity = eh.get("path").is_some();

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use hygge_connectors::secret::is_secret_key;
 
-use super::diag::{Diagnostics, did_you_mean};
+use super::diag::{Diagnostics, did_you_mean, likely_typo};
 use super::yaml::{Loc, Node, Value};
 
 fn join(prefix: &str, key: &str) -> String {
@@ -56,6 +56,46 @@ pub fn check_keys(
         }
     }
     clean
+}
+
+/// As [`check_keys`], for mappings whose unknown keys the original hygge silently ignored
+/// (an entity, and the flow's `defaults` merged under it): an unknown key is a warning that
+/// names it and says it has no effect, unless it is a likely misspelling of a valid key
+/// ([`likely_typo`]), which stays an error with its "did you mean".
+pub fn check_keys_lenient(
+    node: &Node,
+    allowed: &[&str],
+    ignored: &[&str],
+    what: &str,
+    prefix: &str,
+    diags: &mut Diagnostics,
+) -> Node {
+    let mut clean = node.clone();
+    let Some(entries) = node.entries() else {
+        return clean;
+    };
+    for (key, value) in entries {
+        if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
+            continue;
+        }
+        let valid = allowed.join(", ");
+        match likely_typo(key, allowed) {
+            Some(s) => diags.error(
+                value.key_or_value_loc(),
+                join(prefix, key),
+                format!("unknown key `{key}` in {what}; did you mean `{s}`? valid keys: {valid}"),
+            ),
+            None => diags.warn(
+                value.key_or_value_loc(),
+                join(prefix, key),
+                format!(
+                    "unknown key `{key}` in {what} has no effect and is ignored (the original hygge ignored it too); valid keys: {valid}"
+                ),
+            ),
+        }
+        clean.remove(key);
+    }
+    check_keys(&clean, allowed, ignored, what, prefix, diags)
 }
 
 /// Deserialises `node` into `T`, reporting the first error at its location. A text value

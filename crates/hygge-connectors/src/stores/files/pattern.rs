@@ -13,8 +13,8 @@ enum Part {
     FlowName,
 }
 
-/// A parsed `file_pattern` with `{sequence}` / `{sequence:0Nd}`, `{name}` (the entity) and
-/// `{flow_name}` (`<flow>_<entity>`).
+/// A parsed `file_pattern` with `{sequence}` / `{sequence:0Nd}`, `{name}` (the store's name,
+/// `<flow>_<entity>_store`, as the original hygge) and `{flow_name}` (`<flow>_<entity>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePattern {
     parts: Vec<Part>,
@@ -105,25 +105,46 @@ impl FilePattern {
         out
     }
 
-    /// The highest sequence among `names` that this pattern produced, if any.
+    /// True when the pattern uses `{name}`.
+    pub fn uses_name(&self) -> bool {
+        self.parts.contains(&Part::Name)
+    }
+
+    /// True when the pattern uses `{flow_name}`.
+    pub fn uses_flow_name(&self) -> bool {
+        self.parts.contains(&Part::FlowName)
+    }
+
+    /// The highest sequence among `files` that this pattern produced, if any, with `{name}`
+    /// standing for any of `names` (the store's name, and what older versions of hygge
+    /// wrote there: the entity's name).
     pub fn max_sequence<'a>(
         &self,
-        names: impl IntoIterator<Item = &'a str>,
-        name: &str,
+        files: impl IntoIterator<Item = &'a str>,
+        names: &[&str],
         flow_name: &str,
     ) -> Option<u64> {
+        let name = names
+            .iter()
+            .map(|n| regex::escape(n))
+            .collect::<Vec<_>>()
+            .join("|");
         let mut re = String::from("^");
         for p in &self.parts {
             match p {
                 Part::Literal(s) => re.push_str(&regex::escape(s)),
                 Part::Sequence { .. } => re.push_str(r"(\d+)"),
-                Part::Name => re.push_str(&regex::escape(name)),
+                Part::Name => {
+                    re.push_str("(?:");
+                    re.push_str(&name);
+                    re.push(')');
+                }
                 Part::FlowName => re.push_str(&regex::escape(flow_name)),
             }
         }
         re.push('$');
         let re = Regex::new(&re).expect("escaped pattern is a valid regex");
-        names
+        files
             .into_iter()
             .filter_map(|n| re.captures(n))
             .filter_map(|c| c.get(1).and_then(|m| m.as_str().parse::<u64>().ok()))
@@ -188,8 +209,19 @@ mod tests {
             "other_00099.parquet",
             "x.txt",
         ];
-        assert_eq!(p.max_sequence(names, "users", "f_users"), Some(10));
-        assert_eq!(p.max_sequence(["a"], "users", "f_users"), None);
+        assert_eq!(p.max_sequence(names, &["users"], "f_users"), Some(10));
+        assert_eq!(p.max_sequence(["a"], &["users"], "f_users"), None);
+        // `{name}` now stands for the store's name; files an older hygge named after the
+        // entity still count.
+        let names = ["users_00004.parquet", "f_users_store_00002.parquet"];
+        assert_eq!(
+            p.max_sequence(names, &["f_users_store", "users"], "f_users"),
+            Some(4)
+        );
+        assert_eq!(
+            p.max_sequence(names, &["f_users_store"], "f_users"),
+            Some(2)
+        );
     }
 
     #[test]

@@ -93,10 +93,12 @@ impl FileStore {
                 .collect(),
             Err(_) => return format!("creates {}", dir.display()),
         };
-        let max =
-            self.settings
-                .pattern
-                .max_sequence(names.iter().map(String::as_str), entity, flow_name);
+        let store = store_name(flow_name);
+        let max = self.settings.pattern.max_sequence(
+            names.iter().map(String::as_str),
+            &[&store, entity],
+            flow_name,
+        );
         let listed = read_state(&dir).map(|s| s.files).unwrap_or_default();
         if let Ok(Some((entry, why))) =
             foreign_entry(&dir, &listed, &self.settings.pattern, entity, flow_name)
@@ -123,6 +125,52 @@ impl FileStore {
             ),
         }
     }
+
+    /// For `hygge debug`: writes nothing. The entity folder, or the nearest folder above it
+    /// that exists, must be a writable folder holding nothing this store would not have
+    /// written. `flow_name` is `<flow>_<entity>` (for `{name}` and `{flow_name}` in
+    /// `file_pattern`); empty when unknown, and then names made from it are not checked.
+    pub async fn check_flow(&self, entity: &str, flow_name: &str) -> Result<(), BoxError> {
+        let dir = self.settings.entity_dir(entity);
+        let s = self.settings.clone();
+        let entity = entity.to_string();
+        let flow_name = flow_name.to_string();
+        blocking(move || {
+            if dir.is_dir() {
+                let listed = read_state(&dir).map(|s| s.files).unwrap_or_default();
+                let unknown =
+                    flow_name.is_empty() && (s.pattern.uses_flow_name() || s.pattern.uses_name());
+                if let Some((entry, why)) =
+                    foreign_entry(&dir, &listed, &s.pattern, &entity, &flow_name)?
+                    && !unknown
+                {
+                    return Err(FileError::Foreign {
+                        dir: dir.clone(),
+                        entry,
+                        why,
+                    });
+                }
+            }
+            let mut cur = dir.as_path();
+            loop {
+                if cur.exists() {
+                    if !cur.is_dir() {
+                        return Err(FileError::Unsupported {
+                            path: cur.to_path_buf(),
+                            detail: "is a file, but the store needs a folder here".into(),
+                        });
+                    }
+                    return writable(cur);
+                }
+                match cur.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => cur = p,
+                    _ => return writable(std::path::Path::new(".")),
+                }
+            }
+        })
+        .await
+    }
+
     /// A store with validated settings.
     pub fn new(settings: FileStoreSettings) -> Self {
         FileStore {
@@ -152,43 +200,7 @@ impl Store for FileStore {
     }
 
     async fn check(&self, entity: &str) -> Result<(), BoxError> {
-        // Writes nothing: the entity folder, or the nearest folder above it that exists,
-        // must be a writable folder, holding nothing this store would not have written.
-        let dir = self.settings.entity_dir(entity);
-        let s = self.settings.clone();
-        let entity = entity.to_string();
-        blocking(move || {
-            if dir.is_dir() {
-                let listed = read_state(&dir).map(|s| s.files).unwrap_or_default();
-                // `{flow_name}` is not known here: only `{name}` patterns are checked.
-                if let Some((entry, why)) = foreign_entry(&dir, &listed, &s.pattern, &entity, "")?
-                    && !s.pattern.to_string().contains("{flow_name}")
-                {
-                    return Err(FileError::Foreign {
-                        dir: dir.clone(),
-                        entry,
-                        why,
-                    });
-                }
-            }
-            let mut cur = dir.as_path();
-            loop {
-                if cur.exists() {
-                    if !cur.is_dir() {
-                        return Err(FileError::Unsupported {
-                            path: cur.to_path_buf(),
-                            detail: "is a file, but the store needs a folder here".into(),
-                        });
-                    }
-                    return writable(cur);
-                }
-                match cur.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => cur = p,
-                    _ => return writable(std::path::Path::new(".")),
-                }
-            }
-        })
-        .await
+        self.check_flow(entity, "").await
     }
 
     fn takes_encoded(&self) -> Option<&'static str> {
@@ -211,6 +223,14 @@ fn writable(dir: &std::path::Path) -> Result<(), FileError> {
     rustix::fs::access(dir, rustix::fs::Access::WRITE_OK)
         .map_err(|e| FileError::io("write into", dir, e.into()))?;
     Ok(())
+}
+
+/// What `{name}` in `file_pattern` stands for: the store's name, `<entity flow>_store`, as
+/// in the original hygge (`<flow>_<entity>_store`, or `<flow>_store` for a flow without
+/// entities). Earlier versions of this hygge wrote the entity's name there; such files are
+/// still recognised as the store's own, and an incremental run continues their sequence.
+pub fn store_name(flow_name: &str) -> String {
+    format!("{flow_name}_store")
 }
 
 /// The file in every published entity folder that says what hygge published there: the
@@ -273,6 +293,8 @@ fn foreign_entry(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(FileError::io("list", dir, e)),
     };
+    let store = store_name(flow_name);
+    let names = [store.as_str(), entity];
     let mut found: Vec<(String, String)> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| FileError::io("list", dir, e))?;
@@ -286,7 +308,7 @@ fn foreign_entry(
         let ours = kind.is_file()
             && (listed.contains(&name)
                 || pattern
-                    .max_sequence(std::iter::once(name.as_str()), entity, flow_name)
+                    .max_sequence(std::iter::once(name.as_str()), &names, flow_name)
                     .is_some());
         if !ours {
             let why = if kind.is_dir() {
@@ -419,7 +441,7 @@ impl Run {
     fn open_file(&mut self) -> Result<(), FileError> {
         let name = self.s.pattern.render(
             self.next_sequence,
-            &self.target.entity,
+            &store_name(&self.target.flow_name),
             &self.target.flow_name,
         );
         self.next_sequence += 1;
@@ -641,9 +663,10 @@ fn existing_max(
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
+    let store = store_name(&target.flow_name);
     Ok(s.pattern.max_sequence(
         names.iter().map(String::as_str),
-        &target.entity,
+        &[&store, &target.entity],
         &target.flow_name,
     ))
 }
