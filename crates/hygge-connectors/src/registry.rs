@@ -85,6 +85,220 @@ pub enum StoreConfig {
     Mssql(crate::stores::mssql::MssqlStoreConfig),
 }
 
+/// The result of typing a connector's keys: the config, or serde's error with the key path
+/// where it happened (the product turns it into a located diagnostic).
+pub type Parsed<T> = Result<T, serde_path_to_error::Error<serde_json::Error>>;
+
+fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Parsed<T> {
+    serde_path_to_error::deserialize(v)
+}
+
+/// One `type:` of home, store or connection, as the product sees it: its names, its keys
+/// (derived from its config struct, for unknown-key checks and did-you-mean) and the
+/// function that types its mapping. The product learns about connectors only through
+/// [`HOMES`], [`STORES`] and [`CONNECTIONS`].
+pub struct Kind<C: 'static> {
+    /// The `type:` value.
+    pub name: &'static str,
+    /// Other `type:` values meaning the same (the original's spellings).
+    pub aliases: &'static [&'static str],
+    /// Its keys (besides `type`).
+    pub keys: fn() -> &'static [&'static str],
+    /// Types its mapping (without `type`).
+    pub parse: fn(serde_json::Value) -> Parsed<C>,
+    /// Reached over a connection (a database), not a path.
+    pub remote: bool,
+}
+
+impl<C> Kind<C> {
+    /// Whether `ty` names this kind.
+    pub fn is(&self, ty: &str) -> bool {
+        self.name == ty || self.aliases.contains(&ty)
+    }
+}
+
+/// Every home type of this build: the one list where home connectors are named.
+pub static HOMES: &[Kind<HomeConfig>] = &[
+    Kind {
+        name: "parquet",
+        aliases: &[],
+        keys: crate::keys::field_names::<ParquetHomeConfig>,
+        parse: |v| parse(v).map(HomeConfig::Parquet),
+        remote: false,
+    },
+    Kind {
+        name: "local",
+        aliases: &[],
+        keys: crate::keys::field_names::<LocalHomeConfig>,
+        parse: |v| parse(v).map(HomeConfig::Local),
+        remote: false,
+    },
+    #[cfg(feature = "postgres")]
+    Kind {
+        name: "postgres",
+        aliases: &["postgresql"],
+        keys: crate::keys::field_names::<crate::homes::postgres::PostgresHomeConfig>,
+        parse: |v| parse(v).map(HomeConfig::Postgres),
+        remote: true,
+    },
+    #[cfg(feature = "mssql")]
+    Kind {
+        name: "mssql",
+        aliases: &[],
+        keys: crate::keys::field_names::<crate::homes::mssql::MssqlHomeConfig>,
+        parse: |v| parse(v).map(HomeConfig::Mssql),
+        remote: true,
+    },
+];
+
+/// Every store type of this build: the one list where store connectors are named.
+pub static STORES: &[Kind<StoreConfig>] = &[
+    Kind {
+        name: "parquet",
+        aliases: &[],
+        keys: crate::keys::field_names::<ParquetStoreConfig>,
+        parse: |v| parse(v).map(StoreConfig::Parquet),
+        remote: false,
+    },
+    Kind {
+        name: "local",
+        aliases: &[],
+        keys: crate::keys::field_names::<LocalStoreConfig>,
+        parse: |v| parse(v).map(StoreConfig::Local),
+        remote: false,
+    },
+    #[cfg(feature = "postgres")]
+    Kind {
+        name: "postgres",
+        aliases: &["postgresql"],
+        keys: crate::keys::field_names::<crate::stores::postgres::PostgresStoreConfig>,
+        parse: |v| parse(v).map(StoreConfig::Postgres),
+        remote: true,
+    },
+    #[cfg(feature = "mssql")]
+    Kind {
+        name: "mssql",
+        aliases: &[],
+        keys: crate::keys::field_names::<crate::stores::mssql::MssqlStoreConfig>,
+        parse: |v| parse(v).map(StoreConfig::Mssql),
+        remote: true,
+    },
+];
+
+/// Every connection type of this build (`hygge.yml` `connections:`).
+pub static CONNECTIONS: &[Kind<ConnectionConfig>] = &[
+    #[cfg(feature = "mssql")]
+    Kind {
+        name: "mssql",
+        aliases: &[],
+        keys: crate::keys::field_names::<crate::mssql::MssqlConnectionConfig>,
+        parse: |v| parse(v).map(ConnectionConfig::Mssql),
+        remote: true,
+    },
+    #[cfg(feature = "postgres")]
+    Kind {
+        name: "postgres",
+        aliases: &["postgresql"],
+        keys: crate::keys::field_names::<crate::postgres::PgConnectionConfig>,
+        parse: |v| parse(v).map(ConnectionConfig::Postgres),
+        remote: true,
+    },
+];
+
+/// The kind named `ty` (or one of its aliases) in `kinds`.
+pub fn kind<'a, C>(kinds: &'a [Kind<C>], ty: &str) -> Option<&'a Kind<C>> {
+    kinds.iter().find(|k| k.is(ty))
+}
+
+/// The names of `kinds`, for messages.
+pub fn names<C>(kinds: &[Kind<C>]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.name).collect()
+}
+
+/// Connection types hygge knows but this build does not have.
+pub const PLANNED_CONNECTIONS: &[&str] = &[
+    #[cfg(not(feature = "mssql"))]
+    "mssql",
+    #[cfg(not(feature = "postgres"))]
+    "postgres",
+    "mysql",
+];
+
+/// A named connection's configuration, by `type`.
+#[derive(Debug, Clone)]
+pub enum ConnectionConfig {
+    /// `type: postgres`.
+    #[cfg(feature = "postgres")]
+    Postgres(crate::postgres::PgConnectionConfig),
+    /// `type: mssql`.
+    #[cfg(feature = "mssql")]
+    Mssql(crate::mssql::MssqlConnectionConfig),
+}
+
+impl ConnectionConfig {
+    /// Where it connects (no secret).
+    pub fn describe(&self) -> String {
+        match *self {
+            #[cfg(feature = "postgres")]
+            ConnectionConfig::Postgres(ref c) => c.describe(),
+            #[cfg(feature = "mssql")]
+            ConnectionConfig::Mssql(ref c) => c.describe(),
+        }
+    }
+
+    /// A warning when credentials would go to a server that is not verified.
+    pub fn credential_warning(&self, name: &str) -> Option<String> {
+        match *self {
+            #[cfg(feature = "postgres")]
+            ConnectionConfig::Postgres(ref c) => c.credential_warning(name),
+            #[cfg(feature = "mssql")]
+            ConnectionConfig::Mssql(ref c) => c.credential_warning(name),
+        }
+    }
+
+    /// For `hygge debug`: connects and says what answered (or why not), and the keys to
+    /// check when it fails.
+    pub async fn check(&self, name: &str) -> (Result<String, String>, String) {
+        match *self {
+            #[cfg(feature = "postgres")]
+            ConnectionConfig::Postgres(ref c) => (
+                crate::postgres::connection::check(name, c).await,
+                format!(
+                    "check connections.{name} in hygge.yml: host, port, database, user, password (use ${{VAR}}), sslmode"
+                ),
+            ),
+            #[cfg(feature = "mssql")]
+            ConnectionConfig::Mssql(ref c) => {
+                let checked = match crate::mssql::connection::pool(
+                    name,
+                    c,
+                    crate::mssql::connection::Role::Home,
+                ) {
+                    Ok(p) => p.check().await.map(|s| format!("logged in with {s}")),
+                    Err(e) => Err(e),
+                };
+                (
+                    checked,
+                    format!(
+                        "check connections.{name} in hygge.yml: server, database, encrypt, trust_cert; user/password for a SQL login, or for Entra ID an access_token, AZURE_* variables, a managed identity or `az login`"
+                    ),
+                )
+            }
+        }
+    }
+
+    /// The connections at most that a run can use at once through it, where the original
+    /// made that the default concurrency (SQL Server's `pool_size`).
+    pub fn bounds_concurrency(&self) -> Option<usize> {
+        match *self {
+            #[cfg(feature = "postgres")]
+            ConnectionConfig::Postgres(_) => None,
+            #[cfg(feature = "mssql")]
+            ConnectionConfig::Mssql(ref c) => c.pool_size,
+        }
+    }
+}
+
 /// The project's named connections, typed by `type` (`hygge.yml` `connections`).
 #[derive(Debug, Clone, Default)]
 pub struct Connections {
@@ -96,6 +310,26 @@ pub struct Connections {
     pub mssql: BTreeMap<String, crate::mssql::MssqlConnectionConfig>,
     /// Every connection's type, by name.
     pub types: BTreeMap<String, String>,
+    /// Every typed connection, by name.
+    pub all: BTreeMap<String, ConnectionConfig>,
+}
+
+impl Connections {
+    /// Adds the connection `name` (of type `ty`, as written).
+    pub fn insert(&mut self, name: &str, ty: &str, c: ConnectionConfig) {
+        self.types.insert(name.to_string(), ty.to_string());
+        self.all.insert(name.to_string(), c.clone());
+        match c {
+            #[cfg(feature = "postgres")]
+            ConnectionConfig::Postgres(pg) => {
+                self.postgres.insert(name.to_string(), pg);
+            }
+            #[cfg(feature = "mssql")]
+            ConnectionConfig::Mssql(ms) => {
+                self.mssql.insert(name.to_string(), ms);
+            }
+        }
+    }
 }
 
 /// What validation needs besides a connector's own keys.

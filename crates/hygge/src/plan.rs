@@ -3,23 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use hygge_connectors::homes::files::{LocalHomeConfig, ParquetHomeConfig};
-use hygge_connectors::homes::mssql::MssqlHomeConfig;
-use hygge_connectors::homes::postgres::PostgresHomeConfig;
 use hygge_connectors::registry::{
     self, Context, HomeConfig, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
 };
-use hygge_connectors::stores::files::{LocalStoreConfig, ParquetStoreConfig};
-use hygge_connectors::stores::mssql::MssqlStoreConfig;
-use hygge_connectors::stores::postgres::PostgresStoreConfig;
 use hygge_core::{FlowJob, FlowSpec, RunType};
 
 use crate::config::diag::{did_you_mean, likely_typo};
-use crate::config::fields::field_names;
 use crate::config::model::{
     EntitySettings, JournalConfig, JournalLocation, STORE_KEYS_FROM_ENTITY, Watermark,
 };
-use crate::config::typed::{check_keys, typed};
+use crate::config::typed::{check_keys, typed, typed_with};
 use crate::config::yaml::{Loc, Node, Value};
 use crate::config::{Diagnostics, EntityDef, Project};
 
@@ -277,28 +270,21 @@ fn plan_entity(
     })
 }
 
-/// Typed per variant (not through the tagged enum) so errors keep their key path.
+/// Typed by the registry's kind for `ty` (per variant, not through the tagged enum, so
+/// errors keep their key path).
 fn home_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<HomeConfig> {
     let mut n = node.clone();
     n.remove("type");
-    Some(match ty {
-        "parquet" => HomeConfig::Parquet(typed(&n, "home", diags)?),
-        "postgres" => HomeConfig::Postgres(typed(&n, "home", diags)?),
-        "mssql" => HomeConfig::Mssql(typed(&n, "home", diags)?),
-        _ => HomeConfig::Local(typed(&n, "home", diags)?),
-    })
+    let kind = registry::kind(registry::HOMES, ty)?;
+    typed_with(&n, "home", diags, kind.parse)
 }
 
 /// Typed per variant, like [`home_config`].
 fn store_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<StoreConfig> {
     let mut n = node.clone();
     n.remove("type");
-    Some(match ty {
-        "parquet" => StoreConfig::Parquet(typed(&n, "store", diags)?),
-        "postgres" => StoreConfig::Postgres(typed(&n, "store", diags)?),
-        "mssql" => StoreConfig::Mssql(typed(&n, "store", diags)?),
-        _ => StoreConfig::Local(typed(&n, "store", diags)?),
-    })
+    let kind = registry::kind(registry::STORES, ty)?;
+    typed_with(&n, "store", diags, kind.parse)
 }
 
 /// Warns (once per connection: at the named connection in `hygge.yml`, or at the home or
@@ -362,20 +348,28 @@ fn side(
         );
         return None;
     }
+    let kinds_names = if which == "home" {
+        registry::names(registry::HOMES)
+    } else {
+        registry::names(registry::STORES)
+    };
+    let canonical = |t: &str| {
+        let found = if which == "home" {
+            registry::kind(registry::HOMES, t).map(|k| k.name)
+        } else {
+            registry::kind(registry::STORES, t).map(|k| k.name)
+        };
+        found.unwrap_or(t).to_string()
+    };
     let ty = match node.get("type").map(|t| (t, t.as_str())) {
-        Some((_, Some("postgresql"))) => "postgres".to_string(),
-        Some((_, Some(t))) => t.to_string(),
+        Some((_, Some(t))) => canonical(t),
         Some((t, None)) => {
             diags.error(&t.loc, format!("{which}.type"), "`type` must be text");
             return None;
         }
         None => "parquet".into(),
     };
-    let available: &[&str] = if which == "home" {
-        registry::HOME_TYPES
-    } else {
-        registry::STORE_TYPES
-    };
+    let available: &[&str] = &kinds_names;
     if !available.contains(&ty.as_str()) {
         let loc = node
             .get("type")
@@ -405,15 +399,10 @@ fn side(
         }
         return None;
     }
-    let fields: &[&str] = match (which, ty.as_str()) {
-        ("home", "parquet") => field_names::<ParquetHomeConfig>(),
-        ("home", "postgres") => field_names::<PostgresHomeConfig>(),
-        ("home", "mssql") => field_names::<MssqlHomeConfig>(),
-        ("home", _) => field_names::<LocalHomeConfig>(),
-        ("store", "parquet") => field_names::<ParquetStoreConfig>(),
-        ("store", "postgres") => field_names::<PostgresStoreConfig>(),
-        ("store", "mssql") => field_names::<MssqlStoreConfig>(),
-        (_, _) => field_names::<LocalStoreConfig>(),
+    let fields: &[&str] = if which == "home" {
+        (registry::kind(registry::HOMES, &ty)?.keys)()
+    } else {
+        (registry::kind(registry::STORES, &ty)?.keys)()
     };
     let node = &apply_options(node, which, &ty, fields, diags);
     let mut allowed: Vec<&str> = vec!["type"];

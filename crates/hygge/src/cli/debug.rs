@@ -6,6 +6,8 @@
 
 use std::process::ExitCode;
 
+use hygge_connectors::registry;
+
 use hygge_connectors::FileError;
 use hygge_core::error::chain;
 
@@ -69,48 +71,23 @@ pub fn run(cli: &Cli, args: &DebugArgs) -> ExitCode {
         }
     };
     for (name, ty) in &project.connections {
-        let pg = project.connection_configs.postgres.get(name);
-        match pg {
+        match project.connection_configs.all.get(name) {
             Some(cfg) => {
                 warn(name, cfg.credential_warning(name), &mut warnings);
-                match runtime.block_on(hygge_connectors::postgres::connection::check(name, cfg)) {
-                    Ok(server) => println!("✓ connection {name} ({}): {server}", cfg.describe()),
+                let (checked, fix) = runtime.block_on(cfg.check(name));
+                match checked {
+                    Ok(what) => println!("✓ connection {name} ({}): {what}", cfg.describe()),
                     Err(e) => {
                         failed += 1;
                         println!("✗ connection {name} ({}): {e}", cfg.describe());
-                        println!(
-                            "    fix:   check connections.{name} in hygge.yml: host, port, database, user, password (use ${{VAR}}), sslmode"
-                        );
-                    }
-                }
-            }
-            None if project.connection_configs.mssql.contains_key(name) => {
-                let cfg = &project.connection_configs.mssql[name];
-                warn(name, cfg.credential_warning(name), &mut warnings);
-                let checked = hygge_connectors::mssql::connection::pool(
-                    name,
-                    cfg,
-                    hygge_connectors::mssql::connection::Role::Home,
-                )
-                .map(|p| runtime.block_on(async move { p.check().await }));
-                match checked {
-                    Ok(Ok(source)) => println!(
-                        "✓ connection {name} ({}): logged in with {source}",
-                        cfg.describe()
-                    ),
-                    Ok(Err(e)) | Err(e) => {
-                        failed += 1;
-                        println!("✗ connection {name} ({}): {e}", cfg.describe());
-                        println!(
-                            "    fix:   check connections.{name} in hygge.yml: server, database, encrypt, trust_cert; user/password for a SQL login, or for Entra ID an access_token, AZURE_* variables, a managed identity or `az login`"
-                        );
+                        println!("    fix:   {fix}");
                     }
                 }
             }
             None => {
                 failed += 1;
                 println!(
-                    "✗ connection {name} ({ty}): cannot be checked: the {ty} connector is not in this version of hygge yet"
+                    "✗ connection {name} ({ty}): cannot be checked: the {ty} connector is not in this build of hygge"
                 );
             }
         }
@@ -145,7 +122,8 @@ pub fn run(cli: &Cli, args: &DebugArgs) -> ExitCode {
             } else if let Err(e) = home {
                 failed += 1;
                 println!("    home:  {}", chain(e.as_ref()));
-                if p.home_type == "postgres" || p.home_type == "mssql" {
+                let remote = registry::kind(registry::HOMES, &p.home_type).is_some_and(|k| k.remote);
+                if remote {
                     println!(
                         "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the connection must work and the table or query must exist and be readable",
                         p.flow
@@ -160,7 +138,8 @@ pub fn run(cli: &Cli, args: &DebugArgs) -> ExitCode {
             if let Err(e) = store {
                 failed += 1;
                 println!("    store: {}", chain(e.as_ref()));
-                if p.store_type == "postgres" || p.store_type == "mssql" {
+                let remote = registry::kind(registry::STORES, &p.store_type).is_some_and(|k| k.remote);
+                if remote {
                     println!(
                         "    fix:   check `store` in flows/{}/flow.yml: the connection must work and its user must be allowed to create tables in the schema",
                         p.flow

@@ -51,17 +51,18 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         }
     };
     // As the original: without `options.concurrency`, the largest SQL Server `pool_size`.
-    let mssql_pools = project
+    // The connections whose pool bounds what runs at once (SQL Server's `pool_size`).
+    let bounding_pools = project
         .connection_configs
-        .mssql
+        .all
         .iter()
-        .filter_map(|(name, c)| c.pool_size.map(|n| (name, n)));
+        .filter_map(|(name, c)| c.bounds_concurrency().map(|n| (name, n)));
     let concurrency = args
         .concurrency
         .or(project.options.concurrency)
-        .or(mssql_pools.clone().map(|(_, n)| n).max())
+        .or(bounding_pools.clone().map(|(_, n)| n).max())
         .unwrap_or(hygge_core::coordinator::DEFAULT_CONCURRENCY);
-    for (name, n) in mssql_pools {
+    for (name, n) in bounding_pools {
         if n < concurrency {
             eprintln!(
                 "warning: connection {name} has pool_size {n}, less than the concurrency {concurrency}: entities reading or writing through it wait for a free connection"

@@ -46,12 +46,8 @@ pub struct ProjectOptions {
     pub log_file: Option<serde_json::Value>,
 }
 
-/// `connections.<name>` with `type: mssql` (the original's keys; `user`/`password` for SQL
-/// logins and the Entra ID keys, which the original lacked).
-pub use hygge_connectors::mssql::MssqlConnectionConfig as MssqlConnection;
-
-/// `connections.<name>` with `type: postgres`.
-pub use hygge_connectors::postgres::PgConnectionConfig as PostgresConnection;
+// `connections.<name>`: typed by the connector its `type` names, through the registry
+// (`hygge_connectors::registry::CONNECTIONS`).
 
 /// `journal:` (project, flow or entity).
 #[derive(Debug, Clone, Deserialize)]

@@ -1,17 +1,17 @@
 //! Finding and reading a project: `hygge.yml`, `flows/<flow>/flow.yml`, `entities/*.yml`,
 //! merged into one located tree per entity, exactly as the original merges them.
 
-use hygge_connectors::registry::Connections;
+use hygge_connectors::registry::{self, Connections};
 use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
 use super::diag::likely_typo;
 use super::fields::field_names;
 use super::model::{
-    EntityFile, EntitySettings, FLOW_KEYS, IGNORED_ENTITY_KEYS, JournalConfig, MssqlConnection,
-    PostgresConnection, ProjectFile, ProjectOptions, STORE_KEYS_FROM_ENTITY,
+    EntityFile, EntitySettings, FLOW_KEYS, IGNORED_ENTITY_KEYS, JournalConfig, ProjectFile,
+    ProjectOptions, STORE_KEYS_FROM_ENTITY,
 };
-use super::typed::{check_keys, check_keys_lenient, typed};
+use super::typed::{check_keys, check_keys_lenient, typed, typed_with};
 use super::vars::{CliVar, apply, cli_loc};
 use super::yaml::{self, Loc, Node, Value};
 
@@ -292,18 +292,12 @@ pub fn load(
             connection_configs
                 .types
                 .insert(name.clone(), ty.to_string());
-            if ty == "postgres" || ty == "postgresql" {
+            if let Some(kind) = registry::kind(registry::CONNECTIONS, ty) {
                 let mut c = c.clone();
                 c.remove("type");
-                if let Some(pg) = typed::<PostgresConnection>(&c, "", &mut Diagnostics::default()) {
-                    connection_configs.postgres.insert(name.clone(), pg);
-                }
-            }
-            if ty == "mssql" {
-                let mut c = c.clone();
-                c.remove("type");
-                if let Some(ms) = typed::<MssqlConnection>(&c, "", &mut Diagnostics::default()) {
-                    connection_configs.mssql.insert(name.clone(), ms);
+                // Checked (and reported) by `check_connections` already.
+                if let Some(cfg) = typed_with(&c, "", &mut Diagnostics::default(), kind.parse) {
+                    connection_configs.insert(name, ty, cfg);
                 }
             }
         }
@@ -532,39 +526,43 @@ fn check_connections(conns: &Node, diags: &mut Diagnostics) -> Node {
             .and_then(Node::as_str)
             .unwrap_or_default()
             .to_string();
-        let fields: &[&str] = match ty.as_str() {
-            "mssql" => field_names::<MssqlConnection>(),
-            "postgres" | "postgresql" => field_names::<PostgresConnection>(),
-            "" => {
+        let available = registry::names(registry::CONNECTIONS).join(" or ");
+        let kind = match registry::kind(registry::CONNECTIONS, &ty) {
+            Some(k) => k,
+            None if ty.is_empty() => {
                 diags.error(
                     c.key_or_value_loc(),
                     &key,
-                    "a connection needs `type` (mssql or postgres)",
+                    format!("a connection needs `type` ({available})"),
                 );
                 out.remove(name);
                 continue;
             }
-            other => {
+            None => {
                 let loc = c.get("type").map_or(&c.loc, |t| &t.loc);
+                let why = if registry::PLANNED_CONNECTIONS.contains(&ty.as_str()) {
+                    format!("connection type `{ty}` is not available in this build of hygge")
+                } else {
+                    format!("unknown connection type `{ty}`")
+                };
                 diags.error(
                     loc,
                     format!("{key}.type"),
-                    format!("unknown connection type `{other}`; available: mssql, postgres"),
+                    format!(
+                        "{why}; available: {}",
+                        registry::names(registry::CONNECTIONS).join(", ")
+                    ),
                 );
                 out.remove(name);
                 continue;
             }
         };
+        let fields: &[&str] = (kind.keys)();
         let mut allowed = vec!["type"];
         allowed.extend_from_slice(fields);
         let mut clean = check_keys(c, &allowed, &[], &format!("a {ty} connection"), &key, diags);
         clean.remove("type");
-        let ok = if ty == "mssql" {
-            typed::<MssqlConnection>(&clean, &key, diags).is_some()
-        } else {
-            typed::<PostgresConnection>(&clean, &key, diags).is_some()
-        };
-        if !ok {
+        if typed_with(&clean, &key, diags, kind.parse).is_none() {
             out.remove(name);
         }
     }

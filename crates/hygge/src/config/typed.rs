@@ -102,11 +102,21 @@ pub fn check_keys_lenient(
 /// where a number or boolean is wanted is read as one when it spells one (`"5000"`, `yes`),
 /// as the original (pydantic) did, so `${VAR}` works for numbers.
 pub fn typed<T: DeserializeOwned>(node: &Node, prefix: &str, diags: &mut Diagnostics) -> Option<T> {
+    typed_with(node, prefix, diags, serde_path_to_error::deserialize)
+}
+
+/// [`typed`], with the typing done by `parse` (a connector's, from the registry).
+pub fn typed_with<T>(
+    node: &Node,
+    prefix: &str,
+    diags: &mut Diagnostics,
+    parse: impl Fn(serde_json::Value) -> Result<T, serde_path_to_error::Error<serde_json::Error>>,
+) -> Option<T> {
     let mut node = node.clone();
     for _ in 0..64 {
         let mut locs = Vec::new();
         let json = node.to_json("", &mut locs);
-        match serde_path_to_error::deserialize::<_, T>(json) {
+        match parse(json) {
             Ok(v) => return Some(v),
             Err(e) => {
                 let path = e.path().to_string();
