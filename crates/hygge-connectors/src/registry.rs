@@ -210,6 +210,41 @@ pub fn kind<'a, C>(kinds: &'a [Kind<C>], ty: &str) -> Option<&'a Kind<C>> {
     kinds.iter().find(|k| k.is(ty))
 }
 
+/// A home given as JSON (`type` and its keys), typed and validated as `hygge go` does:
+/// through the kind its `type` names. For tests (the conformance suites).
+pub fn home_from_json(v: serde_json::Value, entity_folder: bool) -> Result<ValidHome, String> {
+    let (kind, rest) = split_type(HOMES, v, "home")?;
+    let c = (kind.parse)(rest).map_err(|e| e.to_string())?;
+    c.validate_in(Context {
+        entity_folder,
+        connections: &Connections::default(),
+    })
+}
+
+/// A store given as JSON, as [`home_from_json`].
+pub fn store_from_json(v: serde_json::Value, entity_folder: bool) -> Result<ValidStore, String> {
+    let (kind, rest) = split_type(STORES, v, "store")?;
+    let c = (kind.parse)(rest).map_err(|e| e.to_string())?;
+    c.validate_in(Context {
+        entity_folder,
+        connections: &Connections::default(),
+    })
+}
+
+fn split_type<C>(
+    kinds: &'static [Kind<C>],
+    v: serde_json::Value,
+    which: &str,
+) -> Result<(&'static Kind<C>, serde_json::Value), String> {
+    let mut m = v.as_object().cloned().ok_or("a mapping")?;
+    let ty = m
+        .remove("type")
+        .and_then(|t| t.as_str().map(String::from))
+        .unwrap_or_else(|| "parquet".into());
+    let kind = kind(kinds, &ty).ok_or_else(|| format!("unknown {which} type `{ty}`"))?;
+    Ok((kind, serde_json::Value::Object(m)))
+}
+
 /// The names of `kinds`, for messages.
 pub fn names<C>(kinds: &[Kind<C>]) -> Vec<&'static str> {
     kinds.iter().map(|k| k.name).collect()

@@ -1,4 +1,6 @@
-//! The file stores (parquet, csv, ndjson) pass the store conformance suite.
+//! The file stores (parquet, csv, ndjson) pass the store conformance suite, one test per
+//! case; the file homes pass the home suite. Both are built as `hygge go` builds them
+//! (through the registry's kinds).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,9 +8,9 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use hygge_connectors::format::FileFormat;
-use hygge_connectors::{HomeConfig, StoreConfig};
-use hygge_core::{ReadRequest, Store};
-use hygge_testkit::conformance::{StoreHarness, run_store_conformance};
+use hygge_connectors::registry::{home_from_json, store_from_json};
+use hygge_core::{Home, ReadRequest, Store};
+use hygge_testkit::conformance::{HomeHarness, StoreHarness};
 
 struct Files {
     root: tempfile::TempDir,
@@ -16,6 +18,13 @@ struct Files {
 }
 
 impl Files {
+    fn new(format: FileFormat) -> Self {
+        Files {
+            root: tempfile::tempdir().unwrap(),
+            format,
+        }
+    }
+
     fn config(&self, side: &str) -> serde_json::Value {
         serde_json::json!({
             "type": "local",
@@ -29,16 +38,14 @@ impl Files {
 #[async_trait::async_trait]
 impl StoreHarness for Files {
     async fn store(&self) -> Arc<dyn Store> {
-        let c: StoreConfig = serde_json::from_value(self.config("store")).unwrap();
-        c.validate(true).unwrap().build()
+        store_from_json(self.config("store"), true).unwrap().build()
     }
 
     async fn published(&self, entity: &str) -> Vec<RecordBatch> {
         if !self.root.path().join(entity).exists() {
             return vec![];
         }
-        let c: HomeConfig = serde_json::from_value(self.config("home")).unwrap();
-        let home = c.validate(true).unwrap().build();
+        let home = home_from_json(self.config("home"), true).unwrap().build();
         let req = ReadRequest {
             flow_name: "t".into(),
             entity: entity.into(),
@@ -71,29 +78,81 @@ impl StoreHarness for Files {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parquet_store_conforms() {
-    run_store_conformance(&Files {
-        root: tempfile::tempdir().unwrap(),
-        format: FileFormat::Parquet,
-    })
-    .await;
+#[async_trait::async_trait]
+impl HomeHarness for Files {
+    async fn home(&self) -> Arc<dyn Home> {
+        home_from_json(self.config("home"), true).unwrap().build()
+    }
+
+    async fn seed(&self, entity: &str, ids: std::ops::Range<i64>) {
+        // Written by the store of the same format: what the home reads is what hygge
+        // writes (and what a person would drop there).
+        let store = self.store().await;
+        let target = hygge_core::WriteTarget {
+            flow: "seed".into(),
+            entity: entity.into(),
+            flow_name: format!("seed_{entity}"),
+            run_type: hygge_core::RunType::FullDrop,
+            run_id: "seed".into(),
+        };
+        let mut w = store.open(&target).await.unwrap();
+        w.begin(
+            hygge_testkit::schema(),
+            hygge_core::Publish {
+                run_type: hygge_core::RunType::FullDrop,
+                reload: false,
+            },
+        )
+        .await
+        .unwrap();
+        w.write(hygge_testkit::batch(
+            ids.start,
+            (ids.end - ids.start) as usize,
+        ))
+        .await
+        .unwrap();
+        let rows = w.staged_rows();
+        w.finish(&hygge_testkit::conformance::checkpoint(
+            entity,
+            hygge_core::RunType::FullDrop,
+            0,
+            rows,
+        ))
+        .await
+        .unwrap();
+    }
+
+    fn encoded(&self) -> Option<&'static str> {
+        (self.format == FileFormat::Parquet).then_some("parquet")
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csv_store_conforms() {
-    run_store_conformance(&Files {
-        root: tempfile::tempdir().unwrap(),
-        format: FileFormat::Csv,
-    })
-    .await;
+mod parquet_store {
+    use super::*;
+    hygge_testkit::store_conformance!(Files::new(FileFormat::Parquet));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ndjson_store_conforms() {
-    run_store_conformance(&Files {
-        root: tempfile::tempdir().unwrap(),
-        format: FileFormat::Ndjson,
-    })
-    .await;
+mod csv_store {
+    use super::*;
+    hygge_testkit::store_conformance!(Files::new(FileFormat::Csv));
+}
+
+mod ndjson_store {
+    use super::*;
+    hygge_testkit::store_conformance!(Files::new(FileFormat::Ndjson));
+}
+
+mod parquet_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Files::new(FileFormat::Parquet));
+}
+
+mod csv_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Files::new(FileFormat::Csv));
+}
+
+mod ndjson_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Files::new(FileFormat::Ndjson));
 }

@@ -1,13 +1,14 @@
-//! The PostgreSQL store passes the store conformance suite, against the real server.
+//! The PostgreSQL store passes the store conformance suite and the PostgreSQL home the home
+//! suite, one test per case, against the real server, built as `hygge go` builds them.
 #![cfg(feature = "postgres")]
 
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
-use hygge_connectors::{HomeConfig, StoreConfig};
-use hygge_core::{ReadRequest, Store};
-use hygge_testkit::conformance::{StoreHarness, run_store_conformance};
+use hygge_connectors::registry::{home_from_json, store_from_json};
+use hygge_core::{Home, ReadRequest, Store};
+use hygge_testkit::conformance::{HomeHarness, StoreHarness};
 use hygge_testkit::pg::TestDb;
 
 struct Pg {
@@ -15,6 +16,12 @@ struct Pg {
 }
 
 impl Pg {
+    fn new() -> Self {
+        Pg {
+            db: TestDb::create("conformance"),
+        }
+    }
+
     fn url(&self) -> String {
         self.db.conn_str()
     }
@@ -23,14 +30,17 @@ impl Pg {
 #[async_trait::async_trait]
 impl StoreHarness for Pg {
     async fn store(&self) -> Arc<dyn Store> {
-        let c: StoreConfig = serde_json::from_value(serde_json::json!({
-            "type": "postgres",
-            "url": self.url(),
-            "schema": "conformance",
-            "pool_size": 2,
-        }))
-        .unwrap();
-        c.validate(false).unwrap().build()
+        store_from_json(
+            serde_json::json!({
+                "type": "postgres",
+                "url": self.url(),
+                "schema": "conformance",
+                "pool_size": 2,
+            }),
+            false,
+        )
+        .unwrap()
+        .build()
     }
 
     async fn published(&self, entity: &str) -> Vec<RecordBatch> {
@@ -40,13 +50,16 @@ impl StoreHarness for Pg {
         if exists[0][0].as_deref() != Some("t") {
             return vec![];
         }
-        let c: HomeConfig = serde_json::from_value(serde_json::json!({
-            "type": "postgres",
-            "url": self.url(),
-            "table": "conformance.{entity}",
-        }))
-        .unwrap();
-        let home = c.validate(false).unwrap().build();
+        let home = home_from_json(
+            serde_json::json!({
+                "type": "postgres",
+                "url": self.url(),
+                "table": "conformance.{entity}",
+            }),
+            false,
+        )
+        .unwrap()
+        .build();
         let req = ReadRequest {
             flow_name: "t".into(),
             entity: entity.into(),
@@ -72,10 +85,40 @@ impl StoreHarness for Pg {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_store_conforms() {
-    run_store_conformance(&Pg {
-        db: TestDb::create("conformance"),
-    })
-    .await;
+#[async_trait::async_trait]
+impl HomeHarness for Pg {
+    async fn home(&self) -> Arc<dyn Home> {
+        home_from_json(
+            serde_json::json!({
+                "type": "postgres",
+                "url": self.url(),
+                "table": "source.{entity}",
+                "pool_size": 3,
+            }),
+            false,
+        )
+        .unwrap()
+        .build()
+    }
+
+    async fn seed(&self, entity: &str, ids: std::ops::Range<i64>) {
+        self.db.query(&format!(
+            "CREATE SCHEMA IF NOT EXISTS source; \
+             CREATE TABLE source.\"{entity}\" AS SELECT i::bigint AS id, \
+             CASE WHEN i % 7 = 0 THEN NULL ELSE 'näme-' || i END AS name \
+             FROM generate_series({}, {}) AS i",
+            ids.start,
+            ids.end - 1
+        ));
+    }
+}
+
+mod postgres_store {
+    use super::*;
+    hygge_testkit::store_conformance!(Pg::new());
+}
+
+mod postgres_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Pg::new());
 }
