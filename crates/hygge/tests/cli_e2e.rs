@@ -58,7 +58,7 @@ fn flow_and_entity_filters_b4() {
 fn an_unknown_flow_lists_the_valid_ones() {
     let p = project();
     let out = p.run(&["go", "--flow", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("no flow named `nope`") && err.contains("Flows: f") && err.contains("f_users"),
@@ -70,14 +70,14 @@ fn an_unknown_flow_lists_the_valid_ones() {
 fn a_bad_entity_argument_is_explained() {
     let p = project();
     let out = p.run(&["go", "--entity", "users"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("not in the form flow.entity"),
         "{}",
         stderr(&out)
     );
     let out = p.run(&["go", "--entity", "f.nobody"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("Entities: f.users, f.orders"),
         "{}",
@@ -89,7 +89,7 @@ fn a_bad_entity_argument_is_explained() {
 fn incremental_and_full_drop_together_are_refused() {
     let p = project();
     let out = p.run(&["go", "--incremental", "--full-drop"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("cannot be used together"),
         "{}",
@@ -119,7 +119,7 @@ fn config_errors_are_all_reported_with_file_line_and_suggestion() {
     );
     p.write("flows/g/flow.yml", "store: out\n");
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("hygge.yml:3:3: error at `options.concurency`: unknown key `concurency` in options; did you mean `concurrency`?"), "{err}");
     assert!(err.contains("f/flow.yml:5:3: error at `store.compresion`: unknown key `compresion` in a parquet store; did you mean `compression`?"), "{err}");
@@ -140,7 +140,7 @@ fn an_unset_variable_is_named_with_its_place() {
         "home: data\nstore: ${NOT_SET_ANYWHERE_42}/out\nentities: [users]\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("flow.yml:2:8") && err.contains("`NOT_SET_ANYWHERE_42` is not set"),
@@ -174,7 +174,7 @@ fn an_unknown_or_future_type_is_explained() {
     let p = project();
     p.write("flows/f/flow.yml", "home:\n  type: parquett\n  path: data\nstore:\n  type: duckdb\n  table: x\nentities: [users]\n");
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("unknown home type `parquett`; did you mean `parquet`?"),
@@ -194,7 +194,7 @@ fn no_project_is_a_clear_error() {
         .current_dir(tmp.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("no hygge.yml found"),
         "{}",
@@ -269,7 +269,7 @@ fn var_overrides_are_yaml_scalars_and_deep_merged() {
 fn bad_var_arguments_are_explained() {
     let p = project();
     let out = p.run(&["go", "--var", "store.batch_size=3"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("not in the form flow.<flow>.<key>"),
         "{}",
@@ -286,7 +286,7 @@ fn bad_var_arguments_are_explained() {
         stderr(&out)
     );
     let out = p.run(&["go", "--var", "flow.f.store.batch_size=lots"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("store.batch_size"),
         "{}",
@@ -438,7 +438,7 @@ fn connections_and_journal_are_validated() {
         "name: t\nconnections:\n  warehouse:\n    type: mssql\n    server: tcp:x.database.windows.net,1433\n    database: dw\n    driver: ODBC Driver 18 for SQL Server\n    pool_size: 4\n    encrypt: Yes\n  pg:\n    type: postgres\n    hots: localhost\n  odd:\n    type: oracle\njournal:\n  path: .journal\n  locaton: store\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("`connections.pg.hots`: unknown key `hots` in a postgres connection; did you mean `host`?"), "{err}");
     assert!(err.contains("unknown connection type `oracle`"), "{err}");
@@ -473,7 +473,7 @@ fn run_settings_from_variables_are_typed_like_literals() {
         "home: data\nstore: out\nqueue_size: 500\nqueue_memory_mb: 0\nentities: [users]\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains(
             "flow.yml:3:13: error at `queue_size`: queue_size must be a whole number from 1 to 100"
@@ -649,7 +649,7 @@ fn configuration_errors_never_echo_a_secret() {
             &format!("name: s\nconnections:\n  pg:\n    type: postgres\n    {key}: \"{value}\"\n"),
         );
         let out = p.run(&["go"]);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
         let all = everything_printed(&p, &out);
         assert!(all.contains(want), "{all}");
         assert!(!all.contains("hunter2"), "{all}");
@@ -681,7 +681,7 @@ fn configuration_errors_never_echo_a_secret() {
         "flow..password=hunter2",
     ] {
         let out = p.run(&["go", "--dry-run", "--var", var]);
-        assert_eq!(out.status.code(), Some(1), "{var}");
+        assert_eq!(out.status.code(), Some(2), "{var}");
         let all = everything_printed(&p, &out);
         assert!(
             all.contains("--var") || all.contains("pasword"),
@@ -704,7 +704,7 @@ fn a_file_pattern_width_beyond_20_is_a_configuration_error_naming_the_key() {
     );
     write_parquet(&p.join("data/t/x.parquet"), &[batch(0, 3)]);
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("error at `store.file_pattern`: file_pattern: the width in `{sequence:0999999999999d}` must be a number from 1 to 20"),

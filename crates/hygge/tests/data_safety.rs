@@ -56,7 +56,7 @@ fn an_empty_store_path_is_a_configuration_error_and_the_project_is_untouched() {
             .output()
             .unwrap();
         let t = stderr(&out) + &stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{path}: {t}");
+        assert_eq!(out.status.code(), Some(2), "{path}: {t}");
         assert!(
             t.contains("store.path") && t.contains("is empty"),
             "{path}: {t}"
@@ -85,7 +85,7 @@ fn a_store_that_would_replace_the_project_or_the_homes_data_is_refused() {
         let before = snapshot(p.path());
         let out = p.run(&["go"]);
         let t = stderr(&out) + &stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{store}: {t}");
+        assert_eq!(out.status.code(), Some(2), "{store}: {t}");
         assert!(t.contains(says), "{store}: {t}");
         assert!(
             t.contains("folder of its own") || t.contains("outside it"),
@@ -107,7 +107,7 @@ fn a_store_that_would_replace_the_project_or_the_homes_data_is_refused() {
         "home: data\nstore:\n  type: parquet\n  path: data/users\nentities: [users]\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("inside the folder it reads"),
         "{}",
@@ -215,7 +215,7 @@ fn reserved_entity_names_are_refused() {
         let p = parquet_project(&[name], "");
         write_parquet(&p.join(&format!("data/{name}/a.parquet")), &[batch(0, 1)]);
         let out = p.run(&["go"]);
-        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert_eq!(out.status.code(), Some(2), "{name}");
         assert!(stderr(&out).contains("is reserved"), "{}", stderr(&out));
     }
 }

@@ -38,7 +38,7 @@ fn init_writes_a_project_that_runs_at_once() {
         .current_dir(tmp.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
     let out = hygge()
         .args(["init", "cosy", "--force", "--flows-dir", "pipelines"])
@@ -99,7 +99,7 @@ fn debug_checks_every_home_and_store_b10() {
 fn debug_reports_an_invalid_configuration() {
     let p = parquet_project(&["users"], "  compresion: zstd\n");
     let out = p.run(&["debug"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("did you mean `compression`"),
         "{}",

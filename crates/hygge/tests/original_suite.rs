@@ -174,7 +174,7 @@ fn keys_under_options_are_checked_for_typos_and_unread_ones_are_named() {
     let p = parquet_project(&["t"], "  options:\n    batchsize: 4\n");
     write_parquet(&p.join("data/t/x.parquet"), &[batch(0, 10)]);
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("flows/f/flow.yml:6:5: error at `store.options.batchsize`: unknown key `batchsize` in store.options; did you mean `batch_size`?"),
@@ -356,7 +356,7 @@ fn a_likely_misspelling_in_an_entity_stays_an_error() {
         "name: users\nrun_tpye: incremental\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("entities/users.yml:2:1: error at `run_tpye`: unknown key `run_tpye` in an entity; did you mean `run_type`?"),
@@ -402,7 +402,7 @@ fn format_is_case_insensitive() {
         "home:\n  type: local\n  path: in\n  format: xml\nstore: out\nentities: [t]\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("unknown variant `xml`, expected one of `parquet`, `csv`, `ndjson`"),
         "{}",
@@ -434,7 +434,7 @@ fn a_var_for_a_flow_the_project_lacks_is_ignored_with_a_warning() {
     );
 
     let out = p.run(&["go", "--var", "flow.test_flwo.run_type=incremental"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("--var `flow.test_flwo.run_type=...`: no flow named `test_flwo`; did you mean `test_flow`?"),
         "{}",
@@ -820,7 +820,7 @@ fn no_project_is_a_configuration_error_for_go_and_debug() {
     let tmp = tempfile::tempdir().unwrap();
     for cmd in ["go", "debug"] {
         let out = hygge().arg(cmd).current_dir(tmp.path()).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
         let err = stderr(&out);
         assert!(
             err.contains("Configuration error") && err.contains("no hygge.yml found"),
@@ -848,7 +848,7 @@ fn a_custom_flows_dir_is_used_and_a_missing_or_empty_one_is_an_error() {
 
     p.write("hygge.yml", "name: t\nflows_dir: nonexistent_flows\n");
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("cannot read the flows folder"),
         "{}",
@@ -858,7 +858,7 @@ fn a_custom_flows_dir_is_used_and_a_missing_or_empty_one_is_an_error() {
     fs::create_dir_all(p.join("empty_flows")).unwrap();
     p.write("hygge.yml", "name: t\nflows_dir: empty_flows\n");
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no flows in"), "{}", stderr(&out));
 }
 
@@ -1160,7 +1160,7 @@ fn configuration_mistakes_are_named_and_nothing_runs() {
     ] {
         p.write("flows/f/flow.yml", flow_yml);
         let out = p.run(&["go"]);
-        assert_eq!(out.status.code(), Some(1), "{flow_yml}");
+        assert_eq!(out.status.code(), Some(2), "{flow_yml}");
         let err = stderr(&out);
         assert!(err.contains(want), "{flow_yml}: {err}");
         assert!(err.contains("nothing was run"), "{flow_yml}: {err}");
@@ -1319,7 +1319,7 @@ fn the_journal_lives_beside_the_store_or_the_home_data() {
     let p = Project::new("name: t\njournal:\n  location: invalid\n");
     p.write("flows/f/flow.yml", "home: data\nstore: lake\n");
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("journal.location"),
         "{}",
@@ -1430,7 +1430,7 @@ fn init_writes_a_project_debug_accepts() {
     )
     .unwrap();
     let out = run(&["init", "test_project"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("already exists") && stderr(&out).contains("--force"),
         "{}",

@@ -163,7 +163,7 @@ fn copying_can_be_switched_off() {
         "home: data\nstore:\n  type: local\n  path: out\n  format: csv\n  copy_row_groups: true\nentities: [t]\n",
     );
     let out = p.run(&["go"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("copy_row_groups: only a parquet store copies row groups, not csv"),
         "{}",

@@ -34,14 +34,14 @@ fn data_not_there_yet(e: &hygge_core::BoxError) -> bool {
 
 pub fn run(cli: &Cli, args: &DebugArgs) -> ExitCode {
     let Some((project, mut diags)) = load_project(cli, &[]) else {
-        return ExitCode::from(1);
+        return super::invalid();
     };
     println!("project   {} ({})", project.name, project.file.display());
     let plans = plan::plan(&project, &Overrides::default(), &mut diags);
     print_diagnostics(&diags);
     if diags.has_errors() {
         println!("configuration: invalid (see above)");
-        return ExitCode::from(1);
+        return super::invalid();
     }
     println!("configuration: valid");
     for flow in &project.flows {

@@ -14,7 +14,7 @@ use crate::plan::{self, EntityPlan, Overrides};
 pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
     if args.incremental && args.full_drop {
         eprintln!("Error: --incremental and --full-drop cannot be used together; pick one.");
-        return ExitCode::from(1);
+        return super::invalid();
     }
     let mut cli_vars = Vec::new();
     for raw in &args.vars {
@@ -22,12 +22,12 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
             Ok(v) => cli_vars.push(v),
             Err(msg) => {
                 eprintln!("Error: {msg}");
-                return ExitCode::from(1);
+                return super::invalid();
             }
         }
     }
     let Some((project, mut diags)) = load_project(cli, &cli_vars) else {
-        return ExitCode::from(1);
+        return super::invalid();
     };
     let overrides = Overrides {
         run_type: if args.incremental {
@@ -41,13 +41,13 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
     let plans = plan::plan(&project, &overrides, &mut diags);
     print_diagnostics(&diags);
     if diags.has_errors() {
-        return ExitCode::from(1);
+        return super::invalid();
     }
     let plans = match select(plans, &args.flows, &args.entities) {
         Ok(p) => p,
         Err(msg) => {
             eprintln!("Error: {msg}");
-            return ExitCode::from(1);
+            return super::invalid();
         }
     };
     // As the original: without `options.concurrency`, the largest SQL Server `pool_size`.
@@ -71,7 +71,7 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
     }
     if concurrency == 0 {
         eprintln!("Error: concurrency must be at least 1");
-        return ExitCode::from(1);
+        return super::invalid();
     }
     let mut starts = Vec::new();
     let mut journals = super::incremental::Journals::default();

@@ -30,7 +30,7 @@ pub fn run(args: &InitArgs) -> ExitCode {
             "Error: {} already exists; choose another name, or use --force to write into it",
             root.display()
         );
-        return ExitCode::from(1);
+        return super::invalid();
     }
     let name = root
         .file_name()

@@ -25,18 +25,18 @@ pub struct JournalArgs {
 
 pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
     let Some((project, mut diags)) = load_project(cli, &[]) else {
-        return ExitCode::from(1);
+        return super::invalid();
     };
     let plans = plan::plan(&project, &Overrides::default(), &mut diags);
     print_diagnostics(&diags);
     if diags.has_errors() {
-        return ExitCode::from(1);
+        return super::invalid();
     }
     let plans = match super::go::select(plans, &args.flows, &args.entities) {
         Ok(p) => p,
         Err(msg) => {
             eprintln!("Error: {msg}");
-            return ExitCode::from(1);
+            return super::invalid();
         }
     };
     let mut journals = super::incremental::Journals::default();

@@ -105,6 +105,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Exit codes: 0 success; 1 an entity failed (or its journal entry could not be written), or
+/// the run could not start (no runtime, an unreadable journal); 2 the configuration or the
+/// command line is invalid: nothing ran.
+pub const EXIT_FAILED: u8 = 1;
+/// See [`EXIT_FAILED`].
+pub const EXIT_INVALID: u8 = 2;
+
+/// The exit code of an invalid configuration or command line.
+fn invalid() -> ExitCode {
+    ExitCode::from(EXIT_INVALID)
+}
+
 /// Finds and loads the project. `None` (after printing why) when there is no project;
 /// otherwise the project and its diagnostics so far, printed by the caller.
 fn load_project(cli: &Cli, cli_vars: &[config::vars::CliVar]) -> Option<(Project, Diagnostics)> {
