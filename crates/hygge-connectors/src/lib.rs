@@ -12,6 +12,8 @@
     allow(unused, unreachable_code)
 )]
 
+pub mod common;
+pub mod connections;
 pub mod error;
 pub mod format;
 pub mod homes;

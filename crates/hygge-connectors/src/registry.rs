@@ -4,7 +4,6 @@
 //! hygge knows but this build does not implement yet are still recognised, so a project
 //! that uses them gets "not available in this build" instead of "unknown variant".
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hygge_core::{Home, RunType, Store};
@@ -84,6 +83,8 @@ pub enum StoreConfig {
     #[cfg(feature = "mssql")]
     Mssql(crate::stores::mssql::MssqlStoreConfig),
 }
+
+pub use crate::connections::{ConnectionConfig, Connections};
 
 /// The result of typing a connector's keys: the config, or serde's error with the key path
 /// where it happened (the product turns it into a located diagnostic).
@@ -259,114 +260,6 @@ pub const PLANNED_CONNECTIONS: &[&str] = &[
     "mysql",
 ];
 
-/// A named connection's configuration, by `type`.
-#[derive(Debug, Clone)]
-pub enum ConnectionConfig {
-    /// `type: postgres`.
-    #[cfg(feature = "postgres")]
-    Postgres(crate::postgres::PgConnectionConfig),
-    /// `type: mssql`.
-    #[cfg(feature = "mssql")]
-    Mssql(crate::mssql::MssqlConnectionConfig),
-}
-
-impl ConnectionConfig {
-    /// Where it connects (no secret).
-    pub fn describe(&self) -> String {
-        match *self {
-            #[cfg(feature = "postgres")]
-            ConnectionConfig::Postgres(ref c) => c.describe(),
-            #[cfg(feature = "mssql")]
-            ConnectionConfig::Mssql(ref c) => c.describe(),
-        }
-    }
-
-    /// A warning when credentials would go to a server that is not verified.
-    pub fn credential_warning(&self, name: &str) -> Option<String> {
-        match *self {
-            #[cfg(feature = "postgres")]
-            ConnectionConfig::Postgres(ref c) => c.credential_warning(name),
-            #[cfg(feature = "mssql")]
-            ConnectionConfig::Mssql(ref c) => c.credential_warning(name),
-        }
-    }
-
-    /// For `hygge debug`: connects and says what answered (or why not), and the keys to
-    /// check when it fails.
-    pub async fn check(&self, name: &str) -> (Result<String, String>, String) {
-        match *self {
-            #[cfg(feature = "postgres")]
-            ConnectionConfig::Postgres(ref c) => (
-                crate::postgres::connection::check(name, c).await,
-                format!(
-                    "check connections.{name} in hygge.yml: host, port, database, user, password (use ${{VAR}}), sslmode"
-                ),
-            ),
-            #[cfg(feature = "mssql")]
-            ConnectionConfig::Mssql(ref c) => {
-                let checked = match crate::mssql::connection::pool(
-                    name,
-                    c,
-                    crate::mssql::connection::Role::Home,
-                ) {
-                    Ok(p) => p.check().await.map(|s| format!("logged in with {s}")),
-                    Err(e) => Err(e),
-                };
-                (
-                    checked,
-                    format!(
-                        "check connections.{name} in hygge.yml: server, database, encrypt, trust_cert; user/password for a SQL login, or for Entra ID an access_token, AZURE_* variables, a managed identity or `az login`"
-                    ),
-                )
-            }
-        }
-    }
-
-    /// The connections at most that a run can use at once through it, where the original
-    /// made that the default concurrency (SQL Server's `pool_size`).
-    pub fn bounds_concurrency(&self) -> Option<usize> {
-        match *self {
-            #[cfg(feature = "postgres")]
-            ConnectionConfig::Postgres(_) => None,
-            #[cfg(feature = "mssql")]
-            ConnectionConfig::Mssql(ref c) => c.pool_size,
-        }
-    }
-}
-
-/// The project's named connections, typed by `type` (`hygge.yml` `connections`).
-#[derive(Debug, Clone, Default)]
-pub struct Connections {
-    /// `type: postgres` connections by name.
-    #[cfg(feature = "postgres")]
-    pub postgres: BTreeMap<String, crate::postgres::PgConnectionConfig>,
-    /// `type: mssql` connections by name.
-    #[cfg(feature = "mssql")]
-    pub mssql: BTreeMap<String, crate::mssql::MssqlConnectionConfig>,
-    /// Every connection's type, by name.
-    pub types: BTreeMap<String, String>,
-    /// Every typed connection, by name.
-    pub all: BTreeMap<String, ConnectionConfig>,
-}
-
-impl Connections {
-    /// Adds the connection `name` (of type `ty`, as written).
-    pub fn insert(&mut self, name: &str, ty: &str, c: ConnectionConfig) {
-        self.types.insert(name.to_string(), ty.to_string());
-        self.all.insert(name.to_string(), c.clone());
-        match c {
-            #[cfg(feature = "postgres")]
-            ConnectionConfig::Postgres(pg) => {
-                self.postgres.insert(name.to_string(), pg);
-            }
-            #[cfg(feature = "mssql")]
-            ConnectionConfig::Mssql(ms) => {
-                self.mssql.insert(name.to_string(), ms);
-            }
-        }
-    }
-}
-
 /// What validation needs besides a connector's own keys.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
@@ -423,11 +316,25 @@ impl HomeConfig {
         let entity_folder = ctx.entity_folder;
         match self {
             #[cfg(feature = "postgres")]
-            HomeConfig::Postgres(c) => crate::homes::postgres::validate(c, ctx.connections),
+            HomeConfig::Postgres(c) => {
+                crate::homes::postgres::validate(c, ctx.connections).map(|(home, batch_size)| {
+                    ValidHome {
+                        home: HomeImpl::Postgres(home),
+                        batch_size,
+                    }
+                })
+            }
             #[cfg(feature = "mssql")]
-            HomeConfig::Mssql(c) => crate::homes::mssql::validate(c, ctx.connections),
+            HomeConfig::Mssql(c) => {
+                crate::homes::mssql::validate(c, ctx.connections).map(|(home, batch_size)| {
+                    ValidHome {
+                        home: HomeImpl::Mssql(home),
+                        batch_size,
+                    }
+                })
+            }
             HomeConfig::Parquet(c) => {
-                positive("batch_size", c.batch_size)?;
+                crate::common::positive("batch_size", c.batch_size)?;
                 Ok(ValidHome {
                     home: HomeImpl::Files(FileHome::new(
                         "parquet",
@@ -439,7 +346,7 @@ impl HomeConfig {
                 })
             }
             HomeConfig::Local(c) => {
-                positive("batch_size", c.batch_size)?;
+                crate::common::positive("batch_size", c.batch_size)?;
                 let read = ReadFormat::parse(c.format, &c.format_options)?;
                 Ok(ValidHome {
                     home: HomeImpl::Files(FileHome::new(
@@ -519,24 +426,6 @@ impl ValidHome {
         }
     }
 
-    /// A home read with `batch_size` rows per batch.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn postgres(home: crate::homes::postgres::PostgresHome, batch_size: usize) -> Self {
-        ValidHome {
-            home: HomeImpl::Postgres(home),
-            batch_size,
-        }
-    }
-
-    /// A home read with `batch_size` rows per batch.
-    #[cfg(feature = "mssql")]
-    pub(crate) fn mssql(home: crate::homes::mssql::MssqlHome, batch_size: usize) -> Self {
-        ValidHome {
-            home: HomeImpl::Mssql(home),
-            batch_size,
-        }
-    }
-
     /// The local path `entity` is read from, for homes of local files (`None` for others).
     pub fn local_path(&self, entity: &str) -> Option<std::path::PathBuf> {
         match &self.home {
@@ -607,7 +496,7 @@ impl StoreConfig {
                     .into(),
             );
         }
-        positive("batch_size", batch)?;
+        crate::common::positive("batch_size", batch)?;
         if c.copy_row_groups.is_some() && format != FileFormat::Parquet {
             return Err(format!(
                 "copy_row_groups: only a parquet store copies row groups, not {}",
@@ -635,7 +524,7 @@ impl StoreConfig {
                         .unwrap_or(batch.min(DEFAULT_ROW_GROUP_SIZE)),
                     copy_row_groups: c.copy_row_groups.unwrap_or(true),
                 };
-                positive("row_group_size", o.row_group_size)?;
+                crate::common::positive("row_group_size", o.row_group_size)?;
                 o.compression()
                     .map_err(|e| format!("compression_level: {e}"))?;
                 WriteOptions::Parquet(o)
@@ -738,49 +627,5 @@ impl ValidStore {
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(s) => s.preview(entity, run_type),
         }
-    }
-}
-
-/// `key` must be at least 1.
-pub(crate) fn positive(key: &str, v: usize) -> Result<(), String> {
-    if v == 0 {
-        Err(format!("{key} must be at least 1"))
-    } else {
-        Ok(())
-    }
-}
-
-/// The connection a home or store uses: the one named `name` in `hygge.yml` (of type
-/// `kind`), with the inline keys laid `over` it; or the inline keys alone. `keys` says which
-/// inline keys would do, for the error when neither is given.
-#[allow(clippy::too_many_arguments)] // one call per SQL connector, every argument distinct
-pub(crate) fn named_or_inline<C: Clone>(
-    kind: &str,
-    name: Option<&str>,
-    inline: &C,
-    inline_set: bool,
-    named: &BTreeMap<String, C>,
-    types: &BTreeMap<String, String>,
-    over: impl Fn(&C, &C) -> C,
-    keys: &str,
-) -> Result<(String, C), String> {
-    match name {
-        Some(n) => match named.get(n) {
-            Some(c) => Ok((n.to_string(), over(inline, c))),
-            None => Err(match types.get(n) {
-                Some(t) => format!("connection: `{n}` is a {t} connection, not {kind}"),
-                None if named.is_empty() => format!(
-                    "connection: no connection named `{n}`; define it in hygge.yml under `connections:`"
-                ),
-                None => format!(
-                    "connection: no connection named `{n}` ({kind} connections: {})",
-                    named.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            }),
-        },
-        None if inline_set => Ok(("inline".to_string(), inline.clone())),
-        None => Err(format!(
-            "connection: say where to connect: `connection: <name>` (from hygge.yml `connections`), or {keys}"
-        )),
     }
 }

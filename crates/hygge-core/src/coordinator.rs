@@ -111,8 +111,7 @@ impl Coordinator {
                 let span = tracing::info_span!("flow", name = %job.spec.name);
                 let report = match AssertUnwindSafe(flow.instrument(span)).catch_unwind().await {
                     Ok(report) => report,
-                    Err(panic) => FlowReport::failed(
-                        &job.spec,
+                    Err(panic) => job.spec.failed(
                         &Error::Panicked(panic_message(&*panic)),
                         job.home.describe(&job.spec.entity),
                         job.store.describe(&job.spec.entity),
@@ -149,8 +148,7 @@ impl Coordinator {
             .zip(specs)
             .map(|(r, (spec, source, destination))| {
                 r.unwrap_or_else(|| {
-                    FlowReport::failed(
-                        &spec,
+                    spec.failed(
                         &Error::Panicked("the entity's task ended without a report".into()),
                         source,
                         destination,

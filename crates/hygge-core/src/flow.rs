@@ -76,6 +76,37 @@ pub struct FlowSpec {
     pub watermark: Option<WatermarkSpec>,
 }
 
+impl FlowSpec {
+    /// The report of a flow that failed with `error`; nothing was published.
+    pub fn failed(
+        &self,
+        error: &crate::error::Error,
+        source: String,
+        destination: String,
+    ) -> FlowReport {
+        let spec = self;
+        FlowReport {
+            name: spec.name.clone(),
+            flow: spec.flow.clone(),
+            entity: spec.entity.clone(),
+            status: FlowStatus::Failed,
+            run_type: spec.run_type,
+            rows_read: 0,
+            rows_written: 0,
+            bytes: 0,
+            started_at: Utc::now(),
+            duration_secs: 0.0,
+            source,
+            destination,
+            outputs: vec![],
+            error: Some(crate::error::chain(error)),
+            watermark: None,
+            committed: None,
+            journal_error: None,
+        }
+    }
+}
+
 /// Incremental reading by watermark.
 #[derive(Debug, Clone)]
 pub struct WatermarkSpec {
@@ -131,7 +162,7 @@ pub async fn run_flow(
     let source = home.describe(&spec.entity);
     let destination = store.describe(&spec.entity);
     let mut report = match outcome {
-        Err(e) => FlowReport::failed(spec, &e, source, destination),
+        Err(e) => spec.failed(&e, source, destination),
         Ok(written) => FlowReport {
             name: spec.name.clone(),
             flow: spec.flow.clone(),

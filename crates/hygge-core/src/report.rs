@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::flow::FlowSpec;
 use crate::store::RunType;
 
 /// How an entity flow ended.
@@ -72,36 +71,6 @@ pub struct FlowReport {
     /// Set by the CLI when the run published but its journal entry could not be written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
-}
-
-impl FlowReport {
-    /// The report of a flow that failed with `error`; nothing was published.
-    pub fn failed(
-        spec: &FlowSpec,
-        error: &crate::error::Error,
-        source: String,
-        destination: String,
-    ) -> Self {
-        FlowReport {
-            name: spec.name.clone(),
-            flow: spec.flow.clone(),
-            entity: spec.entity.clone(),
-            status: FlowStatus::Failed,
-            run_type: spec.run_type,
-            rows_read: 0,
-            rows_written: 0,
-            bytes: 0,
-            started_at: Utc::now(),
-            duration_secs: 0.0,
-            source,
-            destination,
-            outputs: vec![],
-            error: Some(crate::error::chain(error)),
-            watermark: None,
-            committed: None,
-            journal_error: None,
-        }
-    }
 }
 
 /// Where an incremental run left off: the maximum of the watermark column over every row

@@ -417,7 +417,7 @@ pub fn resolve(
     named: &BTreeMap<String, MssqlConnectionConfig>,
     types: &BTreeMap<String, String>,
 ) -> Result<(String, MssqlConnectionConfig), String> {
-    let (name, cfg) = crate::registry::named_or_inline(
+    let (name, cfg) = crate::common::named_or_inline(
         "mssql",
         name,
         inline,

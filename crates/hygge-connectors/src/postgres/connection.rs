@@ -342,7 +342,7 @@ pub fn resolve(
     named: &std::collections::BTreeMap<String, PgConnectionConfig>,
     types: &std::collections::BTreeMap<String, String>,
 ) -> Result<(String, PgConnectionConfig), String> {
-    let (name, cfg) = crate::registry::named_or_inline(
+    let (name, cfg) = crate::common::named_or_inline(
         "postgres",
         name,
         inline,

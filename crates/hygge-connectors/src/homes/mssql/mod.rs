@@ -6,13 +6,14 @@ mod home;
 pub use config::MssqlHomeConfig;
 pub use home::{MssqlHome, Source};
 
+use crate::common::positive;
+use crate::connections::Connections;
 use crate::mssql::connection::{Role, pool, resolve};
 use crate::mssql::sql::TableName;
 use crate::mssql::types::ReadTypeOptions;
-use crate::registry::{Connections, ValidHome, positive};
 
 /// Checks a SQL Server home's keys (connects to nothing) and prepares its pool.
-pub fn validate(c: &MssqlHomeConfig, conns: &Connections) -> Result<ValidHome, String> {
+pub fn validate(c: &MssqlHomeConfig, conns: &Connections) -> Result<(MssqlHome, usize), String> {
     positive("batch_size", c.batch_size)?;
     let source = match (&c.table, &c.query) {
         (Some(t), None) => Source::Table(TableName::parse(t).map_err(|e| format!("table: {e}"))?),
@@ -36,8 +37,5 @@ pub fn validate(c: &MssqlHomeConfig, conns: &Connections) -> Result<ValidHome, S
         guid: c.uniqueidentifier,
         offset: c.datetimeoffset,
     };
-    Ok(ValidHome::mssql(
-        MssqlHome::new(pool, source, options),
-        c.batch_size,
-    ))
+    Ok((MssqlHome::new(pool, source, options), c.batch_size))
 }

@@ -6,16 +6,20 @@ mod home;
 pub use config::PostgresHomeConfig;
 pub use home::PostgresHome;
 
+use crate::common::positive;
+use crate::connections::Connections;
 use crate::postgres::connection::{Role, pool, resolve};
 use crate::postgres::sql::TableName;
 use crate::postgres::types::ReadTypeOptions;
-use crate::registry::{Connections, ValidHome, positive};
 
 /// Streams per table unless `parallel` says otherwise.
 pub const DEFAULT_PARALLEL: usize = 4;
 
 /// Checks a PostgreSQL home's keys (connects to nothing) and prepares its pool.
-pub fn validate(c: &PostgresHomeConfig, conns: &Connections) -> Result<ValidHome, String> {
+pub fn validate(
+    c: &PostgresHomeConfig,
+    conns: &Connections,
+) -> Result<(PostgresHome, usize), String> {
     positive("batch_size", c.batch_size)?;
     let source = match (&c.table, &c.query) {
         (Some(t), None) => {
@@ -45,7 +49,7 @@ pub fn validate(c: &PostgresHomeConfig, conns: &Connections) -> Result<ValidHome
     let options = ReadTypeOptions {
         unconstrained_numeric: c.unconstrained_numeric,
     };
-    Ok(ValidHome::postgres(
+    Ok((
         PostgresHome::new(
             pool,
             source,

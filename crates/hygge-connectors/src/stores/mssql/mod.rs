@@ -7,9 +7,10 @@ mod store;
 pub use config::{Hints, MssqlStoreConfig};
 pub use store::MssqlStore;
 
+use crate::common::positive;
+use crate::connections::Connections;
 use crate::mssql::connection::{Role, pool, resolve};
 use crate::mssql::sql::TableName;
-use crate::registry::{Connections, positive};
 
 /// Connections loading one table unless `parallel_workers` says otherwise.
 pub const DEFAULT_WORKERS: usize = 4;

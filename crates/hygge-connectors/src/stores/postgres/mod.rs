@@ -7,9 +7,9 @@ mod store;
 pub use config::{IfExists, PostgresStoreConfig};
 pub use store::{PostgresStore, WriteMode};
 
+use crate::connections::Connections;
 use crate::postgres::connection::{Role, pool, resolve};
 use crate::postgres::sql::TableName;
-use crate::registry::Connections;
 
 /// Checks a PostgreSQL store's keys (connects to nothing) and prepares its pool.
 pub fn validate(c: &PostgresStoreConfig, conns: &Connections) -> Result<PostgresStore, String> {
