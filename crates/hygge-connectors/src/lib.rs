@@ -1,8 +1,9 @@
 //! Every hygge [`Home`](hygge_core::Home) and [`Store`](hygge_core::Store).
 //!
-//! One folder per connector (`homes/<name>/`, `stores/<name>/`), each with its `config.rs`
-//! (serde types, validated purely) and its implementation. [`registry`] holds the closed
-//! set of configs (`type:` in YAML) and the one `build()` match for each side.
+//! One folder per connector (`files/`, `postgres/`, `mssql/`) holding everything about it:
+//! its home (`home/`) and store (`store/`), each with its `config.rs`, its connections,
+//! codecs and types. [`registry`] is the one list of connectors the product asks (`type:`
+//! names, keys, typing and building).
 //! [`format`] holds the Parquet, CSV and NDJSON encoders and decoders shared by file
 //! (and later cloud) connectors.
 
@@ -15,8 +16,8 @@
 pub mod common;
 pub mod connections;
 pub mod error;
+pub mod files;
 pub mod format;
-pub mod homes;
 pub mod keys;
 #[cfg(feature = "mssql")]
 pub mod mssql;

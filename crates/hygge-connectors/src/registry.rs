@@ -9,13 +9,13 @@ use std::sync::Arc;
 use hygge_core::{Home, RunType, Store};
 use serde::Deserialize;
 
+use crate::files::home::{FileHome, LocalHomeConfig, ParquetHomeConfig, ReadFormat};
+use crate::files::store::{
+    FilePattern, FileStore, FileStoreSettings, LocalStoreConfig, ParquetStoreConfig,
+};
 use crate::format::csv::CsvWriteOptions;
 use crate::format::parquet::ParquetWriteOptions;
 use crate::format::{FileFormat, WriteOptions};
-use crate::homes::files::{FileHome, LocalHomeConfig, ParquetHomeConfig, ReadFormat};
-use crate::stores::files::{
-    FilePattern, FileStore, FileStoreSettings, LocalStoreConfig, ParquetStoreConfig,
-};
 
 /// Rows per Parquet row group unless `row_group_size` says otherwise (and at most the
 /// rows per file). Like DuckDB's 122,880, it keeps a writer's buffered row group small, so
@@ -61,10 +61,10 @@ pub enum HomeConfig {
     Local(LocalHomeConfig),
     /// A PostgreSQL table or query.
     #[cfg(feature = "postgres")]
-    Postgres(crate::homes::postgres::PostgresHomeConfig),
+    Postgres(crate::postgres::home::PostgresHomeConfig),
     /// A SQL Server table or query.
     #[cfg(feature = "mssql")]
-    Mssql(crate::homes::mssql::MssqlHomeConfig),
+    Mssql(crate::mssql::home::MssqlHomeConfig),
 }
 
 /// A store's configuration, by `type`.
@@ -78,10 +78,10 @@ pub enum StoreConfig {
     Local(LocalStoreConfig),
     /// A PostgreSQL table.
     #[cfg(feature = "postgres")]
-    Postgres(crate::stores::postgres::PostgresStoreConfig),
+    Postgres(crate::postgres::store::PostgresStoreConfig),
     /// A SQL Server table.
     #[cfg(feature = "mssql")]
-    Mssql(crate::stores::mssql::MssqlStoreConfig),
+    Mssql(crate::mssql::store::MssqlStoreConfig),
 }
 
 pub use crate::connections::{ConnectionConfig, Connections};
@@ -138,7 +138,7 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
     Kind {
         name: "postgres",
         aliases: &["postgresql"],
-        keys: crate::keys::field_names::<crate::homes::postgres::PostgresHomeConfig>,
+        keys: crate::keys::field_names::<crate::postgres::home::PostgresHomeConfig>,
         parse: |v| parse(v).map(HomeConfig::Postgres),
         remote: true,
     },
@@ -146,7 +146,7 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
     Kind {
         name: "mssql",
         aliases: &[],
-        keys: crate::keys::field_names::<crate::homes::mssql::MssqlHomeConfig>,
+        keys: crate::keys::field_names::<crate::mssql::home::MssqlHomeConfig>,
         parse: |v| parse(v).map(HomeConfig::Mssql),
         remote: true,
     },
@@ -172,7 +172,7 @@ pub static STORES: &[Kind<StoreConfig>] = &[
     Kind {
         name: "postgres",
         aliases: &["postgresql"],
-        keys: crate::keys::field_names::<crate::stores::postgres::PostgresStoreConfig>,
+        keys: crate::keys::field_names::<crate::postgres::store::PostgresStoreConfig>,
         parse: |v| parse(v).map(StoreConfig::Postgres),
         remote: true,
     },
@@ -180,7 +180,7 @@ pub static STORES: &[Kind<StoreConfig>] = &[
     Kind {
         name: "mssql",
         aliases: &[],
-        keys: crate::keys::field_names::<crate::stores::mssql::MssqlStoreConfig>,
+        keys: crate::keys::field_names::<crate::mssql::store::MssqlStoreConfig>,
         parse: |v| parse(v).map(StoreConfig::Mssql),
         remote: true,
     },
@@ -281,9 +281,9 @@ pub struct ValidHome {
 enum HomeImpl {
     Files(FileHome),
     #[cfg(feature = "postgres")]
-    Postgres(crate::homes::postgres::PostgresHome),
+    Postgres(crate::postgres::home::PostgresHome),
     #[cfg(feature = "mssql")]
-    Mssql(crate::homes::mssql::MssqlHome),
+    Mssql(crate::mssql::home::MssqlHome),
 }
 
 /// A store ready to build, after validation.
@@ -296,9 +296,9 @@ pub struct ValidStore {
 enum StoreImpl {
     Files(FileStoreSettings),
     #[cfg(feature = "postgres")]
-    Postgres(crate::stores::postgres::PostgresStore),
+    Postgres(crate::postgres::store::PostgresStore),
     #[cfg(feature = "mssql")]
-    Mssql(crate::stores::mssql::MssqlStore),
+    Mssql(crate::mssql::store::MssqlStore),
 }
 
 impl HomeConfig {
@@ -317,7 +317,7 @@ impl HomeConfig {
         match self {
             #[cfg(feature = "postgres")]
             HomeConfig::Postgres(c) => {
-                crate::homes::postgres::validate(c, ctx.connections).map(|(home, batch_size)| {
+                crate::postgres::home::validate(c, ctx.connections).map(|(home, batch_size)| {
                     ValidHome {
                         home: HomeImpl::Postgres(home),
                         batch_size,
@@ -326,7 +326,7 @@ impl HomeConfig {
             }
             #[cfg(feature = "mssql")]
             HomeConfig::Mssql(c) => {
-                crate::homes::mssql::validate(c, ctx.connections).map(|(home, batch_size)| {
+                crate::mssql::home::validate(c, ctx.connections).map(|(home, batch_size)| {
                     ValidHome {
                         home: HomeImpl::Mssql(home),
                         batch_size,
@@ -473,7 +473,7 @@ impl StoreConfig {
             #[cfg(feature = "postgres")]
             StoreConfig::Postgres(c) => {
                 return Ok(ValidStore {
-                    store: StoreImpl::Postgres(crate::stores::postgres::validate(
+                    store: StoreImpl::Postgres(crate::postgres::store::validate(
                         c,
                         ctx.connections,
                     )?),
@@ -482,7 +482,7 @@ impl StoreConfig {
             #[cfg(feature = "mssql")]
             StoreConfig::Mssql(c) => {
                 return Ok(ValidStore {
-                    store: StoreImpl::Mssql(crate::stores::mssql::validate(c, ctx.connections)?),
+                    store: StoreImpl::Mssql(crate::mssql::store::validate(c, ctx.connections)?),
                 });
             }
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),

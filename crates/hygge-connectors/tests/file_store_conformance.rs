@@ -68,7 +68,7 @@ impl StoreHarness for Files {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if !name.ends_with(self.format.extension())
-                    && name != hygge_connectors::stores::files::STATE_FILE
+                    && name != hygge_connectors::files::store::STATE_FILE
                 {
                     out.push(e.path().display().to_string());
                 }

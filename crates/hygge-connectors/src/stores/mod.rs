@@ -1,10 +1,5 @@
-//! Stores: where data goes. One folder per connector.
-
-pub mod files;
-#[cfg(feature = "mssql")]
-pub mod mssql;
-#[cfg(feature = "postgres")]
-pub mod postgres;
+//! What the SQL stores share: `if_exists`, the write modes, the checkpoint table's name and
+//! the default lock wait. (Each connector's store lives in its own folder.)
 
 /// What to do when the target table already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

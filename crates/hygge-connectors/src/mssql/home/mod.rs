@@ -1,10 +1,10 @@
 //! The SQL Server home: `type: mssql`, a `table` or a `query`, streamed over TDS.
 
 mod config;
-mod home;
+mod read;
 
 pub use config::MssqlHomeConfig;
-pub use home::{MssqlHome, Source};
+pub use read::{MssqlHome, Source};
 
 use crate::common::positive;
 use crate::connections::Connections;

@@ -1,7 +1,7 @@
 //! The file home: `type: parquet` and `type: local` (parquet, csv or ndjson files).
 
 mod config;
-mod home;
+mod read;
 
 pub use config::{LocalHomeConfig, ParquetHomeConfig, ReadFormat};
-pub use home::FileHome;
+pub use read::FileHome;

@@ -2,10 +2,10 @@
 //! appended) in one transaction.
 
 mod config;
-mod store;
+mod write;
 
 pub use config::{Hints, MssqlStoreConfig};
-pub use store::MssqlStore;
+pub use write::MssqlStore;
 
 use crate::common::positive;
 use crate::connections::Connections;

@@ -6,8 +6,8 @@
 mod config;
 mod pattern;
 pub mod publish;
-mod store;
+mod write;
 
 pub use config::{LocalStoreConfig, ParquetStoreConfig};
 pub use pattern::FilePattern;
-pub use store::{FileStore, FileStoreSettings, STATE_FILE};
+pub use write::{FileStore, FileStoreSettings, STATE_FILE};

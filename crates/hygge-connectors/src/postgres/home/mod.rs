@@ -1,10 +1,10 @@
 //! The PostgreSQL home: `type: postgres`, a `table` or a `query`, streamed with binary COPY.
 
 mod config;
-mod home;
+mod read;
 
 pub use config::PostgresHomeConfig;
-pub use home::PostgresHome;
+pub use read::PostgresHome;
 
 use crate::common::positive;
 use crate::connections::Connections;
@@ -23,9 +23,9 @@ pub fn validate(
     positive("batch_size", c.batch_size)?;
     let source = match (&c.table, &c.query) {
         (Some(t), None) => {
-            home::Source::Table(TableName::parse(t).map_err(|e| format!("table: {e}"))?)
+            read::Source::Table(TableName::parse(t).map_err(|e| format!("table: {e}"))?)
         }
-        (None, Some(q)) if !q.trim().is_empty() => home::Source::Query(q.clone()),
+        (None, Some(q)) if !q.trim().is_empty() => read::Source::Query(q.clone()),
         (None, Some(_)) => return Err("query: the query is empty".into()),
         (Some(_), Some(_)) => {
             return Err("table: give either `table` or `query`, not both".into());

@@ -2,10 +2,10 @@
 //! (or appended) in one transaction.
 
 mod config;
-mod store;
+mod write;
 
 pub use config::{IfExists, PostgresStoreConfig};
-pub use store::{PostgresStore, WriteMode};
+pub use write::{PostgresStore, WriteMode};
 
 use crate::connections::Connections;
 use crate::postgres::connection::{Role, pool, resolve};
