@@ -2,16 +2,15 @@
 //! hygge passed `format_options` to.
 
 use std::fs::File;
-use std::io::{BufWriter, Seek};
+use std::io::BufWriter;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::csv::reader::Format;
-use arrow::csv::{ReaderBuilder, WriterBuilder};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::csv::WriterBuilder;
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use super::csv_read::{Dialect, ReadSpec};
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
@@ -43,8 +42,12 @@ pub struct CsvReadOptions {
     pub null_values: Option<OneOrMany>,
     /// Rows used to infer column types, default 100 (like Polars); 0 reads every column as text.
     pub infer_schema_length: Option<usize>,
-    /// Accept rows with fewer fields than the header (missing ones become NULL).
+    /// Accept rows with fewer fields than the header (missing ones become NULL) or more
+    /// (the extra ones are dropped).
     pub truncate_ragged_lines: bool,
+    /// Infer ISO dates as Date32 and ISO date-times as Timestamp(µs) (UTC when they carry
+    /// an offset), as Polars' `try_parse_dates`; default false: they are text.
+    pub try_parse_dates: bool,
 }
 
 impl Default for CsvReadOptions {
@@ -58,6 +61,7 @@ impl Default for CsvReadOptions {
             null_values: None,
             infer_schema_length: Some(100),
             truncate_ragged_lines: false,
+            try_parse_dates: false,
         }
     }
 }
@@ -75,66 +79,48 @@ pub fn one_byte(key: &str, value: &str) -> Result<u8, String> {
 impl CsvReadOptions {
     /// Validates the options (purely).
     pub fn validate(&self) -> Result<(), String> {
-        self.format().map(|_| ())
+        self.spec().map(|_| ())
     }
 
-    fn format(&self) -> Result<Format, String> {
-        let mut f = Format::default()
-            .with_header(self.has_header)
-            .with_delimiter(one_byte("separator", &self.separator)?)
-            .with_truncated_rows(self.truncate_ragged_lines);
-        if let Some(q) = &self.quote_char {
-            f = f.with_quote(one_byte("quote_char", q)?);
-        }
-        if let Some(e) = &self.escape_char {
-            f = f.with_escape(one_byte("escape_char", e)?);
-        }
-        if let Some(c) = &self.comment_prefix {
-            f = f.with_comment(one_byte("comment_prefix", c)?);
-        }
-        if let Some(nulls) = &self.null_values {
-            let list = match nulls {
-                OneOrMany::One(s) => vec![s.clone()],
-                OneOrMany::Many(v) => v.clone(),
-            };
-            let alternatives: Vec<String> = std::iter::once(String::new())
-                .chain(list)
-                .map(|s| regex::escape(&s))
-                .collect();
-            let re = regex::Regex::new(&format!("^(?:{})$", alternatives.join("|")))
-                .map_err(|e| format!("`null_values`: {e}"))?;
-            f = f.with_null_regex(re);
-        }
-        Ok(f)
-    }
-
-    /// Infers the schema of a file from its first `infer_schema_length` rows.
-    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
-        let format = self.format().map_err(|e| bad_options(path, e))?;
-        let mut file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-        let limit = self.infer_schema_length;
-        let (schema, _) = format
-            .infer_schema(&mut file, limit.filter(|n| *n > 0).or(Some(1)))
-            .map_err(|e| FileError::read(path, e))?;
-        let schema = if limit == Some(0) {
-            // Every column as text.
-            arrow::datatypes::Schema::new(
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        f.as_ref()
-                            .clone()
-                            .with_data_type(DataType::Utf8)
-                            .with_nullable(true)
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        } else {
-            schema
+    fn spec(&self) -> Result<ReadSpec, String> {
+        let dialect = Dialect {
+            separator: one_byte("separator", &self.separator)?,
+            quote: self
+                .quote_char
+                .as_deref()
+                .map(|q| one_byte("quote_char", q))
+                .transpose()?,
+            escape: self
+                .escape_char
+                .as_deref()
+                .map(|e| one_byte("escape_char", e))
+                .transpose()?,
+            comment: self
+                .comment_prefix
+                .as_deref()
+                .map(|c| one_byte("comment_prefix", c))
+                .transpose()?,
         };
-        file.rewind().map_err(|e| FileError::io("read", path, e))?;
-        Ok(Arc::new(schema))
+        let null_values = match &self.null_values {
+            None => vec![],
+            Some(OneOrMany::One(s)) => vec![s.clone()],
+            Some(OneOrMany::Many(v)) => v.clone(),
+        };
+        Ok(ReadSpec {
+            dialect,
+            has_header: self.has_header,
+            null_values,
+            infer_rows: self.infer_schema_length,
+            try_parse_dates: self.try_parse_dates,
+            truncate_ragged_lines: self.truncate_ragged_lines,
+        })
+    }
+
+    /// Infers the schema of a file from its first `infer_schema_length` rows, as Polars.
+    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
+        let spec = self.spec().map_err(|e| bad_options(path, e))?;
+        spec.infer_schema(path)
+            .map_err(|e| FileError::read(path, e))
     }
 
     /// Opens a file for lazy decoding with a known schema.
@@ -144,14 +130,11 @@ impl CsvReadOptions {
         schema: SchemaRef,
         batch_size: usize,
     ) -> Result<BatchIter, FileError> {
-        let format = self.format().map_err(|e| bad_options(path, e))?;
-        let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-        let reader = ReaderBuilder::new(schema)
-            .with_format(format)
-            .with_batch_size(batch_size)
-            .build(file)
+        let spec = self.spec().map_err(|e| bad_options(path, e))?;
+        let decoder = spec
+            .open(path, schema, batch_size)
             .map_err(|e| FileError::read(path, e))?;
-        Ok(Box::new(reader))
+        Ok(Box::new(decoder))
     }
 }
 

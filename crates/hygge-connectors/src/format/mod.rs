@@ -2,6 +2,7 @@
 //! Arrow batches lazily, and encoding batches into files.
 
 pub mod csv;
+pub mod csv_read;
 pub mod ndjson;
 pub mod parquet;
 pub mod parquet_copy;

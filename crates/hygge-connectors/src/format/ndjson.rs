@@ -1,11 +1,12 @@
 //! Newline-delimited JSON decoding and encoding (arrow-json).
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Seek};
+use std::io::{BufRead, BufReader, BufWriter, Seek};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::json::{LineDelimitedWriter, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,9 @@ impl Default for NdjsonReadOptions {
 }
 
 impl NdjsonReadOptions {
-    /// Infers the schema from the file's first lines.
+    /// Infers the schema from the file's first lines, as Polars: columns in the order their
+    /// keys first appear (arrow-json sorts them), and integers beyond i64 as
+    /// Decimal128(38, 0) (Polars: Int128; arrow-json: a lossy Float64).
     pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
         let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
         let mut reader = BufReader::new(file);
@@ -40,7 +43,31 @@ impl NdjsonReadOptions {
         reader
             .rewind()
             .map_err(|e| FileError::io("read", path, e))?;
-        Ok(Arc::new(schema))
+        let keys = first_seen_keys(&mut reader, limit)
+            .map_err(|e| FileError::read(path, std::io::Error::other(e)))?;
+        let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
+        for key in &keys.order {
+            if let Ok(f) = schema.field_with_name(key) {
+                let wide = keys.wide.contains(key)
+                    && !keys.fractional.contains(key)
+                    && matches!(f.data_type(), DataType::Float64 | DataType::Int64);
+                let mut f = f.clone();
+                if wide {
+                    f = f.with_data_type(DataType::Decimal128(38, 0));
+                }
+                fields.push(f);
+            }
+        }
+        // Anything arrow-json saw that the key scan did not (it should not happen).
+        for f in schema.fields() {
+            if !keys.order.contains(f.name()) {
+                fields.push(f.as_ref().clone());
+            }
+        }
+        Ok(Arc::new(Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        )))
     }
 
     /// Opens a file for lazy decoding with a known schema.
@@ -60,6 +87,62 @@ impl NdjsonReadOptions {
             .map_err(|e| FileError::read(path, e))?;
         Ok(Box::new(reader))
     }
+}
+
+/// The top-level keys of the first lines, in the order they first appear, and which keys
+/// hold integers beyond i64 (or numbers with a fraction or exponent).
+#[derive(Default)]
+struct Keys {
+    order: Vec<String>,
+    seen: HashSet<String>,
+    wide: HashSet<String>,
+    fractional: HashSet<String>,
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut Keys {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            let raw: &serde_json::value::RawValue = map.next_value()?;
+            let text = raw.get();
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                if text.parse::<i64>().is_err() && digits.len() <= 38 {
+                    self.wide.insert(key.clone());
+                }
+            } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+                self.fractional.insert(key.clone());
+            }
+            if self.seen.insert(key.clone()) {
+                self.order.push(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn first_seen_keys(reader: &mut BufReader<File>, limit: Option<usize>) -> Result<Keys, String> {
+    let mut keys = Keys::default();
+    let mut line = String::new();
+    let mut rows = 0;
+    while limit.is_none_or(|l| rows < l) {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows += 1;
+        let mut de = serde_json::Deserializer::from_str(&line);
+        serde::Deserializer::deserialize_map(&mut de, &mut keys).map_err(|e| e.to_string())?;
+    }
+    Ok(keys)
 }
 
 /// Writes one NDJSON file.

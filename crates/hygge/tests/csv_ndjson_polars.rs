@@ -1,0 +1,144 @@
+//! CSV and NDJSON homes read files as Polars (the original hygge's reader) does: issue 21's
+//! table, one test per row, through the real binary (local CSV/NDJSON home → Parquet store).
+
+mod common;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Decimal128Type, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use common::*;
+
+/// Reads `file` (named `in/t/<name>`) through a local home of `format` with
+/// `format_options` (YAML lines, indented by 4) into a Parquet store; returns its batches.
+fn load(format: &str, name: &str, text: &str, options: &str) -> Vec<RecordBatch> {
+    let p = Project::new("name: t\n");
+    let opts = if options.is_empty() {
+        String::new()
+    } else {
+        format!("  format_options:\n{options}")
+    };
+    p.write(
+        "flows/f/flow.yml",
+        &format!("home:\n  type: local\n  path: in\n  format: {format}\n{opts}store: out\nentities: [t]\n"),
+    );
+    p.write(&format!("in/t/{name}"), text);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    read_parquet_dir(&p.join("out/t"))
+}
+
+fn names(b: &[RecordBatch]) -> Vec<String> {
+    b[0].schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+fn types(b: &[RecordBatch]) -> Vec<DataType> {
+    b[0].schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect()
+}
+
+fn texts(b: &RecordBatch, col: usize) -> Vec<Option<String>> {
+    let a = b.column(col).as_string::<i32>();
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+        .collect()
+}
+
+#[test]
+fn date_times_are_text_as_in_polars_and_typed_with_try_parse_dates() {
+    let csv = "a,b,c\n2024-01-02T03:04:05,2024-01-02T03:04:05Z,2024-01-02 03:04:05.123+02:00\n";
+    let b = load("csv", "x.csv", csv, "");
+    assert_eq!(types(&b), vec![DataType::Utf8; 3]);
+    assert_eq!(texts(&b[0], 0), vec![Some("2024-01-02T03:04:05".into())]);
+    assert_eq!(texts(&b[0], 1), vec![Some("2024-01-02T03:04:05Z".into())]);
+
+    let b = load("csv", "x.csv", csv, "    try_parse_dates: true\n");
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    assert_eq!(
+        types(&b),
+        vec![
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            utc.clone(),
+            utc
+        ]
+    );
+    let micros = |c: usize| {
+        b[0].column(c)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+            .value(0)
+    };
+    assert_eq!(micros(0), 1_704_164_645_000_000);
+    assert_eq!(micros(1), 1_704_164_645_000_000);
+    assert_eq!(micros(2), 1_704_157_445_123_000); // 01:04:05.123 UTC
+}
+
+#[test]
+fn duplicate_headers_get_polars_names() {
+    let b = load("csv", "x.csv", "a,a,b,a\n1,2,3,4\n", "");
+    assert_eq!(names(&b), ["a", "a_duplicated_0", "b", "a_duplicated_1"]);
+}
+
+#[test]
+fn a_quoted_empty_field_is_the_empty_string_an_unquoted_one_null() {
+    let b = load("csv", "x.csv", "a,b\n\"\",1\n,2\n\"x\",3\n", "");
+    assert_eq!(types(&b), vec![DataType::Utf8, DataType::Int64]);
+    assert_eq!(
+        texts(&b[0], 0),
+        vec![Some(String::new()), None, Some("x".into())]
+    );
+}
+
+#[test]
+fn dates_are_text_as_in_polars_and_dates_with_try_parse_dates() {
+    let csv = "d\n2024-01-02\n1970-01-01\n";
+    let b = load("csv", "x.csv", csv, "");
+    assert_eq!(types(&b), vec![DataType::Utf8]);
+    assert_eq!(texts(&b[0], 0)[0].as_deref(), Some("2024-01-02"));
+    let b = load("csv", "x.csv", csv, "    try_parse_dates: true\n");
+    assert_eq!(types(&b), vec![DataType::Date32]);
+    let d = b[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::Date32Type>();
+    assert_eq!((d.value(0), d.value(1)), (19724, 0));
+}
+
+#[test]
+fn integers_beyond_i64_are_exact_decimals() {
+    // Polars: Int128 (whose Parquet other readers refuse); here Decimal128(38, 0), exact.
+    let big = "170141183460469231731687303715884105";
+    let csv = format!("a,b\n1,{big}\n-99999999999999999999,2\n");
+    let b = load("csv", "x.csv", &csv, "");
+    assert_eq!(
+        types(&b),
+        vec![DataType::Decimal128(38, 0), DataType::Decimal128(38, 0)]
+    );
+    let a = b[0].column(0).as_primitive::<Decimal128Type>();
+    assert_eq!((a.value(0), a.value(1)), (1, -99_999_999_999_999_999_999));
+    let c = b[0].column(1).as_primitive::<Decimal128Type>();
+    assert_eq!(c.value(0), big.parse::<i128>().unwrap());
+    // 39 digits and more do not fit: text (Polars fails on them).
+    let b = load("csv", "x.csv", &format!("a\n{}\n", "9".repeat(39)), "");
+    assert_eq!(types(&b), vec![DataType::Utf8]);
+
+    let nd = format!("{{\"id\":1,\"v\":{big}}}\n{{\"id\":2,\"v\":3}}\n");
+    let b = load("ndjson", "x.ndjson", &nd, "");
+    assert_eq!(
+        types(&b),
+        vec![DataType::Int64, DataType::Decimal128(38, 0)]
+    );
+    let v = b[0].column(1).as_primitive::<Decimal128Type>();
+    assert_eq!((v.value(0), v.value(1)), (big.parse::<i128>().unwrap(), 3));
+}
+
+#[test]
+fn ndjson_columns_keep_the_order_keys_first_appear_in() {
+    let nd = "{\"id\":1,\"t\":\"x\",\"n\":2}\n{\"id\":2,\"z\":true,\"n\":3}\n";
+    let b = load("ndjson", "x.ndjson", nd, "");
+    assert_eq!(names(&b), ["id", "t", "n", "z"]);
+}
