@@ -142,3 +142,71 @@ fn ndjson_columns_keep_the_order_keys_first_appear_in() {
     let b = load("ndjson", "x.ndjson", nd, "");
     assert_eq!(names(&b), ["id", "t", "n", "z"]);
 }
+
+// The Parquet writer guard: no column reaches a Parquet store as a type other readers would
+// read without its meaning.
+
+fn parquet_project(batch: RecordBatch) -> Project {
+    let p = Project::new("name: t\n");
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore: out\nentities: [t]\n",
+    );
+    write_parquet(&p.join("data/t/x.parquet"), &[batch]);
+    p
+}
+
+#[test]
+fn timestamps_in_seconds_are_stored_as_millisecond_timestamps() {
+    use arrow::array::TimestampSecondArray;
+    use parquet::basic::{LogicalType, TimeUnit as PqUnit};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let ts = TimestampSecondArray::from(vec![Some(1_704_164_645), None]).with_timezone("+02:00");
+    let batch = RecordBatch::try_from_iter(vec![(
+        "t",
+        std::sync::Arc::new(ts) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    let p = parquet_project(batch);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files = parquet_files(&p.join("out/t"));
+    let reader = SerializedFileReader::new(std::fs::File::open(&files[0]).unwrap()).unwrap();
+    let column = reader.metadata().file_metadata().schema_descr().column(0);
+    assert_eq!(
+        column.logical_type_ref(),
+        Some(&LogicalType::timestamp(true, PqUnit::MILLIS))
+    );
+    let b = read_parquet_dir(&p.join("out/t"));
+    assert_eq!(
+        types(&b),
+        vec![DataType::Timestamp(
+            TimeUnit::Millisecond,
+            Some("+02:00".into())
+        )]
+    );
+    let t = b[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+    assert_eq!(t.value(0), 1_704_164_645_000);
+    assert!(t.is_null(1));
+}
+
+#[test]
+fn intervals_and_repeated_names_are_refused_naming_the_column() {
+    use arrow::array::{ArrayRef, Int64Array, IntervalYearMonthArray};
+    let i: ArrayRef = std::sync::Arc::new(IntervalYearMonthArray::from(vec![5]));
+    let p = parquet_project(RecordBatch::try_from_iter(vec![("every", i)]).unwrap());
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(err.contains("column `every`"), "{err}");
+    assert!(!p.join("out/t").exists() || parquet_files(&p.join("out/t")).is_empty());
+
+    let a: ArrayRef = std::sync::Arc::new(Int64Array::from(vec![1]));
+    let p = parquet_project(RecordBatch::try_from_iter(vec![("a", a.clone()), ("a", a)]).unwrap());
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(err.contains("two columns are named `a`"), "{err}");
+}

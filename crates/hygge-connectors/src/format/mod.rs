@@ -222,7 +222,9 @@ pub fn create_writer(
         durable,
     };
     Ok(match options {
-        WriteOptions::Parquet(o) => Box::new(parquet::ParquetFileWriter::new(out, file, schema, o)),
+        WriteOptions::Parquet(o) => {
+            Box::new(parquet::ParquetFileWriter::new(out, file, schema, o)?)
+        }
         WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(out, file, o)?),
         WriteOptions::Ndjson => Box::new(ndjson::NdjsonFileWriter::new(out, file)),
     })
