@@ -137,10 +137,14 @@ fn integers_beyond_i64_are_exact_decimals() {
 }
 
 #[test]
-fn ndjson_columns_keep_the_order_keys_first_appear_in() {
+fn ndjson_columns_come_in_polars_order() {
     let nd = "{\"id\":1,\"t\":\"x\",\"n\":2}\n{\"id\":2,\"z\":true,\"n\":3}\n";
     let b = load("ndjson", "x.ndjson", nd, "");
     assert_eq!(names(&b), ["id", "t", "n", "z"]);
+    // A line with more keys than the columns so far puts its order first (Polars 2.1).
+    let nd = "{\"a\":1,\"b\":2}\n{\"c\":1,\"b\":2,\"d\":3}\n";
+    let b = load("ndjson", "x.ndjson", nd, "");
+    assert_eq!(names(&b), ["c", "b", "d", "a"]);
 }
 
 // The Parquet writer guard: no column reaches a Parquet store as a type other readers would

@@ -31,8 +31,8 @@ impl Default for NdjsonReadOptions {
 }
 
 impl NdjsonReadOptions {
-    /// Infers the schema from the file's first lines, as Polars: columns in the order their
-    /// keys first appear (arrow-json sorts them), and integers beyond i64 as
+    /// Infers the schema from the file's first lines, as Polars: columns in Polars' order
+    /// (see [`Keys`]; arrow-json sorts them), and integers beyond i64 as
     /// Decimal128(38, 0) (Polars: Int128; arrow-json: a lossy Float64).
     pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
         let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
@@ -89,14 +89,37 @@ impl NdjsonReadOptions {
     }
 }
 
-/// The top-level keys of the first lines, in the order they first appear, and which keys
-/// hold integers beyond i64 (or numbers with a fraction or exponent).
+/// The top-level keys of the first lines, in Polars' order, and which keys hold integers
+/// beyond i64 (or numbers with a fraction or exponent).
+///
+/// Polars merges each line's keys into the columns so far: when the line has more keys than
+/// there are columns, its order comes first and the other columns follow; otherwise the
+/// columns keep their order and the line's new keys follow (`{a,b}` then `{c,b,d}` gives
+/// `c, b, d, a`; `{id,t,n}` then `{id,z,n}` gives `id, t, n, z`).
 #[derive(Default)]
 struct Keys {
     order: Vec<String>,
-    seen: HashSet<String>,
+    row: Vec<String>,
     wide: HashSet<String>,
     fractional: HashSet<String>,
+}
+
+impl Keys {
+    fn merge_row(&mut self) {
+        let row = std::mem::take(&mut self.row);
+        let (first, second) = if row.len() > self.order.len() {
+            (row, std::mem::take(&mut self.order))
+        } else {
+            (std::mem::take(&mut self.order), row)
+        };
+        let mut seen: HashSet<String> = first.iter().cloned().collect();
+        self.order = first;
+        for k in second {
+            if seen.insert(k.clone()) {
+                self.order.push(k);
+            }
+        }
+    }
 }
 
 impl<'de> serde::de::Visitor<'de> for &mut Keys {
@@ -118,8 +141,8 @@ impl<'de> serde::de::Visitor<'de> for &mut Keys {
             } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
                 self.fractional.insert(key.clone());
             }
-            if self.seen.insert(key.clone()) {
-                self.order.push(key);
+            if !self.row.contains(&key) {
+                self.row.push(key);
             }
         }
         Ok(())
@@ -141,6 +164,7 @@ fn first_seen_keys(reader: &mut BufReader<File>, limit: Option<usize>) -> Result
         rows += 1;
         let mut de = serde_json::Deserializer::from_str(&line);
         serde::Deserializer::deserialize_map(&mut de, &mut keys).map_err(|e| e.to_string())?;
+        keys.merge_row();
     }
     Ok(keys)
 }
