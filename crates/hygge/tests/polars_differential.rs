@@ -1,0 +1,282 @@
+//! Differential test against Polars (the original hygge's reader): every file of the corpus
+//! `tests/data/polars/` (`*.csv`, `*.ndjson`; `<stem>.options.json` holds its
+//! `format_options`) is read by Polars (`tests/polars_read.py`) and by `hygge go` (local
+//! home → Parquet store, read back); column names, types and values must be the same, or
+//! the file must be listed, with its reason, in the README's "Where hygge differs from
+//! Polars" table (and then it must differ: a listed file that no longer differs fails too).
+//!
+//! Polars is found through `HYGGE_POLARS_PYTHON` (a Python with polars, which
+//! `scripts/test.sh` installs into a venv), else `python3` on PATH if it has polars. Without
+//! one the test fails, saying to run `scripts/test.sh`; it is never skipped.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, TimeUnit};
+use common::*;
+
+/// The Polars version `scripts/test.sh` installs (what the original's users have).
+const POLARS_VERSION: &str = "2.1.0";
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("HYGGE_POLARS_PYTHON").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "HYGGE_POLARS_PYTHON={} is not a file; run scripts/test.sh, which installs polars",
+            p.display()
+        );
+        return p;
+    }
+    let has_polars = Command::new("python3")
+        .args(["-c", "import polars"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_polars,
+        "Polars (the reference for this test) is not installed: HYGGE_POLARS_PYTHON is unset \
+         and python3 on PATH has no polars. Run scripts/test.sh (it installs \
+         polars=={POLARS_VERSION} into a venv and sets HYGGE_POLARS_PYTHON)"
+    );
+    PathBuf::from("python3")
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/polars");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("csv" | "ndjson")
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The README's table of files where hygge differs from Polars on purpose: file → reason.
+fn expected_differences() -> BTreeMap<String, String> {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let text = std::fs::read_to_string(readme).unwrap();
+    let section = text
+        .split("#### Where hygge differs from Polars")
+        .nth(1)
+        .expect("README has a \"Where hygge differs from Polars\" section");
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let file = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((file.to_string(), cells.get(2)?.to_string()))
+        })
+        .collect()
+}
+
+/// What a reader made of a file: columns (name, type) and rows, or its error.
+#[derive(Debug, PartialEq)]
+enum Table {
+    Read {
+        columns: Vec<(String, String)>,
+        rows: Vec<Vec<Option<String>>>,
+    },
+    Failed,
+}
+
+fn float_text(s: &str) -> String {
+    format!("{:?}", s.parse::<f64>().unwrap())
+}
+
+fn from_polars(v: &serde_json::Value) -> Table {
+    if v.get("error").is_some() {
+        return Table::Failed;
+    }
+    assert_eq!(
+        v["polars"], POLARS_VERSION,
+        "the reference is polars {POLARS_VERSION}"
+    );
+    let columns: Vec<(String, String)> = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().into(), c[1].as_str().unwrap().into()))
+        .collect();
+    let rows = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .zip(&columns)
+                .map(|(x, (_, t))| {
+                    x.as_str().map(|s| {
+                        if t == "Float64" {
+                            float_text(s)
+                        } else {
+                            s.into()
+                        }
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    Table::Read { columns, rows }
+}
+
+fn type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "String".into(),
+        DataType::Date32 => "Date".into(),
+        DataType::Timestamp(u, tz) => {
+            let unit = match u {
+                TimeUnit::Second => "s",
+                TimeUnit::Millisecond => "ms",
+                TimeUnit::Microsecond => "us",
+                TimeUnit::Nanosecond => "ns",
+            };
+            format!("Datetime({unit},{})", tz.as_deref().unwrap_or("None"))
+        }
+        DataType::Decimal128(p, s) => format!("Decimal({p},{s})"),
+        other => format!("{other}"),
+    }
+}
+
+fn cell(a: &dyn Array, i: usize) -> Option<String> {
+    use arrow::datatypes::*;
+    if a.is_null(i) {
+        return None;
+    }
+    Some(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i).into(),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(i).into(),
+        DataType::Boolean => a.as_boolean().value(i).to_string(),
+        DataType::Int64 => a.as_primitive::<Int64Type>().value(i).to_string(),
+        DataType::Float64 => format!("{:?}", a.as_primitive::<Float64Type>().value(i)),
+        DataType::Decimal128(_, 0) => a.as_primitive::<Decimal128Type>().value(i).to_string(),
+        DataType::Date32 => {
+            let d = a.as_primitive::<Date32Type>().value(i);
+            (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(0))
+                .checked_add_signed(chrono::TimeDelta::days(d.into()))
+                .unwrap()
+                .format("%Y-%m-%d")
+                .to_string()
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => a
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(i)
+            .to_string(),
+        other => panic!("no text for {other} in this test"),
+    })
+}
+
+fn from_hygge(file: &Path) -> Table {
+    let format = file.extension().unwrap().to_str().unwrap();
+    let options = file.with_extension("options.json");
+    let options = if options.exists() {
+        format!(
+            "  format_options: {}\n",
+            std::fs::read_to_string(options).unwrap().trim()
+        )
+    } else {
+        String::new()
+    };
+    let p = Project::new("name: t\n");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home:\n  type: local\n  path: {}\n  format: {format}\n{options}store: out\n",
+            file.display()
+        ),
+    );
+    let out = p.run(&["go"]);
+    if !out.status.success() {
+        return Table::Failed;
+    }
+    let files = parquet_files(&p.join("out"));
+    assert!(!files.is_empty(), "{}: no Parquet written", file.display());
+    let batches = read_parquet_dir(&p.join("out"));
+    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&files[0]).unwrap(),
+    )
+    .unwrap()
+    .schema()
+    .clone();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), type_name(f.data_type())))
+        .collect();
+    let mut rows = vec![];
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            rows.push(b.columns().iter().map(|c| cell(c.as_ref(), i)).collect());
+        }
+    }
+    Table::Read { columns, rows }
+}
+
+#[test]
+fn hygge_reads_the_corpus_as_polars_does() {
+    let files = corpus();
+    assert!(files.len() >= 15, "the corpus has {} files", files.len());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/polars_read.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "polars_read.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let polars: BTreeMap<String, Table> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["file"].as_str().unwrap().to_string(), from_polars(&v))
+        })
+        .collect();
+    let expected = expected_differences();
+    let (mut same, mut on_purpose, mut wrong) = (0, 0, vec![]);
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let theirs = &polars[name];
+        let ours = from_hygge(file);
+        match (ours == *theirs, expected.get(name)) {
+            (true, None) => same += 1,
+            (false, Some(_)) => on_purpose += 1,
+            (true, Some(_)) => wrong.push(format!(
+                "{name}: listed in the README as differing from Polars, but it reads the same: \
+                 remove it from the table"
+            )),
+            (false, None) => wrong.push(format!(
+                "{name}: differs from Polars\n  polars: {theirs:?}\n  hygge:  {ours:?}"
+            )),
+        }
+    }
+    for listed in expected.keys() {
+        if !files
+            .iter()
+            .any(|f| f.file_name().unwrap() == listed.as_str())
+        {
+            wrong.push(format!("{listed}: listed in the README, not in the corpus"));
+        }
+    }
+    eprintln!(
+        "{} files: {same} read as Polars reads them, {on_purpose} differ on purpose",
+        files.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -1,0 +1,76 @@
+"""Reads files with Polars (the original hygge's reader) and prints, per file, one JSON line:
+{"file": ..., "columns": [[name, type], ...], "rows": [[value, ...], ...]} or
+{"file": ..., "error": "..."}. Used by crates/hygge/tests/polars_differential.rs.
+
+Usage: python polars_read.py FILE...   (format from the extension; format_options from
+FILE's sibling <stem>.options.json, passed to Polars as keyword arguments)
+
+Types: String, Int64, Int128, Float64, Boolean, Date, Datetime(<unit>,<zone or None>), or
+Polars' own name. Values are strings, so that nothing is rounded on the way: integers and
+decimals in full, floats as Python's repr, dates ISO, date-times as microseconds since
+1970-01-01 (in UTC when zoned), booleans "true"/"false"; NULL is null.
+"""
+import datetime as dt
+import json
+import os
+import sys
+
+import polars as pl
+
+EPOCH = dt.datetime(1970, 1, 1)
+EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def type_name(t):
+    if isinstance(t, pl.Datetime):
+        return f"Datetime({t.time_unit},{t.time_zone})"
+    return str(t)
+
+
+def value(v):
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, dt.datetime):
+        base = EPOCH_UTC if v.tzinfo is not None else EPOCH
+        return str((v - base) // dt.timedelta(microseconds=1))
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def read(path):
+    stem, ext = os.path.splitext(path)
+    options = {}
+    if os.path.exists(stem + ".options.json"):
+        with open(stem + ".options.json") as f:
+            options = json.load(f)
+    if ext == ".csv":
+        return pl.read_csv(path, **options)
+    return pl.read_ndjson(path, **options)
+
+
+def main():
+    for path in sys.argv[1:]:
+        name = os.path.basename(path)
+        try:
+            df = read(path)
+        except Exception as e:  # Polars' failure is a result too
+            print(json.dumps({"file": name, "error": f"{type(e).__name__}: {e}"}))
+            continue
+        print(
+            json.dumps(
+                {
+                    "file": name,
+                    "polars": pl.__version__,
+                    "columns": [[n, type_name(t)] for n, t in df.schema.items()],
+                    "rows": [[value(v) for v in row] for row in df.rows()],
+                }
+            )
+        )
+
+
+main()
