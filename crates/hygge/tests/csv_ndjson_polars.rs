@@ -214,3 +214,43 @@ fn intervals_and_repeated_names_are_refused_naming_the_column() {
     let err = format!("{}{}", stdout(&out), stderr(&out));
     assert!(err.contains("two columns are named `a`"), "{err}");
 }
+
+// The writers: what a CSV or NDJSON store writes reads back, in Polars, as the rows written.
+
+fn written(format: &str) -> String {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    let s: ArrayRef =
+        std::sync::Arc::new(StringArray::from(vec![Some(""), None, Some("a,\"b\"\nc")]));
+    let n: ArrayRef = std::sync::Arc::new(Int64Array::from(vec![None, None, Some(3)]));
+    let p = parquet_project(RecordBatch::try_from_iter(vec![("s", s), ("n", n)]).unwrap());
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: local\n  path: out\n  format: {format}\nentities: [t]\n"
+        ),
+    );
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = p.join("out/t");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == format))
+        .unwrap();
+    std::fs::read_to_string(file).unwrap()
+}
+
+#[test]
+fn the_csv_store_writes_the_empty_string_quoted_and_null_empty_as_polars() {
+    // Byte for byte what Polars 2.1's write_csv writes for these rows.
+    assert_eq!(written("csv"), "s,n\n\"\",\n,\n\"a,\"\"b\"\"\nc\",3\n");
+}
+
+#[test]
+fn the_ndjson_store_writes_nulls_as_polars() {
+    // Byte for byte what Polars 2.1's write_ndjson writes for these rows.
+    assert_eq!(
+        written("ndjson"),
+        "{\"s\":\"\",\"n\":null}\n{\"s\":null,\"n\":null}\n{\"s\":\"a,\\\"b\\\"\\nc\",\"n\":3}\n"
+    );
+}

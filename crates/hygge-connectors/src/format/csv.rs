@@ -5,9 +5,13 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use arrow::csv::WriterBuilder;
+use std::io::Write;
+
+use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
 use super::csv_read::{Dialect, ReadSpec};
@@ -182,47 +186,131 @@ impl Default for CsvWriteOptions {
 impl CsvWriteOptions {
     /// Validates the options (purely).
     pub fn validate(&self) -> Result<(), String> {
-        self.builder().map(|_| ())
+        one_byte("separator", &self.separator)?;
+        one_byte("quote_char", &self.quote_char)?;
+        Ok(())
     }
 
-    fn builder(&self) -> Result<WriterBuilder, String> {
-        let mut b = WriterBuilder::new()
-            .with_header(self.include_header)
-            .with_delimiter(one_byte("separator", &self.separator)?)
-            .with_quote(one_byte("quote_char", &self.quote_char)?)
-            .with_null(self.null_value.clone());
-        if let Some(f) = &self.date_format {
-            b = b.with_date_format(f.clone());
-        }
-        if let Some(f) = &self.datetime_format {
-            b = b
-                .with_datetime_format(f.clone())
-                .with_timestamp_format(f.clone());
-        }
-        if let Some(f) = &self.time_format {
-            b = b.with_time_format(f.clone());
-        }
-        Ok(b)
+    fn format_options(&self) -> FormatOptions<'_> {
+        FormatOptions::default()
+            .with_null(&self.null_value)
+            .with_date_format(self.date_format.as_deref())
+            .with_datetime_format(self.datetime_format.as_deref())
+            .with_timestamp_format(self.datetime_format.as_deref())
+            .with_timestamp_tz_format(self.datetime_format.as_deref())
+            .with_time_format(self.time_format.as_deref())
     }
 }
 
-/// Writes one CSV file.
+/// Writes one CSV file as Polars writes one: a field is quoted when it holds the separator,
+/// the quote (doubled inside) or a line break, **and when it is the empty string** (`""`),
+/// so that it reads back as the empty string while NULL (written as `null_value`, empty by
+/// default) reads back as NULL.
 pub struct CsvFileWriter {
     out: Output,
-    writer: arrow::csv::Writer<BufWriter<File>>,
+    writer: BufWriter<File>,
+    options: CsvWriteOptions,
+    separator: u8,
+    quote: u8,
+    beginning: bool,
+    line: Vec<u8>,
+    text: String,
 }
 
 impl CsvFileWriter {
     /// A writer into `file` (already created at `path`).
     pub fn new(out: Output, file: File, options: &CsvWriteOptions) -> Result<Self, FileError> {
-        let builder = options.builder().map_err(|e| FileError::Write {
+        let bad = |e: String| FileError::Write {
             path: out.path.clone(),
             source: e.into(),
-        })?;
+        };
+        let separator = one_byte("separator", &options.separator).map_err(bad)?;
+        let quote = one_byte("quote_char", &options.quote_char).map_err(bad)?;
         Ok(CsvFileWriter {
+            writer: BufWriter::with_capacity(1 << 20, file),
             out,
-            writer: builder.build(BufWriter::with_capacity(1 << 20, file)),
+            options: options.clone(),
+            separator,
+            quote,
+            beginning: true,
+            line: Vec::with_capacity(1024),
+            text: String::with_capacity(256),
         })
+    }
+
+    fn push_field(&mut self, value: &[u8], first: bool) {
+        if !first {
+            self.line.push(self.separator);
+        }
+        let needs_quotes = value.is_empty()
+            || value
+                .iter()
+                .any(|b| *b == self.separator || *b == self.quote || *b == b'\n' || *b == b'\r');
+        if !needs_quotes {
+            self.line.extend_from_slice(value);
+            return;
+        }
+        self.line.push(self.quote);
+        for b in value {
+            if *b == self.quote {
+                self.line.push(self.quote);
+            }
+            self.line.push(*b);
+        }
+        self.line.push(self.quote);
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        if self.beginning {
+            self.beginning = false;
+            if self.options.include_header {
+                self.line.clear();
+                let schema = batch.schema();
+                for (i, f) in schema.fields().iter().enumerate() {
+                    self.push_field(f.name().as_bytes(), i == 0);
+                }
+                self.line.push(b'\n');
+                self.writer.write_all(&self.line)?;
+            }
+        }
+        let options = self.options.clone();
+        let format = options.format_options();
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|a| {
+                if a.data_type().is_nested() {
+                    Err(ArrowError::CsvError(format!(
+                        "Nested type {} is not supported in CSV",
+                        a.data_type()
+                    )))
+                } else {
+                    ArrayFormatter::try_new(a.as_ref(), &format)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            self.line.clear();
+            for (i, (f, column)) in formatters.iter().zip(batch.columns()).enumerate() {
+                if column.is_null(row) {
+                    if i > 0 {
+                        self.line.push(self.separator);
+                    }
+                    self.line.extend_from_slice(options.null_value.as_bytes());
+                    continue;
+                }
+                let mut text = std::mem::take(&mut self.text);
+                text.clear();
+                f.value(row).write(&mut text).map_err(|e| {
+                    ArrowError::CsvError(format!("row {}, column {}: {e}", row + 1, i + 1))
+                })?;
+                self.push_field(text.as_bytes(), i == 0);
+                self.text = text;
+            }
+            self.line.push(b'\n');
+            self.writer.write_all(&self.line)?;
+        }
+        Ok(())
     }
 }
 
@@ -242,7 +330,7 @@ pub fn check_schema(schema: &SchemaRef) -> Result<(), String> {
 
 impl FileWriter for CsvFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
-        self.writer.write(batch).map_err(|e| FileError::Write {
+        self.encode(batch).map_err(|e| FileError::Write {
             path: self.out.path.clone(),
             source: Box::new(e),
         })
@@ -251,7 +339,6 @@ impl FileWriter for CsvFileWriter {
     fn finish(self: Box<Self>) -> Result<u64, FileError> {
         let file = self
             .writer
-            .into_inner()
             .into_inner()
             .map_err(|e| FileError::io("write", &self.out.path, e.into_error()))?;
         self.out.complete(file)

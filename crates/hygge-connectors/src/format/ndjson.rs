@@ -169,7 +169,8 @@ fn first_seen_keys(reader: &mut BufReader<File>, limit: Option<usize>) -> Result
     Ok(keys)
 }
 
-/// Writes one NDJSON file.
+/// Writes one NDJSON file. NULLs are written (`"n":null`), as Polars writes them, so that
+/// every line has every column and a column of NULLs only is not lost on the way back.
 pub struct NdjsonFileWriter {
     out: Output,
     writer: LineDelimitedWriter<BufWriter<File>>,
@@ -180,7 +181,9 @@ impl NdjsonFileWriter {
     pub fn new(out: Output, file: File) -> Self {
         NdjsonFileWriter {
             out,
-            writer: LineDelimitedWriter::new(BufWriter::with_capacity(1 << 20, file)),
+            writer: arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build(BufWriter::with_capacity(1 << 20, file)),
         }
     }
 }
