@@ -254,3 +254,21 @@ fn the_ndjson_store_writes_nulls_as_polars() {
         "{\"s\":\"\",\"n\":null}\n{\"s\":null,\"n\":null}\n{\"s\":\"a,\\\"b\\\"\\nc\",\"n\":3}\n"
     );
 }
+
+#[test]
+fn a_csv_store_file_of_no_rows_keeps_its_header() {
+    let p = Project::new("name: t\n");
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: local\n  path: in\n  format: csv\nstore:\n  type: local\n  path: out\n  format: csv\nentities: [t]\n",
+    );
+    p.write("in/t/x.csv", "id,name\n");
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::read_dir(p.join("out/t"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == "csv"))
+        .expect("a file of no rows");
+    assert_eq!(std::fs::read_to_string(file).unwrap(), "id,name\n");
+}

@@ -62,13 +62,13 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 /// The README's table of files where hygge differs from Polars on purpose: file → reason.
-fn expected_differences() -> BTreeMap<String, String> {
+fn expected_differences(title: &str) -> BTreeMap<String, String> {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
     let text = std::fs::read_to_string(readme).unwrap();
     let section = text
-        .split("#### Where hygge differs from Polars")
+        .split(&format!("#### {title}\n"))
         .nth(1)
-        .expect("README has a \"Where hygge differs from Polars\" section");
+        .unwrap_or_else(|| panic!("README has a \"{title}\" section"));
     section
         .lines()
         .skip_while(|l| !l.starts_with('|'))
@@ -82,7 +82,7 @@ fn expected_differences() -> BTreeMap<String, String> {
 }
 
 /// What a reader made of a file: columns (name, type) and rows, or its error.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Table {
     Read {
         columns: Vec<(String, String)>,
@@ -179,7 +179,8 @@ fn cell(a: &dyn Array, i: usize) -> Option<String> {
     })
 }
 
-fn from_hygge(file: &Path) -> Table {
+/// A project reading `file` with a local home, writing `store` (YAML) into `out/`.
+fn project(file: &Path, store: &str) -> Project {
     let format = file.extension().unwrap().to_str().unwrap();
     let options = file.with_extension("options.json");
     let options = if options.exists() {
@@ -194,17 +195,26 @@ fn from_hygge(file: &Path) -> Table {
     p.write(
         "flows/f/flow.yml",
         &format!(
-            "home:\n  type: local\n  path: {}\n  format: {format}\n{options}store: out\n",
+            "home:\n  type: local\n  path: {}\n  format: {format}\n{options}store: {store}\n",
             file.display()
         ),
     );
+    p
+}
+
+fn from_hygge(file: &Path) -> Table {
+    let p = project(file, "out");
     let out = p.run(&["go"]);
     if !out.status.success() {
         return Table::Failed;
     }
-    let files = parquet_files(&p.join("out"));
-    assert!(!files.is_empty(), "{}: no Parquet written", file.display());
-    let batches = read_parquet_dir(&p.join("out"));
+    parquet_table(&p.join("out"))
+}
+
+fn parquet_table(dir: &Path) -> Table {
+    let files = parquet_files(dir);
+    assert!(!files.is_empty(), "{}: no Parquet written", dir.display());
+    let batches = read_parquet_dir(dir);
     let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         std::fs::File::open(&files[0]).unwrap(),
     )
@@ -225,14 +235,12 @@ fn from_hygge(file: &Path) -> Table {
     Table::Read { columns, rows }
 }
 
-#[test]
-fn hygge_reads_the_corpus_as_polars_does() {
-    let files = corpus();
-    assert!(files.len() >= 15, "the corpus has {} files", files.len());
+/// Polars' reading of each of `files`, by file name.
+fn polars_reads(files: &[PathBuf]) -> BTreeMap<String, Table> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/polars_read.py");
     let out = Command::new(python())
         .arg(&script)
-        .args(&files)
+        .args(files)
         .output()
         .unwrap();
     assert!(
@@ -240,15 +248,22 @@ fn hygge_reads_the_corpus_as_polars_does() {
         "polars_read.py failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let polars: BTreeMap<String, Table> = String::from_utf8(out.stdout)
+    String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             (v["file"].as_str().unwrap().to_string(), from_polars(&v))
         })
-        .collect();
-    let expected = expected_differences();
+        .collect()
+}
+
+#[test]
+fn hygge_reads_the_corpus_as_polars_does() {
+    let files = corpus();
+    assert!(files.len() >= 15, "the corpus has {} files", files.len());
+    let polars = polars_reads(&files);
+    let expected = expected_differences("Where hygge differs from Polars");
     let (mut same, mut on_purpose, mut wrong) = (0, 0, vec![]);
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap();
@@ -277,6 +292,72 @@ fn hygge_reads_the_corpus_as_polars_does() {
     eprintln!(
         "{} files: {same} read as Polars reads them, {on_purpose} differ on purpose",
         files.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn polars_reads_back_what_our_csv_and_ndjson_stores_write() {
+    // Each corpus file that hygge reads, written by a CSV store and an NDJSON store: Polars
+    // must read back the table hygge read (names, types, values), or the case is listed in
+    // the README's "Where Polars reads our CSV or NDJSON differently" table.
+    let expected = expected_differences("Where Polars reads our CSV or NDJSON differently");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut written, mut cases) = (vec![], vec![]);
+    for file in corpus() {
+        let source = file.file_name().unwrap().to_str().unwrap().to_string();
+        let ours = from_hygge(&file);
+        if ours == Table::Failed {
+            continue;
+        }
+        for format in ["csv", "ndjson"] {
+            let p = project(
+                &file,
+                &format!("\n  type: local\n  path: out\n  format: {format}"),
+            );
+            let out = p.run(&["go"]);
+            assert!(
+                out.status.success(),
+                "{source} to {format}: {}",
+                stderr(&out)
+            );
+            let produced: Vec<PathBuf> = std::fs::read_dir(p.join("out"))
+                .map(|d| {
+                    d.map(|e| e.unwrap().path())
+                        .filter(|f| f.extension().is_some_and(|e| e == format))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let case = format!("{source} → {format}");
+            match produced.as_slice() {
+                [one] => {
+                    let name = format!("{source}.{format}");
+                    std::fs::copy(one, dir.path().join(&name)).unwrap();
+                    written.push(dir.path().join(&name));
+                    cases.push((case, name, ours.clone()));
+                }
+                _ => cases.push((case, String::new(), ours.clone())),
+            }
+        }
+    }
+    let polars = polars_reads(&written);
+    let (mut same, mut on_purpose, mut wrong) = (0, 0, vec![]);
+    for (case, name, ours) in &cases {
+        let theirs = polars.get(name).unwrap_or(&Table::Failed);
+        match (theirs == ours, expected.get(case)) {
+            (true, None) => same += 1,
+            (false, Some(_)) => on_purpose += 1,
+            (true, Some(_)) => wrong.push(format!(
+                "{case}: listed in the README, but Polars reads it back the same: remove it"
+            )),
+            (false, None) => wrong.push(format!(
+                "{case}: Polars reads back something else\n  polars: {theirs:?}\n  hygge:  {ours:?}"
+            )),
+        }
+    }
+    eprintln!(
+        "{} written files: {same} read back by Polars as written, {on_purpose} differ on purpose",
+        cases.len()
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

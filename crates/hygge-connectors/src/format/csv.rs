@@ -212,14 +212,20 @@ pub struct CsvFileWriter {
     options: CsvWriteOptions,
     separator: u8,
     quote: u8,
+    schema: SchemaRef,
     beginning: bool,
     line: Vec<u8>,
     text: String,
 }
 
 impl CsvFileWriter {
-    /// A writer into `file` (already created at `path`).
-    pub fn new(out: Output, file: File, options: &CsvWriteOptions) -> Result<Self, FileError> {
+    /// A writer into `file` (already created at `path`) for rows of `schema`.
+    pub fn new(
+        out: Output,
+        file: File,
+        schema: SchemaRef,
+        options: &CsvWriteOptions,
+    ) -> Result<Self, FileError> {
         let bad = |e: String| FileError::Write {
             path: out.path.clone(),
             source: e.into(),
@@ -232,6 +238,7 @@ impl CsvFileWriter {
             options: options.clone(),
             separator,
             quote,
+            schema,
             beginning: true,
             line: Vec::with_capacity(1024),
             text: String::with_capacity(256),
@@ -260,12 +267,14 @@ impl CsvFileWriter {
         self.line.push(self.quote);
     }
 
-    fn encode(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+    /// Writes the header line (once), even for a file of no rows, so that it keeps its
+    /// columns.
+    fn header(&mut self) -> Result<(), ArrowError> {
         if self.beginning {
             self.beginning = false;
-            if self.options.include_header {
+            if self.options.include_header && !self.schema.fields().is_empty() {
                 self.line.clear();
-                let schema = batch.schema();
+                let schema = self.schema.clone();
                 for (i, f) in schema.fields().iter().enumerate() {
                     self.push_field(f.name().as_bytes(), i == 0);
                 }
@@ -273,6 +282,11 @@ impl CsvFileWriter {
                 self.writer.write_all(&self.line)?;
             }
         }
+        Ok(())
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        self.header()?;
         let options = self.options.clone();
         let format = options.format_options();
         let formatters = batch
@@ -336,7 +350,11 @@ impl FileWriter for CsvFileWriter {
         })
     }
 
-    fn finish(self: Box<Self>) -> Result<u64, FileError> {
+    fn finish(mut self: Box<Self>) -> Result<u64, FileError> {
+        self.header().map_err(|e| FileError::Write {
+            path: self.out.path.clone(),
+            source: Box::new(e),
+        })?;
         let file = self
             .writer
             .into_inner()

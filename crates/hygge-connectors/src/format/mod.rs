@@ -225,7 +225,7 @@ pub fn create_writer(
         WriteOptions::Parquet(o) => {
             Box::new(parquet::ParquetFileWriter::new(out, file, schema, o)?)
         }
-        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(out, file, o)?),
+        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(out, file, schema, o)?),
         WriteOptions::Ndjson => Box::new(ndjson::NdjsonFileWriter::new(out, file)),
     })
 }
