@@ -147,6 +147,14 @@ fn type_name(t: &DataType) -> String {
             format!("Datetime({unit},{})", tz.as_deref().unwrap_or("None"))
         }
         DataType::Decimal128(p, s) => format!("Decimal({p},{s})"),
+        DataType::List(f) | DataType::LargeList(f) => format!("List({})", type_name(f.data_type())),
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("'{}': {}", f.name(), type_name(f.data_type())))
+                .collect();
+            format!("Struct({{{}}})", inner.join(", "))
+        }
         other => format!("{other}"),
     }
 }
@@ -175,6 +183,28 @@ fn cell(a: &dyn Array, i: usize) -> Option<String> {
             .as_primitive::<TimestampMicrosecondType>()
             .value(i)
             .to_string(),
+        DataType::List(_) => {
+            let items = a.as_list::<i32>().value(i);
+            let texts: Vec<String> = (0..items.len())
+                .map(|j| serde_json::to_string(&cell(items.as_ref(), j)).unwrap())
+                .collect();
+            format!("[{}]", texts.join(","))
+        }
+        DataType::Struct(fields) => {
+            let s = a.as_struct();
+            let texts: Vec<String> = fields
+                .iter()
+                .zip(s.columns())
+                .map(|(f, c)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(f.name()).unwrap(),
+                        serde_json::to_string(&cell(c.as_ref(), i)).unwrap()
+                    )
+                })
+                .collect();
+            format!("{{{}}}", texts.join(","))
+        }
         other => panic!("no text for {other} in this test"),
     })
 }
@@ -316,11 +346,12 @@ fn polars_reads_back_what_our_csv_and_ndjson_stores_write() {
                 &format!("\n  type: local\n  path: out\n  format: {format}"),
             );
             let out = p.run(&["go"]);
-            assert!(
-                out.status.success(),
-                "{source} to {format}: {}",
-                stderr(&out)
-            );
+            let case = format!("{source} → {format}");
+            if !out.status.success() {
+                // Refused (nested columns into CSV): Polars' write_csv refuses them too.
+                cases.push((case, String::new(), Table::Failed));
+                continue;
+            }
             let produced: Vec<PathBuf> = std::fs::read_dir(p.join("out"))
                 .map(|d| {
                     d.map(|e| e.unwrap().path())
@@ -328,7 +359,6 @@ fn polars_reads_back_what_our_csv_and_ndjson_stores_write() {
                         .collect()
                 })
                 .unwrap_or_default();
-            let case = format!("{source} → {format}");
             match produced.as_slice() {
                 [one] => {
                     let name = format!("{source}.{format}");
@@ -356,7 +386,7 @@ fn polars_reads_back_what_our_csv_and_ndjson_stores_write() {
         }
     }
     eprintln!(
-        "{} written files: {same} read back by Polars as written, {on_purpose} differ on purpose",
+        "{} cases (corpus file → store format): {same} read back by Polars as written, {on_purpose} differ on purpose",
         cases.len()
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

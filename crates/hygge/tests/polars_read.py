@@ -8,7 +8,8 @@ FILE's sibling <stem>.options.json, passed to Polars as keyword arguments)
 Types: String, Int64, Int128, Float64, Boolean, Date, Datetime(<unit>,<zone or None>), or
 Polars' own name. Values are strings, so that nothing is rounded on the way: integers and
 decimals in full, floats as Python's repr, dates ISO, date-times as microseconds since
-1970-01-01 (in UTC when zoned), booleans "true"/"false"; NULL is null.
+1970-01-01 (in UTC when zoned), booleans "true"/"false", lists and structs as compact JSON
+of their items' strings; NULL is null.
 """
 import datetime as dt
 import json
@@ -30,6 +31,12 @@ def type_name(t):
 def value(v):
     if v is None:
         return None
+    if isinstance(v, list):
+        return json.dumps([value(x) for x in v], separators=(",", ":"), ensure_ascii=False)
+    if isinstance(v, dict):
+        return json.dumps(
+            {k: value(x) for k, x in v.items()}, separators=(",", ":"), ensure_ascii=False
+        )
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):

@@ -402,7 +402,7 @@ impl ReadSpec {
             rows += 1;
             while kinds.len() < rec.len() && !self.has_header {
                 kinds.push(None);
-                names.push(format!("column_{}", kinds.len()));
+                names.push(format!("column_{}", kinds.len() - 1));
             }
             for (i, kind) in kinds.iter_mut().enumerate().take(rec.len()) {
                 let (v, quoted) = rec.get(i);
