@@ -46,8 +46,8 @@ pub struct CsvReadOptions {
     pub null_values: Option<OneOrMany>,
     /// Rows used to infer column types, default 100 (like Polars); 0 reads every column as text.
     pub infer_schema_length: Option<usize>,
-    /// Accept rows with fewer fields than the header (missing ones become NULL) or more
-    /// (the extra ones are dropped).
+    /// Accept rows with more fields than the header (the extra ones are dropped). Rows with
+    /// fewer are always accepted, the missing fields NULL, as in Polars.
     pub truncate_ragged_lines: bool,
     /// Infer ISO dates as Date32 and ISO date-times as Timestamp(µs) (UTC when they carry
     /// an offset), as Polars' `try_parse_dates`; default false: they are text.

@@ -309,12 +309,24 @@ fn data_type(k: Option<Kind>) -> DataType {
     }
 }
 
-/// `YYYY-MM-DD` as days since 1970-01-01.
+/// A date as Polars' `try_parse_dates` reads one (`2024-01-02`, `2024/01/02`,
+/// `2024.01.02`, and day first: `02-01-2024`, `02/01/2024`, `02.01.2024`) as days since
+/// 1970-01-01.
 fn parse_date(s: &str) -> Option<i32> {
     if s.len() != 10 {
         return None;
     }
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let b = s.as_bytes();
+    let format = match ((b[4], b[7]), (b[2], b[5])) {
+        ((b'-', b'-'), _) => "%Y-%m-%d",
+        ((b'/', b'/'), _) => "%Y/%m/%d",
+        ((b'.', b'.'), _) => "%Y.%m.%d",
+        (_, (b'-', b'-')) => "%d-%m-%Y",
+        (_, (b'/', b'/')) => "%d/%m/%Y",
+        (_, (b'.', b'.')) => "%d.%m.%Y",
+        _ => return None,
+    };
+    let d = chrono::NaiveDate::parse_from_str(s, format).ok()?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
     i32::try_from((d - epoch).num_days()).ok()
 }
@@ -368,7 +380,7 @@ pub struct ReadSpec {
     pub infer_rows: Option<usize>,
     /// Infer dates and date-times.
     pub try_parse_dates: bool,
-    /// Fewer fields than columns: fill with NULL (more: drop the rest) instead of failing.
+    /// More fields than columns: drop the rest instead of failing (fewer are always NULL).
     pub truncate_ragged_lines: bool,
 }
 
@@ -595,10 +607,12 @@ impl Decoder {
             }
             let line = self.records.line;
             let n = self.rec.len();
-            if n != cols.len() && !self.spec.truncate_ragged_lines {
+            // Fewer fields: the missing ones are NULL, as in Polars. More: an error, unless
+            // `truncate_ragged_lines` drops them.
+            if n > cols.len() && !self.spec.truncate_ragged_lines {
                 return Err(ArrowError::CsvError(format!(
                     "line {line} has {n} fields where the header has {}; set \
-                     `truncate_ragged_lines: true` to accept it",
+                     `truncate_ragged_lines: true` to drop the extra ones",
                     cols.len()
                 )));
             }
@@ -737,6 +751,9 @@ mod tests {
         assert_eq!(k("2024-01-02T03:04:05"), Kind::Text);
         let d = |s: &str| kind_of(s, true);
         assert_eq!(d("2024-01-02"), Kind::Date);
+        assert_eq!(parse_date("2024/01/02"), parse_date("02-01-2024"));
+        assert_eq!(parse_date("02.01.2024"), Some(19724));
+        assert_eq!(d("20240102"), Kind::Int);
         assert_eq!(d("2024-01-02T03:04:05"), Kind::Naive);
         assert_eq!(d("2024-01-02 03:04:05.123456789"), Kind::Naive);
         assert_eq!(d("2024-01-02T03:04:05Z"), Kind::Zoned);
