@@ -272,3 +272,29 @@ fn a_csv_store_file_of_no_rows_keeps_its_header() {
         .expect("a file of no rows");
     assert_eq!(std::fs::read_to_string(file).unwrap(), "id,name\n");
 }
+
+#[test]
+fn mixed_ndjson_values_are_text_and_null_columns_stay_null_in_csv() {
+    // `"a"` then `1`: Polars reads the text "1"; a key that is always null is a Null column,
+    // written to CSV as empty (NULL), never as `""`.
+    let p = Project::new("name: t\n");
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: local\n  path: in\n  format: ndjson\nstore:\n  type: local\n  path: out\n  format: csv\nentities: [t]\n",
+    );
+    p.write(
+        "in/t/x.ndjson",
+        "{\"v\":\"a\",\"n\":null}\n{\"v\":1,\"n\":null}\n{\"v\":true}\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::read_dir(p.join("out/t"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(file).unwrap(),
+        "v,n\na,\n1,\ntrue,\n"
+    );
+}

@@ -161,7 +161,7 @@ fn type_name(t: &DataType) -> String {
 
 fn cell(a: &dyn Array, i: usize) -> Option<String> {
     use arrow::datatypes::*;
-    if a.is_null(i) {
+    if a.is_null(i) || a.data_type() == &DataType::Null {
         return None;
     }
     Some(match a.data_type() {

@@ -303,10 +303,12 @@ impl CsvFileWriter {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Logical NULLs: a Null-typed column has no null buffer, yet every value is NULL.
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         for row in 0..batch.num_rows() {
             self.line.clear();
-            for (i, (f, column)) in formatters.iter().zip(batch.columns()).enumerate() {
-                if column.is_null(row) {
+            for (i, (f, nulls)) in formatters.iter().zip(&nulls).enumerate() {
+                if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                     if i > 0 {
                         self.line.push(self.separator);
                     }

@@ -80,9 +80,12 @@ impl NdjsonReadOptions {
         let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
         // Strict: a field the schema (inferred from the first lines) does not have is an
         // error naming the file, never silently dropped.
+        // Coerced: a number or boolean in a text column (`"a"` then `1`) is read as its
+        // text (`"1"`), as Polars reads it.
         let reader = ReaderBuilder::new(schema)
             .with_batch_size(batch_size)
             .with_strict_mode(true)
+            .with_coerce_primitive(true)
             .build(BufReader::with_capacity(1 << 20, file))
             .map_err(|e| FileError::read(path, e))?;
         Ok(Box::new(reader))
