@@ -26,6 +26,8 @@ pub enum OneOrMany {
     One(String),
     /// Several strings.
     Many(Vec<String>),
+    /// One string per column (Polars' `{column: value}`).
+    PerColumn(std::collections::BTreeMap<String, String>),
 }
 
 /// `format_options` of a CSV home.
@@ -42,8 +44,14 @@ pub struct CsvReadOptions {
     pub escape_char: Option<String>,
     /// Lines starting with this character are skipped.
     pub comment_prefix: Option<String>,
-    /// Values read as NULL (default: only the empty field).
+    /// Values read as NULL besides the unquoted empty field: one, a list, or one per
+    /// column (`{column: value}`), as Polars takes them.
     pub null_values: Option<OneOrMany>,
+    /// Records skipped before the header (or the first row), as Polars' `skip_rows`
+    /// (quotes and comments respected).
+    pub skip_rows: usize,
+    /// Lines skipped before anything else, by line breaks only, as Polars' `skip_lines`.
+    pub skip_lines: usize,
     /// Rows used to infer column types, default 100 (like Polars); 0 reads every column as text.
     pub infer_schema_length: Option<usize>,
     /// Accept rows with more fields than the header (the extra ones are dropped). Rows with
@@ -63,6 +71,8 @@ impl Default for CsvReadOptions {
             escape_char: None,
             comment_prefix: None,
             null_values: None,
+            skip_rows: 0,
+            skip_lines: 0,
             infer_schema_length: Some(100),
             truncate_ragged_lines: false,
             try_parse_dates: false,
@@ -105,15 +115,19 @@ impl CsvReadOptions {
                 .map(|c| one_byte("comment_prefix", c))
                 .transpose()?,
         };
-        let null_values = match &self.null_values {
-            None => vec![],
-            Some(OneOrMany::One(s)) => vec![s.clone()],
-            Some(OneOrMany::Many(v)) => v.clone(),
+        let (null_values, column_nulls) = match &self.null_values {
+            None => (vec![], Default::default()),
+            Some(OneOrMany::One(s)) => (vec![s.clone()], Default::default()),
+            Some(OneOrMany::Many(v)) => (v.clone(), Default::default()),
+            Some(OneOrMany::PerColumn(m)) => (vec![], m.clone()),
         };
         Ok(ReadSpec {
             dialect,
             has_header: self.has_header,
             null_values,
+            column_nulls,
+            skip_rows: self.skip_rows,
+            skip_lines: self.skip_lines,
             infer_rows: self.infer_schema_length,
             try_parse_dates: self.try_parse_dates,
             truncate_ragged_lines: self.truncate_ragged_lines,

@@ -376,6 +376,12 @@ pub struct ReadSpec {
     pub has_header: bool,
     /// Texts read as NULL besides the unquoted empty field.
     pub null_values: Vec<String>,
+    /// A text read as NULL in one column.
+    pub column_nulls: std::collections::BTreeMap<String, String>,
+    /// Records skipped before the header.
+    pub skip_rows: usize,
+    /// Lines skipped (by line breaks only) before anything else.
+    pub skip_lines: usize,
     /// Rows used for inference (None: all; Some(0): every column is text).
     pub infer_rows: Option<usize>,
     /// Infer dates and date-times.
@@ -385,16 +391,44 @@ pub struct ReadSpec {
 }
 
 impl ReadSpec {
-    fn is_null(&self, s: &[u8], quoted: bool) -> bool {
-        (s.is_empty() && !quoted) || self.null_values.iter().any(|n| n.as_bytes() == s)
+    /// Whether a field of the column `column` is NULL.
+    fn is_null(&self, s: &[u8], quoted: bool, column: &str) -> bool {
+        (s.is_empty() && !quoted)
+            || self.null_values.iter().any(|n| n.as_bytes() == s)
+            || self
+                .column_nulls
+                .get(column)
+                .is_some_and(|n| n.as_bytes() == s)
     }
 
     fn records(&self, path: &Path) -> Result<Records<BufReader<File>>, ArrowError> {
         let file = File::open(path).map_err(|e| ArrowError::IoError(e.to_string(), e))?;
-        Ok(Records::new(
-            BufReader::with_capacity(1 << 20, file),
-            self.dialect.clone(),
-        ))
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let mut skipped = Vec::new();
+        let mut lines = 0;
+        for _ in 0..self.skip_lines {
+            skipped.clear();
+            if input
+                .read_until(b'\n', &mut skipped)
+                .map_err(|e| ArrowError::IoError(e.to_string(), e))?
+                == 0
+            {
+                break;
+            }
+            lines += 1;
+        }
+        let mut records = Records::new(input, self.dialect.clone());
+        records.next_line += lines;
+        let mut rec = Record::default();
+        for _ in 0..self.skip_rows {
+            if !records
+                .read(&mut rec)
+                .map_err(|e| ArrowError::IoError(e.to_string(), e))?
+            {
+                break;
+            }
+        }
+        Ok(records)
     }
 
     /// Infers the schema of the file at `path`.
@@ -418,7 +452,7 @@ impl ReadSpec {
             }
             for (i, kind) in kinds.iter_mut().enumerate().take(rec.len()) {
                 let (v, quoted) = rec.get(i);
-                if self.is_null(v, quoted) || *kind == Some(Kind::Text) {
+                if self.is_null(v, quoted, &names[i]) || *kind == Some(Kind::Text) {
                     continue;
                 }
                 let k = match std::str::from_utf8(v) {
@@ -622,7 +656,7 @@ impl Decoder {
                     continue;
                 }
                 let (v, quoted) = self.rec.get(i);
-                if self.spec.is_null(v, quoted) {
+                if self.spec.is_null(v, quoted, fields[i].name()) {
                     col.push_null();
                     continue;
                 }
