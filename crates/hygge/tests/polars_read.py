@@ -55,6 +55,10 @@ def read(path):
     if os.path.exists(stem + ".options.json"):
         with open(stem + ".options.json") as f:
             options = json.load(f)
+    if "schema_overrides" in options:  # type names, as in YAML
+        options["schema_overrides"] = {
+            c: getattr(pl, t) for c, t in options["schema_overrides"].items()
+        }
     if ext == ".csv":
         return pl.read_csv(path, **options)
     return pl.read_ndjson(path, **options)

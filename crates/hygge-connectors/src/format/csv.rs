@@ -52,6 +52,10 @@ pub struct CsvReadOptions {
     pub skip_rows: usize,
     /// Lines skipped before anything else, by line breaks only, as Polars' `skip_lines`.
     pub skip_lines: usize,
+    /// Types of some columns, by Polars name (`String`, `Int64`, `Int128`, `Float64`,
+    /// `Boolean`, `Date`, `Datetime`), instead of inferring them (`dtypes` in older Polars).
+    #[serde(alias = "dtypes")]
+    pub schema_overrides: std::collections::BTreeMap<String, String>,
     /// Rows used to infer column types, default 100 (like Polars); 0 reads every column as text.
     pub infer_schema_length: Option<usize>,
     /// Accept rows with more fields than the header (the extra ones are dropped). Rows with
@@ -73,6 +77,7 @@ impl Default for CsvReadOptions {
             null_values: None,
             skip_rows: 0,
             skip_lines: 0,
+            schema_overrides: Default::default(),
             infer_schema_length: Some(100),
             truncate_ragged_lines: false,
             try_parse_dates: false,
@@ -128,6 +133,11 @@ impl CsvReadOptions {
             column_nulls,
             skip_rows: self.skip_rows,
             skip_lines: self.skip_lines,
+            overrides: self
+                .schema_overrides
+                .iter()
+                .map(|(c, t)| Ok((c.clone(), super::csv_read::polars_type(t)?)))
+                .collect::<Result<_, String>>()?,
             infer_rows: self.infer_schema_length,
             try_parse_dates: self.try_parse_dates,
             truncate_ragged_lines: self.truncate_ragged_lines,

@@ -309,6 +309,25 @@ fn data_type(k: Option<Kind>) -> DataType {
     }
 }
 
+/// The Arrow type hygge reads for a Polars type name in `schema_overrides`.
+pub fn polars_type(name: &str) -> Result<DataType, String> {
+    Ok(match name {
+        "String" | "Utf8" | "str" => DataType::Utf8,
+        "Int64" | "int" => DataType::Int64,
+        "Int128" => DataType::Decimal128(38, 0),
+        "Float64" | "float" => DataType::Float64,
+        "Boolean" | "bool" => DataType::Boolean,
+        "Date" => DataType::Date32,
+        "Datetime" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        other => {
+            return Err(format!(
+                "`schema_overrides`: {other:?} is not a type hygge reads CSV columns as; use \
+                 String, Int64, Int128, Float64, Boolean, Date or Datetime"
+            ));
+        }
+    })
+}
+
 /// A date as Polars' `try_parse_dates` reads one (`2024-01-02`, `2024/01/02`,
 /// `2024.01.02`, and day first: `02-01-2024`, `02/01/2024`, `02.01.2024`) as days since
 /// 1970-01-01.
@@ -382,6 +401,8 @@ pub struct ReadSpec {
     pub skip_rows: usize,
     /// Lines skipped (by line breaks only) before anything else.
     pub skip_lines: usize,
+    /// Column types given instead of inferred.
+    pub overrides: std::collections::BTreeMap<String, DataType>,
     /// Rows used for inference (None: all; Some(0): every column is text).
     pub infer_rows: Option<usize>,
     /// Infer dates and date-times.
@@ -466,7 +487,9 @@ impl ReadSpec {
             .into_iter()
             .zip(kinds)
             .map(|(n, k)| {
-                let t = if self.infer_rows == Some(0) {
+                let t = if let Some(t) = self.overrides.get(&n) {
+                    t.clone()
+                } else if self.infer_rows == Some(0) {
                     DataType::Utf8
                 } else {
                     data_type(k)
@@ -747,6 +770,14 @@ mod tests {
             let text = if cap < 3 { &text[3..] } else { text };
             assert_eq!(records(text, cap), want, "buffer of {cap}");
         }
+    }
+
+    #[test]
+    fn schema_overrides_take_polars_type_names() {
+        assert_eq!(polars_type("Utf8"), Ok(DataType::Utf8));
+        assert_eq!(polars_type("Int128"), Ok(DataType::Decimal128(38, 0)));
+        let e = polars_type("Int8").unwrap_err();
+        assert!(e.contains("\"Int8\" is not a type"), "{e}");
     }
 
     #[test]
