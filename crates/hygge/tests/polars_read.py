@@ -3,7 +3,8 @@
 {"file": ..., "error": "..."}. Used by crates/hygge/tests/polars_differential.rs.
 
 Usage: python polars_read.py FILE...   (format from the extension; format_options from
-FILE's sibling <stem>.options.json, passed to Polars as keyword arguments)
+FILE's sibling <stem>.options.json, passed to Polars as keyword arguments). Files are read
+as the original hygge reads them: CSV with scan_csv, NDJSON with read_ndjson.
 
 Types: String, Int64, Int128, Float64, Boolean, Date, Datetime(<unit>,<zone or None>), or
 Polars' own name. Values are strings, so that nothing is rounded on the way: integers and
@@ -12,6 +13,7 @@ decimals in full, floats as Python's repr, dates ISO, date-times as microseconds
 of their items' strings; NULL is null.
 """
 import datetime as dt
+import io
 import json
 import os
 import sys
@@ -59,9 +61,13 @@ def read(path):
         options["schema_overrides"] = {
             c: getattr(pl, t) for c, t in options["schema_overrides"].items()
         }
+    # As the original hygge reads them (src/hygge/core/formats.py): CSV through scan_csv,
+    # NDJSON through read_ndjson over the file's non-blank lines, stripped.
     if ext == ".csv":
-        return pl.read_csv(path, **options)
-    return pl.read_ndjson(path, **options)
+        return pl.scan_csv(path, **options).collect()
+    with open(path, "rb") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), **options)
 
 
 def main():
