@@ -298,3 +298,29 @@ fn mixed_ndjson_values_are_text_and_null_columns_stay_null_in_csv() {
         "v,n\na,\n1,\ntrue,\n"
     );
 }
+
+#[test]
+fn the_csv_store_writes_date_times_as_polars_write_csv() {
+    use arrow::array::{ArrayRef, TimestampMicrosecondArray, TimestampMillisecondArray};
+    let zoned: ArrayRef = std::sync::Arc::new(
+        TimestampMicrosecondArray::from(vec![1_000_000]).with_timezone("Europe/Copenhagen"),
+    );
+    let naive: ArrayRef = std::sync::Arc::new(TimestampMillisecondArray::from(vec![1_500]));
+    let p = parquet_project(RecordBatch::try_from_iter(vec![("z", zoned), ("n", naive)]).unwrap());
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: local\n  path: out\n  format: csv\nentities: [t]\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::read_dir(p.join("out/t"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    // Byte for byte Polars 2.1's write_csv (local time in the column's zone, its offset).
+    assert_eq!(
+        std::fs::read_to_string(file).unwrap(),
+        "z,n\n1970-01-01T01:00:01.000000+0100,1970-01-01T00:00:01.500\n"
+    );
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::io::Write;
 
 use arrow::array::Array;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -313,15 +313,35 @@ impl CsvFileWriter {
         self.header()?;
         let options = self.options.clone();
         let format = options.format_options();
+        // Without `datetime_format`, date-times are written as Polars' write_csv writes
+        // them: the fraction to the column's unit, and the offset when zoned
+        // (`2024-01-02T03:04:05.000000`, `2024-01-02T01:04:05.000000+0000`).
+        let polars_formats: Vec<Option<&'static str>> = batch
+            .columns()
+            .iter()
+            .map(|a| match a.data_type() {
+                DataType::Timestamp(unit, tz) if options.datetime_format.is_none() => {
+                    Some(polars_datetime_format(unit, tz.is_some()))
+                }
+                _ => None,
+            })
+            .collect();
         let formatters = batch
             .columns()
             .iter()
-            .map(|a| {
+            .zip(&polars_formats)
+            .map(|(a, polars)| {
                 if a.data_type().is_nested() {
                     Err(ArrowError::CsvError(format!(
                         "Nested type {} is not supported in CSV",
                         a.data_type()
                     )))
+                } else if let Some(f) = polars {
+                    let format = format
+                        .clone()
+                        .with_timestamp_format(Some(f))
+                        .with_timestamp_tz_format(Some(f));
+                    ArrayFormatter::try_new(a.as_ref(), &format)
                 } else {
                     ArrayFormatter::try_new(a.as_ref(), &format)
                 }
@@ -351,6 +371,20 @@ impl CsvFileWriter {
             self.writer.write_all(&self.line)?;
         }
         Ok(())
+    }
+}
+
+/// The chrono format Polars' write_csv uses for date-times of `unit`.
+fn polars_datetime_format(unit: &TimeUnit, zoned: bool) -> &'static str {
+    match (unit, zoned) {
+        (TimeUnit::Second, false) => "%Y-%m-%dT%H:%M:%S",
+        (TimeUnit::Second, true) => "%Y-%m-%dT%H:%M:%S%z",
+        (TimeUnit::Millisecond, false) => "%Y-%m-%dT%H:%M:%S%.3f",
+        (TimeUnit::Millisecond, true) => "%Y-%m-%dT%H:%M:%S%.3f%z",
+        (TimeUnit::Microsecond, false) => "%Y-%m-%dT%H:%M:%S%.6f",
+        (TimeUnit::Microsecond, true) => "%Y-%m-%dT%H:%M:%S%.6f%z",
+        (TimeUnit::Nanosecond, false) => "%Y-%m-%dT%H:%M:%S%.9f",
+        (TimeUnit::Nanosecond, true) => "%Y-%m-%dT%H:%M:%S%.9f%z",
     }
 }
 
