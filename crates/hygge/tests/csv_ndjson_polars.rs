@@ -324,3 +324,31 @@ fn the_csv_store_writes_date_times_as_polars_write_csv() {
         "z,n\n1970-01-01T01:00:01.000000+0100,1970-01-01T00:00:01.500\n"
     );
 }
+
+#[test]
+fn the_ndjson_store_writes_date_times_as_polars_write_ndjson() {
+    use arrow::array::{ArrayRef, TimestampMicrosecondArray, TimestampMillisecondArray};
+    let zoned: ArrayRef = std::sync::Arc::new(
+        TimestampMicrosecondArray::from(vec![1_000_000, 1_123_456])
+            .with_timezone("Europe/Copenhagen"),
+    );
+    let naive: ArrayRef = std::sync::Arc::new(TimestampMillisecondArray::from(vec![1_000, 1_123]));
+    let p = parquet_project(RecordBatch::try_from_iter(vec![("a", zoned), ("d", naive)]).unwrap());
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: local\n  path: out\n  format: ndjson\nentities: [t]\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::read_dir(p.join("out/t"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == "ndjson"))
+        .unwrap();
+    // Byte for byte Polars 2.1's write_ndjson.
+    assert_eq!(
+        std::fs::read_to_string(file).unwrap(),
+        "{\"a\":\"1970-01-01T01:00:01+01:00\",\"d\":\"1970-01-01 00:00:01\"}\n\
+         {\"a\":\"1970-01-01T01:00:01.123456+01:00\",\"d\":\"1970-01-01 00:00:01.123\"}\n"
+    );
+}

@@ -173,7 +173,8 @@ fn first_seen_keys(reader: &mut BufReader<File>, limit: Option<usize>) -> Result
 }
 
 /// Writes one NDJSON file. NULLs are written (`"n":null`), as Polars writes them, so that
-/// every line has every column and a column of NULLs only is not lost on the way back.
+/// every line has every column and a column of NULLs only is not lost on the way back;
+/// date-times are written as Polars writes them.
 pub struct NdjsonFileWriter {
     out: Output,
     writer: LineDelimitedWriter<BufWriter<File>>,
@@ -184,8 +185,12 @@ impl NdjsonFileWriter {
     pub fn new(out: Output, file: File) -> Self {
         NdjsonFileWriter {
             out,
+            // Date-times as Polars' write_ndjson writes them: naive ones with a space,
+            // zoned ones in their zone with the offset; the fraction only when not zero.
             writer: arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
+                .with_timestamp_format("%Y-%m-%d %H:%M:%S%.f".into())
+                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.f%:z".into())
                 .build(BufWriter::with_capacity(1 << 20, file)),
         }
     }
