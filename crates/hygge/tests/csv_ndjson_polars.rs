@@ -352,3 +352,23 @@ fn the_ndjson_store_writes_date_times_as_polars_write_ndjson() {
          {\"a\":\"1970-01-01T01:00:01.123456+01:00\",\"d\":\"1970-01-01 00:00:01.123\"}\n"
     );
 }
+
+#[test]
+fn the_csv_store_writes_floats_as_polars_write_csv() {
+    let p = Project::new("name: t\n");
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: local\n  path: in\n  format: csv\nstore:\n  type: local\n  path: out\n  format: csv\nentities: [t]\n",
+    );
+    let floats = "f\n1.0\n1e+20\n1.5e-7\ninf\nNaN\n-0.0\n1e+16\n123456789012345.6\n";
+    p.write("in/t/x.csv", floats);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::read_dir(p.join("out/t"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    // Byte for byte Polars 2.1's write_csv of these floats.
+    assert_eq!(std::fs::read_to_string(file).unwrap(), floats);
+}

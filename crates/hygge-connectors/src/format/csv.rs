@@ -349,6 +349,11 @@ impl CsvFileWriter {
             .collect::<Result<Vec<_>, _>>()?;
         // Logical NULLs: a Null-typed column has no null buffer, yet every value is NULL.
         let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
+        let floats: Vec<bool> = batch
+            .columns()
+            .iter()
+            .map(|c| c.data_type().is_floating())
+            .collect();
         for row in 0..batch.num_rows() {
             self.line.clear();
             for (i, (f, nulls)) in formatters.iter().zip(&nulls).enumerate() {
@@ -364,6 +369,12 @@ impl CsvFileWriter {
                 f.value(row).write(&mut text).map_err(|e| {
                     ArrowError::CsvError(format!("row {}, column {}: {e}", row + 1, i + 1))
                 })?;
+                if floats[i] {
+                    // Polars writes a positive exponent with its sign: `1e+20`.
+                    if let Some(e) = text.find('e').filter(|e| !text[e + 1..].starts_with('-')) {
+                        text.insert(e + 1, '+');
+                    }
+                }
                 self.push_field(text.as_bytes(), i == 0);
                 self.text = text;
             }
