@@ -69,6 +69,32 @@ ensure_pysqlbridge() {
 }
 ensure_pysqlbridge
 
+# Polars (PyPI), the original hygge's CSV/NDJSON reader: the reference of the differential
+# tests (crates/hygge/tests/polars_differential.rs). A venv of its own (kept between runs);
+# the tests find its python through HYGGE_POLARS_PYTHON and fail (never skip) without it.
+POLARS_VERSION=2.1.0
+ensure_polars() {
+  [[ -n "${HYGGE_POLARS_PYTHON:-}" ]] && return 0 # the caller points the tests at its own
+  local venv="${HYGGE_POLARS_VENV:-$HOME/.cache/hygge/venv-polars}"
+  if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('polars') != '$POLARS_VERSION')" \
+    2>/dev/null; then
+    echo "installing polars==$POLARS_VERSION into $venv" >&2
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then # no python3, or no venv/ensurepip
+      echo "python3 -m venv failed: installing python3-venv from Debian's packages" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "polars==$POLARS_VERSION"
+  fi
+  "$venv/bin/python" -c "import polars" >/dev/null
+  export HYGGE_POLARS_PYTHON="$venv/bin/python"
+}
+ensure_polars
+
 # The in-process TDS test server (mssql-mock-tds) builds against OpenSSL, and its TLS tests
 # make a certificate with the openssl command.
 if ! dpkg -s libssl-dev pkg-config openssl >/dev/null 2>&1; then

@@ -318,15 +318,25 @@ fn every_parquet_type_round_trips_exactly() {
     for (i, field) in input.schema().fields().iter().enumerate() {
         let got = output.schema().field(i).clone();
         assert_eq!(got.name(), field.name());
+        // Timestamp(Second), which Parquet stores as a bare INT64, is stored in
+        // milliseconds with the timestamp type: the same instants.
+        let want = match field.data_type() {
+            DataType::Timestamp(TimeUnit::Second, tz) => arrow::compute::cast(
+                input.column(i),
+                &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+            )
+            .unwrap(),
+            _ => input.column(i).clone(),
+        };
         assert_eq!(
             got.data_type(),
-            field.data_type(),
+            want.data_type(),
             "type of `{}`",
             field.name()
         );
         assert_eq!(
             output.column(i).as_ref(),
-            input.column(i).as_ref(),
+            want.as_ref(),
             "values of `{}`",
             field.name()
         );
@@ -516,7 +526,13 @@ fn copy_and_check(input: &RecordBatch, shapes: &[WriterProperties; 3], codec: &s
 fn every_parquet_type_round_trips_exactly_when_row_groups_are_copied() {
     // The store takes 100-row row groups, so every source row group is copied page by
     // page: recompressed, or (same codec, source with an offset index) byte for byte.
-    let input = all_types();
+    // Timestamp(Second) is not copied: its source pages are bare INT64s, stored again in
+    // milliseconds with the timestamp type (every_parquet_type_round_trips_exactly).
+    let all = all_types();
+    let keep: Vec<usize> = (0..all.num_columns())
+        .filter(|&i| all.schema().field(i).name() != "ts_s")
+        .collect();
+    let input = all.project(&keep).unwrap();
     let flat: Vec<usize> = (0..input.num_columns())
         .filter(|&i| !input.schema().field(i).data_type().is_nested())
         .collect();

@@ -2,16 +2,19 @@
 //! hygge passed `format_options` to.
 
 use std::fs::File;
-use std::io::{BufWriter, Seek};
+use std::io::BufWriter;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::csv::reader::Format;
-use arrow::csv::{ReaderBuilder, WriterBuilder};
-use arrow::datatypes::{DataType, SchemaRef};
+use std::io::Write;
+
+use arrow::array::Array;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
+use super::csv_read::{Dialect, ReadSpec};
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
@@ -23,6 +26,8 @@ pub enum OneOrMany {
     One(String),
     /// Several strings.
     Many(Vec<String>),
+    /// One string per column (Polars' `{column: value}`).
+    PerColumn(std::collections::BTreeMap<String, String>),
 }
 
 /// `format_options` of a CSV home.
@@ -39,12 +44,26 @@ pub struct CsvReadOptions {
     pub escape_char: Option<String>,
     /// Lines starting with this character are skipped.
     pub comment_prefix: Option<String>,
-    /// Values read as NULL (default: only the empty field).
+    /// Values read as NULL besides the unquoted empty field: one, a list, or one per
+    /// column (`{column: value}`), as Polars takes them.
     pub null_values: Option<OneOrMany>,
+    /// Records skipped before the header (or the first row), as Polars' `skip_rows`
+    /// (quotes and comments respected).
+    pub skip_rows: usize,
+    /// Lines skipped before anything else, by line breaks only, as Polars' `skip_lines`.
+    pub skip_lines: usize,
+    /// Types of some columns, by Polars name (`String`, `Int64`, `Int128`, `Float64`,
+    /// `Boolean`, `Date`, `Datetime`), instead of inferring them (`dtypes` in older Polars).
+    #[serde(alias = "dtypes")]
+    pub schema_overrides: std::collections::BTreeMap<String, String>,
     /// Rows used to infer column types, default 100 (like Polars); 0 reads every column as text.
     pub infer_schema_length: Option<usize>,
-    /// Accept rows with fewer fields than the header (missing ones become NULL).
+    /// Accept rows with more fields than the header (the extra ones are dropped). Rows with
+    /// fewer are always accepted, the missing fields NULL, as in Polars.
     pub truncate_ragged_lines: bool,
+    /// Infer ISO dates as Date32 and ISO date-times as Timestamp(µs) (UTC when they carry
+    /// an offset), as Polars' `try_parse_dates`; default false: they are text.
+    pub try_parse_dates: bool,
 }
 
 impl Default for CsvReadOptions {
@@ -56,8 +75,12 @@ impl Default for CsvReadOptions {
             escape_char: None,
             comment_prefix: None,
             null_values: None,
+            skip_rows: 0,
+            skip_lines: 0,
+            schema_overrides: Default::default(),
             infer_schema_length: Some(100),
             truncate_ragged_lines: false,
+            try_parse_dates: false,
         }
     }
 }
@@ -75,66 +98,57 @@ pub fn one_byte(key: &str, value: &str) -> Result<u8, String> {
 impl CsvReadOptions {
     /// Validates the options (purely).
     pub fn validate(&self) -> Result<(), String> {
-        self.format().map(|_| ())
+        self.spec().map(|_| ())
     }
 
-    fn format(&self) -> Result<Format, String> {
-        let mut f = Format::default()
-            .with_header(self.has_header)
-            .with_delimiter(one_byte("separator", &self.separator)?)
-            .with_truncated_rows(self.truncate_ragged_lines);
-        if let Some(q) = &self.quote_char {
-            f = f.with_quote(one_byte("quote_char", q)?);
-        }
-        if let Some(e) = &self.escape_char {
-            f = f.with_escape(one_byte("escape_char", e)?);
-        }
-        if let Some(c) = &self.comment_prefix {
-            f = f.with_comment(one_byte("comment_prefix", c)?);
-        }
-        if let Some(nulls) = &self.null_values {
-            let list = match nulls {
-                OneOrMany::One(s) => vec![s.clone()],
-                OneOrMany::Many(v) => v.clone(),
-            };
-            let alternatives: Vec<String> = std::iter::once(String::new())
-                .chain(list)
-                .map(|s| regex::escape(&s))
-                .collect();
-            let re = regex::Regex::new(&format!("^(?:{})$", alternatives.join("|")))
-                .map_err(|e| format!("`null_values`: {e}"))?;
-            f = f.with_null_regex(re);
-        }
-        Ok(f)
-    }
-
-    /// Infers the schema of a file from its first `infer_schema_length` rows.
-    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
-        let format = self.format().map_err(|e| bad_options(path, e))?;
-        let mut file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-        let limit = self.infer_schema_length;
-        let (schema, _) = format
-            .infer_schema(&mut file, limit.filter(|n| *n > 0).or(Some(1)))
-            .map_err(|e| FileError::read(path, e))?;
-        let schema = if limit == Some(0) {
-            // Every column as text.
-            arrow::datatypes::Schema::new(
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        f.as_ref()
-                            .clone()
-                            .with_data_type(DataType::Utf8)
-                            .with_nullable(true)
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        } else {
-            schema
+    fn spec(&self) -> Result<ReadSpec, String> {
+        let dialect = Dialect {
+            separator: one_byte("separator", &self.separator)?,
+            quote: self
+                .quote_char
+                .as_deref()
+                .map(|q| one_byte("quote_char", q))
+                .transpose()?,
+            escape: self
+                .escape_char
+                .as_deref()
+                .map(|e| one_byte("escape_char", e))
+                .transpose()?,
+            comment: self
+                .comment_prefix
+                .as_deref()
+                .map(|c| one_byte("comment_prefix", c))
+                .transpose()?,
         };
-        file.rewind().map_err(|e| FileError::io("read", path, e))?;
-        Ok(Arc::new(schema))
+        let (null_values, column_nulls) = match &self.null_values {
+            None => (vec![], Default::default()),
+            Some(OneOrMany::One(s)) => (vec![s.clone()], Default::default()),
+            Some(OneOrMany::Many(v)) => (v.clone(), Default::default()),
+            Some(OneOrMany::PerColumn(m)) => (vec![], m.clone()),
+        };
+        Ok(ReadSpec {
+            dialect,
+            has_header: self.has_header,
+            null_values,
+            column_nulls,
+            skip_rows: self.skip_rows,
+            skip_lines: self.skip_lines,
+            overrides: self
+                .schema_overrides
+                .iter()
+                .map(|(c, t)| Ok((c.clone(), super::csv_read::polars_type(t)?)))
+                .collect::<Result<_, String>>()?,
+            infer_rows: self.infer_schema_length,
+            try_parse_dates: self.try_parse_dates,
+            truncate_ragged_lines: self.truncate_ragged_lines,
+        })
+    }
+
+    /// Infers the schema of a file from its first `infer_schema_length` rows, as Polars.
+    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
+        let spec = self.spec().map_err(|e| bad_options(path, e))?;
+        spec.infer_schema(path)
+            .map_err(|e| FileError::read(path, e))
     }
 
     /// Opens a file for lazy decoding with a known schema.
@@ -144,14 +158,11 @@ impl CsvReadOptions {
         schema: SchemaRef,
         batch_size: usize,
     ) -> Result<BatchIter, FileError> {
-        let format = self.format().map_err(|e| bad_options(path, e))?;
-        let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-        let reader = ReaderBuilder::new(schema)
-            .with_format(format)
-            .with_batch_size(batch_size)
-            .build(file)
+        let spec = self.spec().map_err(|e| bad_options(path, e))?;
+        let decoder = spec
+            .open(path, schema, batch_size)
             .map_err(|e| FileError::read(path, e))?;
-        Ok(Box::new(reader))
+        Ok(Box::new(decoder))
     }
 }
 
@@ -199,47 +210,192 @@ impl Default for CsvWriteOptions {
 impl CsvWriteOptions {
     /// Validates the options (purely).
     pub fn validate(&self) -> Result<(), String> {
-        self.builder().map(|_| ())
+        one_byte("separator", &self.separator)?;
+        one_byte("quote_char", &self.quote_char)?;
+        Ok(())
     }
 
-    fn builder(&self) -> Result<WriterBuilder, String> {
-        let mut b = WriterBuilder::new()
-            .with_header(self.include_header)
-            .with_delimiter(one_byte("separator", &self.separator)?)
-            .with_quote(one_byte("quote_char", &self.quote_char)?)
-            .with_null(self.null_value.clone());
-        if let Some(f) = &self.date_format {
-            b = b.with_date_format(f.clone());
-        }
-        if let Some(f) = &self.datetime_format {
-            b = b
-                .with_datetime_format(f.clone())
-                .with_timestamp_format(f.clone());
-        }
-        if let Some(f) = &self.time_format {
-            b = b.with_time_format(f.clone());
-        }
-        Ok(b)
+    fn format_options(&self) -> FormatOptions<'_> {
+        FormatOptions::default()
+            .with_null(&self.null_value)
+            .with_date_format(self.date_format.as_deref())
+            .with_datetime_format(self.datetime_format.as_deref())
+            .with_timestamp_format(self.datetime_format.as_deref())
+            .with_timestamp_tz_format(self.datetime_format.as_deref())
+            .with_time_format(self.time_format.as_deref())
     }
 }
 
-/// Writes one CSV file.
+/// Writes one CSV file as Polars writes one: a field is quoted when it holds the separator,
+/// the quote (doubled inside) or a line break, **and when it is the empty string** (`""`),
+/// so that it reads back as the empty string while NULL (written as `null_value`, empty by
+/// default) reads back as NULL.
 pub struct CsvFileWriter {
     out: Output,
-    writer: arrow::csv::Writer<BufWriter<File>>,
+    writer: BufWriter<File>,
+    options: CsvWriteOptions,
+    separator: u8,
+    quote: u8,
+    schema: SchemaRef,
+    beginning: bool,
+    line: Vec<u8>,
+    text: String,
 }
 
 impl CsvFileWriter {
-    /// A writer into `file` (already created at `path`).
-    pub fn new(out: Output, file: File, options: &CsvWriteOptions) -> Result<Self, FileError> {
-        let builder = options.builder().map_err(|e| FileError::Write {
+    /// A writer into `file` (already created at `path`) for rows of `schema`.
+    pub fn new(
+        out: Output,
+        file: File,
+        schema: SchemaRef,
+        options: &CsvWriteOptions,
+    ) -> Result<Self, FileError> {
+        let bad = |e: String| FileError::Write {
             path: out.path.clone(),
             source: e.into(),
-        })?;
+        };
+        let separator = one_byte("separator", &options.separator).map_err(bad)?;
+        let quote = one_byte("quote_char", &options.quote_char).map_err(bad)?;
         Ok(CsvFileWriter {
+            writer: BufWriter::with_capacity(1 << 20, file),
             out,
-            writer: builder.build(BufWriter::with_capacity(1 << 20, file)),
+            options: options.clone(),
+            separator,
+            quote,
+            schema,
+            beginning: true,
+            line: Vec::with_capacity(1024),
+            text: String::with_capacity(256),
         })
+    }
+
+    fn push_field(&mut self, value: &[u8], first: bool) {
+        if !first {
+            self.line.push(self.separator);
+        }
+        let needs_quotes = value.is_empty()
+            || value
+                .iter()
+                .any(|b| *b == self.separator || *b == self.quote || *b == b'\n' || *b == b'\r');
+        if !needs_quotes {
+            self.line.extend_from_slice(value);
+            return;
+        }
+        self.line.push(self.quote);
+        for b in value {
+            if *b == self.quote {
+                self.line.push(self.quote);
+            }
+            self.line.push(*b);
+        }
+        self.line.push(self.quote);
+    }
+
+    /// Writes the header line (once), even for a file of no rows, so that it keeps its
+    /// columns.
+    fn header(&mut self) -> Result<(), ArrowError> {
+        if self.beginning {
+            self.beginning = false;
+            if self.options.include_header && !self.schema.fields().is_empty() {
+                self.line.clear();
+                let schema = self.schema.clone();
+                for (i, f) in schema.fields().iter().enumerate() {
+                    self.push_field(f.name().as_bytes(), i == 0);
+                }
+                self.line.push(b'\n');
+                self.writer.write_all(&self.line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        self.header()?;
+        let options = self.options.clone();
+        let format = options.format_options();
+        // Without `datetime_format`, date-times are written as Polars' write_csv writes
+        // them: the fraction to the column's unit, and the offset when zoned
+        // (`2024-01-02T03:04:05.000000`, `2024-01-02T01:04:05.000000+0000`).
+        let polars_formats: Vec<Option<&'static str>> = batch
+            .columns()
+            .iter()
+            .map(|a| match a.data_type() {
+                DataType::Timestamp(unit, tz) if options.datetime_format.is_none() => {
+                    Some(polars_datetime_format(unit, tz.is_some()))
+                }
+                _ => None,
+            })
+            .collect();
+        let formatters = batch
+            .columns()
+            .iter()
+            .zip(&polars_formats)
+            .map(|(a, polars)| {
+                if a.data_type().is_nested() {
+                    Err(ArrowError::CsvError(format!(
+                        "Nested type {} is not supported in CSV",
+                        a.data_type()
+                    )))
+                } else if let Some(f) = polars {
+                    let format = format
+                        .clone()
+                        .with_timestamp_format(Some(f))
+                        .with_timestamp_tz_format(Some(f));
+                    ArrayFormatter::try_new(a.as_ref(), &format)
+                } else {
+                    ArrayFormatter::try_new(a.as_ref(), &format)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Logical NULLs: a Null-typed column has no null buffer, yet every value is NULL.
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
+        let floats: Vec<bool> = batch
+            .columns()
+            .iter()
+            .map(|c| c.data_type().is_floating())
+            .collect();
+        for row in 0..batch.num_rows() {
+            self.line.clear();
+            for (i, (f, nulls)) in formatters.iter().zip(&nulls).enumerate() {
+                if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                    if i > 0 {
+                        self.line.push(self.separator);
+                    }
+                    self.line.extend_from_slice(options.null_value.as_bytes());
+                    continue;
+                }
+                let mut text = std::mem::take(&mut self.text);
+                text.clear();
+                f.value(row).write(&mut text).map_err(|e| {
+                    ArrowError::CsvError(format!("row {}, column {}: {e}", row + 1, i + 1))
+                })?;
+                if floats[i] {
+                    // Polars writes a positive exponent with its sign: `1e+20`.
+                    if let Some(e) = text.find('e').filter(|e| !text[e + 1..].starts_with('-')) {
+                        text.insert(e + 1, '+');
+                    }
+                }
+                self.push_field(text.as_bytes(), i == 0);
+                self.text = text;
+            }
+            self.line.push(b'\n');
+            self.writer.write_all(&self.line)?;
+        }
+        Ok(())
+    }
+}
+
+/// The chrono format Polars' write_csv uses for date-times of `unit`.
+fn polars_datetime_format(unit: &TimeUnit, zoned: bool) -> &'static str {
+    match (unit, zoned) {
+        (TimeUnit::Second, false) => "%Y-%m-%dT%H:%M:%S",
+        (TimeUnit::Second, true) => "%Y-%m-%dT%H:%M:%S%z",
+        (TimeUnit::Millisecond, false) => "%Y-%m-%dT%H:%M:%S%.3f",
+        (TimeUnit::Millisecond, true) => "%Y-%m-%dT%H:%M:%S%.3f%z",
+        (TimeUnit::Microsecond, false) => "%Y-%m-%dT%H:%M:%S%.6f",
+        (TimeUnit::Microsecond, true) => "%Y-%m-%dT%H:%M:%S%.6f%z",
+        (TimeUnit::Nanosecond, false) => "%Y-%m-%dT%H:%M:%S%.9f",
+        (TimeUnit::Nanosecond, true) => "%Y-%m-%dT%H:%M:%S%.9f%z",
     }
 }
 
@@ -259,16 +415,19 @@ pub fn check_schema(schema: &SchemaRef) -> Result<(), String> {
 
 impl FileWriter for CsvFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
-        self.writer.write(batch).map_err(|e| FileError::Write {
+        self.encode(batch).map_err(|e| FileError::Write {
             path: self.out.path.clone(),
             source: Box::new(e),
         })
     }
 
-    fn finish(self: Box<Self>) -> Result<u64, FileError> {
+    fn finish(mut self: Box<Self>) -> Result<u64, FileError> {
+        self.header().map_err(|e| FileError::Write {
+            path: self.out.path.clone(),
+            source: Box::new(e),
+        })?;
         let file = self
             .writer
-            .into_inner()
             .into_inner()
             .map_err(|e| FileError::io("write", &self.out.path, e.into_error()))?;
         self.out.complete(file)

@@ -2,6 +2,7 @@
 //! Arrow batches lazily, and encoding batches into files.
 
 pub mod csv;
+pub mod csv_read;
 pub mod ndjson;
 pub mod parquet;
 pub mod parquet_copy;
@@ -221,8 +222,10 @@ pub fn create_writer(
         durable,
     };
     Ok(match options {
-        WriteOptions::Parquet(o) => Box::new(parquet::ParquetFileWriter::new(out, file, schema, o)),
-        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(out, file, o)?),
+        WriteOptions::Parquet(o) => {
+            Box::new(parquet::ParquetFileWriter::new(out, file, schema, o)?)
+        }
+        WriteOptions::Csv(o) => Box::new(csv::CsvFileWriter::new(out, file, schema, o)?),
         WriteOptions::Ndjson => Box::new(ndjson::NdjsonFileWriter::new(out, file)),
     })
 }

@@ -115,6 +115,9 @@ pub struct ParquetFileWriter {
     options: ParquetWriteOptions,
     writer: Option<Encoder>,
     synced: usize,
+    /// Batches arrive with types Parquet would store without their meaning, and are
+    /// converted to `schema` (see [`storable_schema`]).
+    convert: bool,
 }
 
 /// The file being written, and the row group being buffered.
@@ -130,16 +133,28 @@ struct Encoder {
 const SYNC_EVERY: usize = 16 << 20;
 
 impl ParquetFileWriter {
-    /// A writer into `file` (already created at `path`).
-    pub fn new(out: Output, file: File, schema: SchemaRef, options: &ParquetWriteOptions) -> Self {
-        ParquetFileWriter {
+    /// A writer into `file` (already created at `path`) for batches of `schema`; a column
+    /// Parquet cannot store with its meaning is converted (see [`storable_schema`]) or
+    /// refused, naming it.
+    pub fn new(
+        out: Output,
+        file: File,
+        schema: SchemaRef,
+        options: &ParquetWriteOptions,
+    ) -> Result<Self, FileError> {
+        let storable = storable_schema(&schema).map_err(|detail| FileError::Unsupported {
+            path: out.path.clone(),
+            detail,
+        })?;
+        Ok(ParquetFileWriter {
             out,
             file: Some(file),
-            schema,
+            convert: storable != schema,
+            schema: storable,
             options: options.clone(),
             writer: None,
             synced: 0,
-        }
+        })
     }
 
     /// Creates the file's encoder: with `parquet_schema`, the file takes that Parquet schema
@@ -254,6 +269,13 @@ impl Encoder {
 
 impl FileWriter for ParquetFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
+        let converted;
+        let batch = if self.convert {
+            converted = to_storable(batch, &self.schema).map_err(|e| self.write_err(e))?;
+            &converted
+        } else {
+            batch
+        };
         if self.writer.is_none() {
             self.start(Some(batch), None)?;
         }
@@ -262,7 +284,7 @@ impl FileWriter for ParquetFileWriter {
     }
 
     fn copy_row_group(&mut self, src: &RowGroupSource) -> Result<bool, FileError> {
-        if !parquet_copy::copyable(src) {
+        if self.convert || !parquet_copy::copyable(src) {
             return Ok(false);
         }
         match &self.writer {
@@ -348,4 +370,241 @@ fn mostly_distinct(column: &dyn Array) -> bool {
 
 fn count_distinct<T: std::hash::Hash + Eq>(values: impl Iterator<Item = Option<T>>) -> usize {
     values.flatten().collect::<HashSet<_>>().len()
+}
+
+/// The schema a Parquet store writes for rows of `schema`: types the Parquet writer would
+/// store without their meaning (as bare integers DuckDB, pyarrow and Spark read as numbers)
+/// become types it stores with it, each value kept: Timestamp(Second) → Timestamp(ms) (same
+/// instant, same zone), Time32(Second) → Time32(ms), Date64 → Date32. Intervals, which
+/// Parquet readers cannot read as intervals, and repeated column names are refused, naming
+/// the column. Duration, which Parquet has no type for, is written as Polars and pyarrow
+/// write it (INT64, with the Arrow schema that Polars and pyarrow read back as a duration).
+pub fn storable_schema(schema: &SchemaRef) -> Result<SchemaRef, String> {
+    let mut seen = HashSet::new();
+    let mut changed = false;
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        if !seen.insert(f.name().as_str()) {
+            return Err(format!(
+                "two columns are named `{}`; Parquet readers (pyarrow's datasets, Spark) \
+                 refuse such files: rename one (in a `query`, or `polish: columns`)",
+                f.name()
+            ));
+        }
+        let t = storable_type(f.name(), f.data_type())?;
+        changed |= &t != f.data_type();
+        fields.push(f.as_ref().clone().with_data_type(t));
+    }
+    Ok(if changed {
+        std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            schema.metadata().clone(),
+        ))
+    } else {
+        schema.clone()
+    })
+}
+
+fn storable_type(column: &str, t: &DataType) -> Result<DataType, String> {
+    use arrow::datatypes::TimeUnit;
+    let refuse = |why: &str| {
+        Err(format!(
+            "column `{column}` is {t}, {why}; cast it (e.g. to text or a number) in a `query`, \
+             or write csv or ndjson"
+        ))
+    };
+    Ok(match t {
+        DataType::Timestamp(TimeUnit::Second, tz) => {
+            DataType::Timestamp(TimeUnit::Millisecond, tz.clone())
+        }
+        DataType::Time32(TimeUnit::Second) => DataType::Time32(TimeUnit::Millisecond),
+        DataType::Date64 => DataType::Date32,
+        DataType::Interval(_) => {
+            return refuse("which Parquet readers cannot read as an interval");
+        }
+        DataType::Struct(children) => {
+            for c in children {
+                let inner = storable_type(&format!("{column}.{}", c.name()), c.data_type())?;
+                if &inner != c.data_type() {
+                    return refuse(&format!(
+                        "whose field `{}` is {}, which Parquet would store without its meaning",
+                        c.name(),
+                        c.data_type()
+                    ));
+                }
+            }
+            t.clone()
+        }
+        DataType::List(c)
+        | DataType::LargeList(c)
+        | DataType::FixedSizeList(c, _)
+        | DataType::ListView(c)
+        | DataType::LargeListView(c)
+        | DataType::Map(c, _) => {
+            let inner = storable_type(&format!("{column}[]"), c.data_type())?;
+            if &inner != c.data_type() {
+                return refuse(&format!(
+                    "whose items are {}, which Parquet would store without their meaning",
+                    c.data_type()
+                ));
+            }
+            t.clone()
+        }
+        DataType::Dictionary(_, v) => {
+            let inner = storable_type(column, v)?;
+            if &inner != v.as_ref() {
+                inner
+            } else {
+                t.clone()
+            }
+        }
+        other => other.clone(),
+    })
+}
+
+/// Converts `batch` to `schema` (from [`storable_schema`]), keeping every value: a Date64
+/// that is not a whole number of days is an error naming the column.
+pub fn to_storable(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if c.data_type() == f.data_type() {
+            columns.push(c.clone());
+            continue;
+        }
+        if let DataType::Date64 = c.data_type() {
+            let d = c.as_primitive::<arrow::datatypes::Date64Type>();
+            if let Some(v) = d.iter().flatten().find(|v| v % 86_400_000 != 0) {
+                return Err(arrow::error::ArrowError::InvalidArgumentError(format!(
+                    "column `{}` is Date64 with a value ({v} ms) that is not a whole day, \
+                     which Parquet cannot store as a date",
+                    f.name()
+                )));
+            }
+        }
+        let opts = arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let cast = arrow::compute::cast_with_options(c, f.data_type(), &opts).map_err(|e| {
+            arrow::error::ArrowError::InvalidArgumentError(format!(
+                "column `{}`: converting {} to {} for Parquet: {e}",
+                f.name(),
+                c.data_type(),
+                f.data_type()
+            ))
+        })?;
+        columns.push(cast);
+    }
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+}
+
+#[cfg(test)]
+mod storable_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Date64Array, DurationSecondArray, Int64Array, TimestampSecondArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+
+    use super::*;
+
+    fn schema(fields: Vec<Field>) -> SchemaRef {
+        Arc::new(Schema::new(fields))
+    }
+
+    #[test]
+    fn seconds_become_milliseconds_at_the_same_instant_and_zone() {
+        let s = schema(vec![
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Second, Some("+02:00".into())),
+                true,
+            ),
+            Field::new("d", DataType::Date64, true),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let out = storable_schema(&s).unwrap();
+        assert_eq!(
+            out.field(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into()))
+        );
+        assert_eq!(out.field(1).data_type(), &DataType::Date32);
+        let batch = RecordBatch::try_new(
+            s.clone(),
+            vec![
+                Arc::new(
+                    TimestampSecondArray::from(vec![Some(1_704_164_645), None])
+                        .with_timezone("+02:00"),
+                ),
+                Arc::new(Date64Array::from(vec![Some(86_400_000), None])),
+                Arc::new(Int64Array::from(vec![1, 2])),
+            ],
+        )
+        .unwrap();
+        let b = to_storable(&batch, &out).unwrap();
+        let t = b
+            .column(0)
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        assert_eq!(t.value(0), 1_704_164_645_000);
+        assert!(t.is_null(1));
+        assert_eq!(
+            b.column(1)
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .value(0),
+            1
+        );
+        // A Date64 that is not a whole day is refused, naming the column.
+        let bad = RecordBatch::try_new(
+            schema(vec![Field::new("d", DataType::Date64, true)]),
+            vec![Arc::new(Date64Array::from(vec![1]))],
+        )
+        .unwrap();
+        let e = to_storable(&bad, &storable_schema(&bad.schema()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column `d`"), "{e}");
+        // Unchanged schemas are the same schema.
+        let plain = schema(vec![Field::new("n", DataType::Int64, true)]);
+        assert!(Arc::ptr_eq(&storable_schema(&plain).unwrap(), &plain));
+    }
+
+    #[test]
+    fn intervals_and_repeated_names_are_refused_by_name() {
+        let d = DurationSecondArray::from(vec![1]);
+        let kept = schema(vec![Field::new("took", d.data_type().clone(), true)]);
+        assert!(Arc::ptr_eq(&storable_schema(&kept).unwrap(), &kept));
+        let e = storable_schema(&schema(vec![Field::new(
+            "i",
+            DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
+            true,
+        )]))
+        .unwrap_err();
+        assert!(e.contains("column `i`"), "{e}");
+        let e = storable_schema(&schema(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("a", DataType::Utf8, true),
+        ]))
+        .unwrap_err();
+        assert!(e.contains("two columns are named `a`"), "{e}");
+        let e = storable_schema(&schema(vec![Field::new(
+            "s",
+            DataType::Struct(
+                vec![Field::new(
+                    "t",
+                    DataType::Timestamp(TimeUnit::Second, None),
+                    true,
+                )]
+                .into(),
+            ),
+            true,
+        )]))
+        .unwrap_err();
+        assert!(e.contains("column `s`"), "{e}");
+    }
 }

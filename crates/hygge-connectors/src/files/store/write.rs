@@ -420,11 +420,17 @@ impl Run {
 
     /// Creates this run's staging folder for rows of `schema`.
     fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), FileError> {
-        if let WriteOptions::Csv(_) = self.s.write {
-            format::csv::check_schema(&schema).map_err(|detail| FileError::Unsupported {
+        let refused = match self.s.write {
+            WriteOptions::Csv(_) => format::csv::check_schema(&schema).err(),
+            // Refused before anything is written (the writer converts what it can).
+            WriteOptions::Parquet(_) => format::parquet::storable_schema(&schema).err(),
+            WriteOptions::Ndjson => None,
+        };
+        if let Some(detail) = refused {
+            return Err(FileError::Unsupported {
                 path: self.entity_dir.clone(),
                 detail,
-            })?;
+            });
         }
         fs::create_dir_all(&self.dir).map_err(|e| FileError::io("create", &self.dir, e))?;
         self.next_sequence = match publish.run_type {
