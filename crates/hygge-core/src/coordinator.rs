@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::error::panic_message;
 use crate::flow::{FlowSpec, run_flow};
 use crate::home::Home;
 use crate::progress::{Event, Observer};
@@ -162,15 +163,5 @@ impl Coordinator {
             start.elapsed().as_secs_f64(),
             flows,
         )
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }

@@ -52,6 +52,17 @@ impl Error {
     }
 }
 
+/// The text of a panic's payload (a `&str` or `String` message, as `panic!` makes).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
 /// Renders an error with all its causes: `a: b: c`, skipping causes already in the text.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     struct Chain<'a>(&'a (dyn std::error::Error + 'static));

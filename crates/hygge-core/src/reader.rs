@@ -42,6 +42,7 @@ use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::error::BoxError;
+use crate::error::panic_message;
 use crate::home::BatchStream;
 
 /// The most bytes a database home's decoder lets one batch reach before it starts the next,
@@ -246,16 +247,5 @@ impl Stream for ReaderStream {
                 }
             }
         }
-    }
-}
-
-/// The text of a panic's payload.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }

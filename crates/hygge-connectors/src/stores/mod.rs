@@ -17,6 +17,15 @@ pub enum IfExists {
 /// attempts so that readers queued behind it are not held up for long.
 pub const DEFAULT_LOCK_TIMEOUT_SECS: u64 = 60;
 
+/// A SQL store's `lock_timeout` key: seconds, at least 1 (default
+/// [`DEFAULT_LOCK_TIMEOUT_SECS`]).
+pub fn lock_timeout(key: Option<u64>) -> Result<std::time::Duration, String> {
+    match key.unwrap_or(DEFAULT_LOCK_TIMEOUT_SECS) {
+        0 => Err("lock_timeout: must be at least 1 second".into()),
+        s => Ok(std::time::Duration::from_secs(s)),
+    }
+}
+
 /// The name of the table, in each target schema, holding the checkpoint published with
 /// each table's data (one row per table, updated in the load's own transaction).
 pub const STATE_TABLE: &str = "_hygge_state";

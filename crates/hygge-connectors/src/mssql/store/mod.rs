@@ -54,15 +54,10 @@ pub fn validate(c: &MssqlStoreConfig, conns: &Connections) -> Result<MssqlStore,
         &conns.types,
     )?;
     let pool = pool(&name, &cfg, Role::Store)?;
-    let lock_timeout = c
-        .lock_timeout
-        .unwrap_or(crate::stores::DEFAULT_LOCK_TIMEOUT_SECS);
-    if lock_timeout == 0 {
-        return Err("lock_timeout: must be at least 1 second".into());
-    }
+    let lock_timeout = crate::stores::lock_timeout(c.lock_timeout)?;
     Ok(
         MssqlStore::new(pool, table, c.if_exists, c.batch_size, options, workers)
-            .with_lock_timeout(std::time::Duration::from_secs(lock_timeout)),
+            .with_lock_timeout(lock_timeout),
     )
 }
 

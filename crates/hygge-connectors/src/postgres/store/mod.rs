@@ -31,16 +31,6 @@ pub fn validate(c: &PostgresStoreConfig, conns: &Connections) -> Result<Postgres
         &conns.types,
     )?;
     let pool = pool(&name, &cfg, Role::Store)?;
-    let lock_timeout = c
-        .lock_timeout
-        .unwrap_or(crate::stores::DEFAULT_LOCK_TIMEOUT_SECS);
-    if lock_timeout == 0 {
-        return Err("lock_timeout: must be at least 1 second".into());
-    }
-    Ok(PostgresStore::new(
-        pool,
-        table,
-        c.if_exists,
-        std::time::Duration::from_secs(lock_timeout),
-    ))
+    let lock_timeout = crate::stores::lock_timeout(c.lock_timeout)?;
+    Ok(PostgresStore::new(pool, table, c.if_exists, lock_timeout))
 }
