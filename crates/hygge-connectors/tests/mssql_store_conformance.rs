@@ -119,12 +119,10 @@ impl StoreHarness for Live {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a SQL Server: set MSSQL_TEST_CONNECTION_STRING"]
 async fn mssql_store_conforms_on_a_live_server() {
     let Ok(ado) = std::env::var("MSSQL_TEST_CONNECTION_STRING") else {
-        eprintln!(
-            "SKIPPED mssql_store_conforms: MSSQL_TEST_CONNECTION_STRING is not set (no SQL Server here)"
-        );
-        return;
+        panic!("mssql_store_conforms needs a SQL Server: set MSSQL_TEST_CONNECTION_STRING");
     };
     let live = Live {
         keys: keys(&ado),
