@@ -291,6 +291,9 @@ fn resolve(spec: &FlowSpec, committed: Option<&Checkpoint>) -> Result<(Publish, 
         None => Ok((planned, w.start.clone())),
         Some(c) => match c.position(&w.column, &w.primary_key) {
             Ok(Some(p)) => Ok((planned, Some(p))),
+            // A run that found no rows publishes no position: it says nothing of where the
+            // data ends (and a reload could replace rows it did not write).
+            Ok(None) if c.rows == 0 => Ok((planned, w.start.clone())),
             Ok(None) => reload(
                 "the destination was last published without a watermark, so where its rows end is not known"
                     .into(),

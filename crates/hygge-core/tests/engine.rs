@@ -538,3 +538,27 @@ async fn a_checkpoint_of_another_watermark_turns_the_run_into_a_replacing_reload
         "replaced, not appended"
     );
 }
+
+/// A first incremental run that found no rows publishes a checkpoint without a watermark;
+/// the next run must not take that for "loaded without a watermark" and replace the
+/// destination (it may hold rows hygge did not write): it appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_of_an_empty_run_is_no_reason_to_reload() {
+    let store = MemoryStore::default();
+    let empty = go(CountingHome::new(0, 100), &store, &incremental("t")).await;
+    assert_eq!(empty.status, FlowStatus::Skipped, "{:?}", empty.error);
+    // Rows someone else put there.
+    store
+        .published
+        .lock()
+        .unwrap()
+        .insert("t".into(), vec![hygge_testkit::batch(9_000, 5)]);
+    let next = go(CountingHome::new(2, 100), &store, &incremental("t")).await;
+    assert_eq!(next.status, FlowStatus::Success, "{:?}", next.error);
+    assert_eq!(
+        next.run_type,
+        RunType::Incremental,
+        "appended, not reloaded"
+    );
+    assert_eq!(store.rows("t").len(), 205, "the other rows are kept");
+}
