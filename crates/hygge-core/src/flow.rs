@@ -343,9 +343,9 @@ async fn move_data(
     let committed = match writer.committed().map(Checkpoint::parse) {
         None => None,
         Some(Ok(c)) => Some(c),
-        // A full reload replaces the checkpoint with the data; an incremental run cannot
-        // know where to start.
-        Some(Err(e)) if spec.run_type == RunType::FullDrop && spec.watermark.is_none() => {
+        // A full reload replaces the checkpoint with the data (it reads from no position);
+        // an incremental run cannot know where to start.
+        Some(Err(e)) if spec.run_type == RunType::FullDrop => {
             tracing::warn!("{}: ignoring the destination's {e}", spec.name);
             None
         }

@@ -297,3 +297,28 @@ fn links_that_loop_inside_a_home_folder_are_entered_once() {
         (0..7).collect::<Vec<_>>()
     );
 }
+
+/// A damaged state file stops an incremental run (it cannot know where the data ends) with
+/// a message that says what to do; `--full-drop` replaces the folder and writes a new one.
+#[test]
+fn a_damaged_checkpoint_stops_an_incremental_run_and_full_drop_recovers() {
+    let p = Project::new("name: j\njournal:\n  path: .hygge_journal\n");
+    write_parquet(&p.join("data/t/a.parquet"), &[batch(0, 10)]);
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: parquet\n  path: lake\nrun_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: id\nentities: [t]\n",
+    );
+    assert!(p.run(&["go"]).status.success());
+    fs::write(p.join("lake/t").join(STATE_FILE), "{ not json").unwrap();
+    let out = p.run(&["go"]);
+    let t = stderr(&out) + &stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("checkpoint") && t.contains("--full-drop"), "{t}");
+    let out = p.run(&["go", "--full-drop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(state(&p.join("lake/t"))["checkpoint"]["rows"], 10);
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("lake/t"))),
+        (0..10).collect::<Vec<_>>()
+    );
+}
