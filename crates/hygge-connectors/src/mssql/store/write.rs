@@ -103,17 +103,21 @@ impl MssqlStore {
     }
 }
 
-/// Runs a batch of statements and returns the first column of the first row, if any.
-async fn scalar(lease: &mut Lease, sql: String) -> Result<Option<i64>, String> {
-    let row = lease
+/// Runs a batch of statements and returns its first row, if any.
+async fn first_row(lease: &mut Lease, sql: String) -> Result<Option<tiberius::Row>, String> {
+    lease
         .client()
         .simple_query(sql)
         .await
         .map_err(|e| error_text(&e))?
         .into_row()
         .await
-        .map_err(|e| error_text(&e))?;
-    Ok(row.and_then(|r| {
+        .map_err(|e| error_text(&e))
+}
+
+/// Runs a batch of statements and returns the first column of the first row, if any.
+async fn scalar(lease: &mut Lease, sql: String) -> Result<Option<i64>, String> {
+    Ok(first_row(lease, sql).await?.and_then(|r| {
         r.try_get::<i64, _>(0)
             .ok()
             .flatten()
@@ -123,15 +127,9 @@ async fn scalar(lease: &mut Lease, sql: String) -> Result<Option<i64>, String> {
 
 /// Runs a batch and returns the first column of its first row as text, if any.
 async fn text(lease: &mut Lease, sql: String) -> Result<Option<String>, String> {
-    let row = lease
-        .client()
-        .simple_query(sql)
-        .await
-        .map_err(|e| error_text(&e))?
-        .into_row()
-        .await
-        .map_err(|e| error_text(&e))?;
-    Ok(row.and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string)))
+    Ok(first_row(lease, sql)
+        .await?
+        .and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string)))
 }
 
 async fn execute(lease: &mut Lease, sql: String) -> Result<(), String> {

@@ -147,10 +147,7 @@ impl Store for PostgresStore {
         let c = lease.client();
         let sql_err = |e: tokio_postgres::Error| self.context(&t, pg_error(&e));
         let ready: bool = c
-            .query_one(
-                "SELECT to_regclass($1::text) IS NOT NULL",
-                &[&format!("{q_schema}.{}", ident(STATE_TABLE).map_err(err)?)],
-            )
+            .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&state])
             .await
             .map_err(sql_err)?
             .get(0);
