@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::tree::Node;
+
 /// A named connection's configuration, by `type`.
 #[derive(Debug, Clone)]
 pub enum ConnectionConfig {
@@ -78,35 +80,23 @@ impl ConnectionConfig {
     }
 }
 
-/// The project's named connections, typed by `type` (`hygge.yml` `connections`).
+/// The project's named connections (`hygge.yml` `connections`): typed by `type`, and as
+/// written (less `type`), for the keys a home or store lays over them inline.
 #[derive(Debug, Clone, Default)]
 pub struct Connections {
-    /// `type: postgres` connections by name.
-    #[cfg(feature = "postgres")]
-    pub postgres: BTreeMap<String, crate::postgres::PgConnectionConfig>,
-    /// `type: mssql` connections by name.
-    #[cfg(feature = "mssql")]
-    pub mssql: BTreeMap<String, crate::mssql::MssqlConnectionConfig>,
-    /// Every connection's type, by name.
+    /// Every connection's type, as written, by name.
     pub types: BTreeMap<String, String>,
     /// Every typed connection, by name.
     pub all: BTreeMap<String, ConnectionConfig>,
+    /// Every typed connection's keys as written (less `type`), by name.
+    pub nodes: BTreeMap<String, Node>,
 }
 
 impl Connections {
-    /// Adds the connection `name` (of type `ty`, as written).
-    pub fn insert(&mut self, name: &str, ty: &str, c: ConnectionConfig) {
+    /// Adds the connection `name` (of type `ty`, as written), typed and as written.
+    pub fn insert(&mut self, name: &str, ty: &str, c: ConnectionConfig, node: Node) {
         self.types.insert(name.to_string(), ty.to_string());
-        self.all.insert(name.to_string(), c.clone());
-        match c {
-            #[cfg(feature = "postgres")]
-            ConnectionConfig::Postgres(pg) => {
-                self.postgres.insert(name.to_string(), pg);
-            }
-            #[cfg(feature = "mssql")]
-            ConnectionConfig::Mssql(ms) => {
-                self.mssql.insert(name.to_string(), ms);
-            }
-        }
+        self.all.insert(name.to_string(), c);
+        self.nodes.insert(name.to_string(), node);
     }
 }

@@ -4,6 +4,7 @@
 //! its home (`home/`) and store (`store/`), each with its `config.rs`, its connections,
 //! codecs and types. [`registry`] is the one list of connectors the product asks (`type:`
 //! names, keys, typing and building).
+//! [`tree`] is the located configuration tree every connector types its keys from.
 //! [`format`] holds the Parquet, CSV and NDJSON encoders and decoders shared by file
 //! (and later cloud) connectors.
 
@@ -26,6 +27,7 @@ pub mod postgres;
 pub mod registry;
 pub mod secret;
 pub mod stores;
+pub mod tree;
 
 pub use error::FileError;
 pub use registry::{HomeConfig, StoreConfig};

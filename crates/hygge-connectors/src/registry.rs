@@ -16,6 +16,7 @@ use crate::files::store::{
 use crate::format::csv::CsvWriteOptions;
 use crate::format::parquet::ParquetWriteOptions;
 use crate::format::{FileFormat, WriteOptions};
+use crate::tree::{Loc, Node};
 
 /// Rows per Parquet row group unless `row_group_size` says otherwise (and at most the
 /// rows per file). Like DuckDB's 122,880, it keeps a writer's buffered row group small, so
@@ -88,10 +89,10 @@ pub use crate::connections::{ConnectionConfig, Connections};
 
 /// The result of typing a connector's keys: the config, or serde's error with the key path
 /// where it happened (the product turns it into a located diagnostic).
-pub type Parsed<T> = Result<T, serde_path_to_error::Error<serde_json::Error>>;
+pub type Parsed<T> = Result<T, crate::tree::TreeError>;
 
-fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Parsed<T> {
-    serde_path_to_error::deserialize(v)
+fn parse<T: serde::de::DeserializeOwned>(v: &Node) -> Parsed<T> {
+    crate::tree::from_node(v)
 }
 
 /// One `type:` of home, store or connection, as the product sees it: its names, its keys
@@ -104,9 +105,9 @@ pub struct Kind<C: 'static> {
     /// Other `type:` values meaning the same (the original's spellings).
     pub aliases: &'static [&'static str],
     /// Its keys (besides `type`).
-    pub keys: fn() -> &'static [&'static str],
+    pub keys: fn() -> Vec<&'static str>,
     /// Types its mapping (without `type`).
-    pub parse: fn(serde_json::Value) -> Parsed<C>,
+    pub parse: fn(&Node) -> Parsed<C>,
     /// Reached over a connection (a database), not a path.
     pub remote: bool,
 }
@@ -123,14 +124,14 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
     Kind {
         name: "parquet",
         aliases: &[],
-        keys: crate::keys::field_names::<ParquetHomeConfig>,
+        keys: || crate::keys::field_names::<ParquetHomeConfig>().to_vec(),
         parse: |v| parse(v).map(HomeConfig::Parquet),
         remote: false,
     },
     Kind {
         name: "local",
         aliases: &[],
-        keys: crate::keys::field_names::<LocalHomeConfig>,
+        keys: || crate::keys::field_names::<LocalHomeConfig>().to_vec(),
         parse: |v| parse(v).map(HomeConfig::Local),
         remote: false,
     },
@@ -138,16 +139,16 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
     Kind {
         name: "postgres",
         aliases: &["postgresql"],
-        keys: crate::keys::field_names::<crate::postgres::home::PostgresHomeConfig>,
-        parse: |v| parse(v).map(HomeConfig::Postgres),
+        keys: crate::common::keys_with_inline::<crate::postgres::home::PostgresHomeConfig>,
+        parse: |v| crate::common::with_inline(v).map(HomeConfig::Postgres),
         remote: true,
     },
     #[cfg(feature = "mssql")]
     Kind {
         name: "mssql",
         aliases: &[],
-        keys: crate::keys::field_names::<crate::mssql::home::MssqlHomeConfig>,
-        parse: |v| parse(v).map(HomeConfig::Mssql),
+        keys: crate::common::keys_with_inline::<crate::mssql::home::MssqlHomeConfig>,
+        parse: |v| crate::common::with_inline(v).map(HomeConfig::Mssql),
         remote: true,
     },
 ];
@@ -157,14 +158,14 @@ pub static STORES: &[Kind<StoreConfig>] = &[
     Kind {
         name: "parquet",
         aliases: &[],
-        keys: crate::keys::field_names::<ParquetStoreConfig>,
+        keys: || crate::keys::field_names::<ParquetStoreConfig>().to_vec(),
         parse: |v| parse(v).map(StoreConfig::Parquet),
         remote: false,
     },
     Kind {
         name: "local",
         aliases: &[],
-        keys: crate::keys::field_names::<LocalStoreConfig>,
+        keys: || crate::keys::field_names::<LocalStoreConfig>().to_vec(),
         parse: |v| parse(v).map(StoreConfig::Local),
         remote: false,
     },
@@ -172,16 +173,16 @@ pub static STORES: &[Kind<StoreConfig>] = &[
     Kind {
         name: "postgres",
         aliases: &["postgresql"],
-        keys: crate::keys::field_names::<crate::postgres::store::PostgresStoreConfig>,
-        parse: |v| parse(v).map(StoreConfig::Postgres),
+        keys: crate::common::keys_with_inline::<crate::postgres::store::PostgresStoreConfig>,
+        parse: |v| crate::common::with_inline(v).map(StoreConfig::Postgres),
         remote: true,
     },
     #[cfg(feature = "mssql")]
     Kind {
         name: "mssql",
         aliases: &[],
-        keys: crate::keys::field_names::<crate::mssql::store::MssqlStoreConfig>,
-        parse: |v| parse(v).map(StoreConfig::Mssql),
+        keys: crate::common::keys_with_inline::<crate::mssql::store::MssqlStoreConfig>,
+        parse: |v| crate::common::with_inline(v).map(StoreConfig::Mssql),
         remote: true,
     },
 ];
@@ -192,7 +193,7 @@ pub static CONNECTIONS: &[Kind<ConnectionConfig>] = &[
     Kind {
         name: "mssql",
         aliases: &[],
-        keys: crate::keys::field_names::<crate::mssql::MssqlConnectionConfig>,
+        keys: || crate::keys::field_names::<crate::mssql::MssqlConnectionConfig>().to_vec(),
         parse: |v| parse(v).map(ConnectionConfig::Mssql),
         remote: true,
     },
@@ -200,7 +201,7 @@ pub static CONNECTIONS: &[Kind<ConnectionConfig>] = &[
     Kind {
         name: "postgres",
         aliases: &["postgresql"],
-        keys: crate::keys::field_names::<crate::postgres::PgConnectionConfig>,
+        keys: || crate::keys::field_names::<crate::postgres::PgConnectionConfig>().to_vec(),
         parse: |v| parse(v).map(ConnectionConfig::Postgres),
         remote: true,
     },
@@ -215,7 +216,7 @@ pub fn kind<'a, C>(kinds: &'a [Kind<C>], ty: &str) -> Option<&'a Kind<C>> {
 /// through the kind its `type` names. For tests (the conformance suites).
 pub fn home_from_json(v: serde_json::Value, entity_folder: bool) -> Result<ValidHome, String> {
     let (kind, rest) = split_type(HOMES, v, "home")?;
-    let c = (kind.parse)(rest).map_err(|e| e.to_string())?;
+    let c = (kind.parse)(&Node::from_json(&rest, &Loc::default())).map_err(|e| e.to_string())?;
     c.validate_in(Context {
         entity_folder,
         connections: &Connections::default(),
@@ -225,7 +226,7 @@ pub fn home_from_json(v: serde_json::Value, entity_folder: bool) -> Result<Valid
 /// A store given as JSON, as [`home_from_json`].
 pub fn store_from_json(v: serde_json::Value, entity_folder: bool) -> Result<ValidStore, String> {
     let (kind, rest) = split_type(STORES, v, "store")?;
-    let c = (kind.parse)(rest).map_err(|e| e.to_string())?;
+    let c = (kind.parse)(&Node::from_json(&rest, &Loc::default())).map_err(|e| e.to_string())?;
     c.validate_in(Context {
         entity_folder,
         connections: &Connections::default(),
@@ -369,9 +370,9 @@ impl HomeConfig {
     pub fn credential_warning(&self, conns: &Connections) -> Option<(String, String)> {
         match self {
             #[cfg(feature = "postgres")]
-            HomeConfig::Postgres(c) => pg_warning(c.connection.as_deref(), &c.inline(), conns),
+            HomeConfig::Postgres(c) => pg_warning(c.connection.as_deref(), &c.inline, conns),
             #[cfg(feature = "mssql")]
-            HomeConfig::Mssql(c) => mssql_warning(c.connection.as_deref(), &c.inline(), conns),
+            HomeConfig::Mssql(c) => mssql_warning(c.connection.as_deref(), &c.inline, conns),
             _ => None,
         }
     }
@@ -382,22 +383,17 @@ impl StoreConfig {
     pub fn credential_warning(&self, conns: &Connections) -> Option<(String, String)> {
         match self {
             #[cfg(feature = "postgres")]
-            StoreConfig::Postgres(c) => pg_warning(c.connection.as_deref(), &c.inline(), conns),
+            StoreConfig::Postgres(c) => pg_warning(c.connection.as_deref(), &c.inline, conns),
             #[cfg(feature = "mssql")]
-            StoreConfig::Mssql(c) => mssql_warning(c.connection.as_deref(), &c.inline(), conns),
+            StoreConfig::Mssql(c) => mssql_warning(c.connection.as_deref(), &c.inline, conns),
             _ => None,
         }
     }
 }
 
 #[cfg(feature = "postgres")]
-fn pg_warning(
-    name: Option<&str>,
-    inline: &crate::postgres::PgConnectionConfig,
-    conns: &Connections,
-) -> Option<(String, String)> {
-    let (name, cfg) =
-        crate::postgres::connection::resolve(name, inline, &conns.postgres, &conns.types).ok()?;
+fn pg_warning(name: Option<&str>, inline: &Node, conns: &Connections) -> Option<(String, String)> {
+    let (name, cfg) = crate::postgres::connection::resolve(name, inline, conns).ok()?;
     let warning = cfg.credential_warning(&name)?;
     Some((name, warning))
 }
@@ -405,11 +401,10 @@ fn pg_warning(
 #[cfg(feature = "mssql")]
 fn mssql_warning(
     name: Option<&str>,
-    inline: &crate::mssql::MssqlConnectionConfig,
+    inline: &Node,
     conns: &Connections,
 ) -> Option<(String, String)> {
-    let (name, cfg) =
-        crate::mssql::connection::resolve(name, inline, &conns.mssql, &conns.types).ok()?;
+    let (name, cfg) = crate::mssql::connection::resolve(name, inline, conns).ok()?;
     let warning = cfg.credential_warning(&name)?;
     Some((name, warning))
 }

@@ -10,7 +10,7 @@ use hygge_core::{FlowJob, FlowSpec, RunType};
 
 use crate::config::diag::{did_you_mean, likely_typo};
 use crate::config::model::{
-    EntitySettings, JournalConfig, JournalLocation, STORE_KEYS_FROM_ENTITY, Watermark,
+    EntitySettings, JournalConfig, JournalLocation, Watermark, store_keys_from_entity,
 };
 use crate::config::typed::{check_keys, typed, typed_with};
 use crate::config::yaml::{Loc, Node, Value};
@@ -399,7 +399,7 @@ fn side(
         }
         return None;
     }
-    let fields: &[&str] = if which == "home" {
+    let fields = &if which == "home" {
         (registry::kind(registry::HOMES, &ty)?.keys)()
     } else {
         (registry::kind(registry::STORES, &ty)?.keys)()
@@ -409,7 +409,7 @@ fn side(
     allowed.extend_from_slice(fields);
     // Keys an entity copies into every store: only some stores use them.
     let ignored: Vec<&str> = if which == "store" {
-        STORE_KEYS_FROM_ENTITY
+        store_keys_from_entity()
             .iter()
             .copied()
             .filter(|k| !allowed.contains(k))
@@ -506,17 +506,16 @@ fn apply_options(
         let at = format!("{which}.options.{key}");
         let loc = value.key_or_value_loc().clone();
         if read.contains(&key.as_str()) {
-            if let Some(beside) = out.get(&key) {
-                let mut locs = Vec::new();
-                if beside.to_json("", &mut locs) != value.to_json("", &mut locs) {
-                    diags.warn(
-                        &loc,
-                        at,
-                        format!(
-                            "`{which}.options.{key}` is used instead of `{which}.{key}`, as the original hygge did; set `{key}` in one place"
-                        ),
-                    );
-                }
+            if let Some(beside) = out.get(&key)
+                && beside.to_json() != value.to_json()
+            {
+                diags.warn(
+                    &loc,
+                    at,
+                    format!(
+                        "`{which}.options.{key}` is used instead of `{which}.{key}`, as the original hygge did; set `{key}` in one place"
+                    ),
+                );
             }
             out.set(&key, value);
         } else if let Some(s) = likely_typo(&key, &read) {

@@ -8,7 +8,7 @@
 //! acquire checks the connection (`SELECT 1`) and replaces a dead one; each new connection
 //! gets a fresh (cached, refreshed) token.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -106,77 +106,6 @@ pub struct MssqlConnectionConfig {
     pub client_id: Option<String>,
 }
 
-/// The connection keys a home or store also takes inline.
-macro_rules! with_connection_keys {
-    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$m])*
-        pub struct $name {
-            /// Server (`host`, `host,port`, `tcp:host,port`).
-            #[serde(default)]
-            pub server: Option<String>,
-            /// Database.
-            #[serde(default)]
-            pub database: Option<String>,
-            /// Accepted and ignored (no ODBC needed).
-            #[serde(default)]
-            pub driver: Option<String>,
-            /// `yes` | `strict` | `no` | `off`.
-            #[serde(default)]
-            pub encrypt: Option<$crate::mssql::connection::Flag>,
-            /// Trust the server's certificate unchecked.
-            #[serde(default)]
-            pub trust_cert: Option<$crate::mssql::connection::Flag>,
-            /// CA certificate file.
-            #[serde(default)]
-            pub trust_cert_ca: Option<String>,
-            /// Seconds to connect.
-            #[serde(default)]
-            pub timeout: Option<u64>,
-            /// Connections in the pool.
-            #[serde(default)]
-            pub pool_size: Option<usize>,
-            /// SQL login user.
-            #[serde(default)]
-            pub user: Option<String>,
-            /// SQL login password.
-            #[serde(default)]
-            pub password: Option<$crate::secret::Secret>,
-            /// Entra ID source.
-            #[serde(default)]
-            pub credential: Option<$crate::mssql::auth::CredentialKind>,
-            /// Entra ID access token.
-            #[serde(default)]
-            pub access_token: Option<$crate::secret::Secret>,
-            /// User-assigned managed identity.
-            #[serde(default)]
-            pub client_id: Option<String>,
-            $($body)*
-        }
-
-        impl $name {
-            /// The inline connection keys.
-            pub fn inline(&self) -> $crate::mssql::connection::MssqlConnectionConfig {
-                $crate::mssql::connection::MssqlConnectionConfig {
-                    server: self.server.clone(),
-                    database: self.database.clone(),
-                    driver: self.driver.clone(),
-                    encrypt: self.encrypt.clone(),
-                    trust_cert: self.trust_cert.clone(),
-                    trust_cert_ca: self.trust_cert_ca.clone(),
-                    timeout: self.timeout,
-                    pool_size: self.pool_size,
-                    user: self.user.clone(),
-                    password: self.password.clone(),
-                    credential: self.credential,
-                    access_token: self.access_token.clone(),
-                    client_id: self.client_id.clone(),
-                }
-            }
-        }
-    };
-}
-pub(crate) use with_connection_keys;
-
 /// Azure's public SQL endpoints (`<server><suffix>`), whose certificates are publicly
 /// valid: without `trust_cert`, their certificate is checked (nobody who reaches them
 /// through these names loses anything by it). Private-link names keep the original's
@@ -222,36 +151,6 @@ pub enum Login {
 }
 
 impl MssqlConnectionConfig {
-    /// These keys over `base` (inline keys win over the named connection's).
-    pub fn over(&self, base: &MssqlConnectionConfig) -> MssqlConnectionConfig {
-        MssqlConnectionConfig {
-            server: self.server.clone().or_else(|| base.server.clone()),
-            database: self.database.clone().or_else(|| base.database.clone()),
-            driver: self.driver.clone().or_else(|| base.driver.clone()),
-            encrypt: self.encrypt.clone().or_else(|| base.encrypt.clone()),
-            trust_cert: self.trust_cert.clone().or_else(|| base.trust_cert.clone()),
-            trust_cert_ca: self
-                .trust_cert_ca
-                .clone()
-                .or_else(|| base.trust_cert_ca.clone()),
-            timeout: self.timeout.or(base.timeout),
-            pool_size: self.pool_size.or(base.pool_size),
-            user: self.user.clone().or_else(|| base.user.clone()),
-            password: self.password.clone().or_else(|| base.password.clone()),
-            credential: self.credential.or(base.credential),
-            access_token: self
-                .access_token
-                .clone()
-                .or_else(|| base.access_token.clone()),
-            client_id: self.client_id.clone().or_else(|| base.client_id.clone()),
-        }
-    }
-
-    /// Any connection key given.
-    pub fn is_set(&self) -> bool {
-        self != &MssqlConnectionConfig::default()
-    }
-
     /// Connections in the pool.
     pub fn pool_size(&self) -> usize {
         self.pool_size.unwrap_or(DEFAULT_POOL_SIZE).max(1)
@@ -413,18 +312,15 @@ impl MssqlConnectionConfig {
 /// with any connection keys given inline over it; or the inline keys alone.
 pub fn resolve(
     name: Option<&str>,
-    inline: &MssqlConnectionConfig,
-    named: &BTreeMap<String, MssqlConnectionConfig>,
-    types: &BTreeMap<String, String>,
+    inline: &crate::tree::Node,
+    conns: &crate::connections::Connections,
 ) -> Result<(String, MssqlConnectionConfig), String> {
-    let (name, cfg) = crate::common::named_or_inline(
+    let (name, cfg): (String, MssqlConnectionConfig) = crate::common::named_or_inline(
         "mssql",
         name,
         inline,
-        inline.is_set(),
-        named,
-        types,
-        MssqlConnectionConfig::over,
+        conns,
+        |c| matches!(c, crate::connections::ConnectionConfig::Mssql(_)),
         "`server` and `database`",
     )?;
     cfg.driver_config()?;

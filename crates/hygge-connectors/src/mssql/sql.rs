@@ -27,84 +27,24 @@ pub fn literal(s: &str) -> String {
     format!("N'{}'", s.replace('\'', "''"))
 }
 
-/// A table name, optionally schema-qualified: `dbo.orders`, `[My Schema].[My.Table]`.
+/// TSql's quoting of names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableName {
-    /// The schema, if given (else the login's default schema, usually `dbo`).
-    pub schema: Option<String>,
-    /// The table.
-    pub table: String,
+pub struct TSql;
+
+impl crate::stores::Dialect for TSql {
+    const OPEN: char = '[';
+    const CLOSE: char = ']';
+    const UNCLOSED: &'static str = "has an unclosed `[`";
+    const DOT_HINT: &'static str = "bracket names that contain dots: `[a.b]`";
+    fn ident(name: &str) -> Result<String, String> {
+        ident(name)
+    }
 }
 
+/// A table name, optionally schema-qualified, in TSql's quoting.
+pub type TableName = crate::stores::TableName<TSql>;
+
 impl TableName {
-    /// Splits `s` on its one unbracketed dot (if any).
-    pub fn parse(s: &str) -> Result<TableName, String> {
-        let mut parts = vec![String::new()];
-        let mut bracketed = false;
-        let mut chars = s.trim().chars().peekable();
-        while let Some(c) = chars.next() {
-            let part = parts.last_mut().expect("one part");
-            match c {
-                ']' if bracketed && chars.peek() == Some(&']') => {
-                    chars.next();
-                    part.push(']');
-                }
-                ']' if bracketed => bracketed = false,
-                '[' if !bracketed && part.is_empty() => bracketed = true,
-                '.' if !bracketed => parts.push(String::new()),
-                c => part.push(c),
-            }
-        }
-        if bracketed {
-            return Err(format!("`{s}` has an unclosed `[`"));
-        }
-        match parts.as_slice() {
-            [t] if !t.is_empty() => Ok(TableName {
-                schema: None,
-                table: t.clone(),
-            }),
-            [sc, t] if !sc.is_empty() && !t.is_empty() => Ok(TableName {
-                schema: Some(sc.clone()),
-                table: t.clone(),
-            }),
-            _ => Err(format!(
-                "`{s}` is not a table name: use `table` or `schema.table` (bracket names that contain dots: `[a.b]`)"
-            )),
-        }
-    }
-
-    /// `{entity}` replaced in both parts.
-    pub fn for_entity(&self, entity: &str) -> TableName {
-        TableName {
-            schema: self.schema.as_ref().map(|s| s.replace("{entity}", entity)),
-            table: self.table.replace("{entity}", entity),
-        }
-    }
-
-    /// The same schema, another table name.
-    pub fn with_table(&self, table: String) -> TableName {
-        TableName {
-            schema: self.schema.clone(),
-            table,
-        }
-    }
-
-    /// `[schema].[table]` (or `[table]`).
-    pub fn quoted(&self) -> Result<String, String> {
-        Ok(match &self.schema {
-            Some(s) => format!("{}.{}", ident(s)?, ident(&self.table)?),
-            None => ident(&self.table)?,
-        })
-    }
-
-    /// `schema.table`, for messages.
-    pub fn display(&self) -> String {
-        match &self.schema {
-            Some(s) => format!("{s}.{}", self.table),
-            None => self.table.clone(),
-        }
-    }
-
     /// `N'[schema].[table]'`, for `OBJECT_ID(...)` and `sp_rename`.
     pub fn literal(&self) -> Result<String, String> {
         Ok(literal(&self.quoted()?))

@@ -64,105 +64,7 @@ pub struct PgConnectionConfig {
     pub connect_timeout: Option<u64>,
 }
 
-/// The keys of [`PgConnectionConfig`] (also accepted inline on homes and stores).
-pub const CONNECTION_KEYS: &[&str] = &[
-    "url",
-    "host",
-    "port",
-    "database",
-    "user",
-    "password",
-    "sslmode",
-    "sslrootcert",
-    "pool_size",
-    "connect_timeout",
-];
-
-/// Declares a home's or store's config struct with the connection keys inline (so
-/// `url`, `host`, ... work on the home/store itself), and its `inline()` accessor.
-macro_rules! with_connection_keys {
-    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: $t:ty,)* }) => {
-        $(#[$m])*
-        pub struct $name {
-            $($(#[$fm])* pub $f: $t,)*
-            /// Inline connection: a URL.
-            #[serde(default)]
-            pub url: Option<$crate::postgres::connection::Secret>,
-            /// Inline connection: host.
-            #[serde(default)]
-            pub host: Option<String>,
-            /// Inline connection: port.
-            #[serde(default)]
-            pub port: Option<u16>,
-            /// Inline connection: database.
-            #[serde(default)]
-            pub database: Option<String>,
-            /// Inline connection: user.
-            #[serde(default)]
-            pub user: Option<String>,
-            /// Inline connection: password.
-            #[serde(default)]
-            pub password: Option<$crate::postgres::connection::Secret>,
-            /// Inline connection: sslmode.
-            #[serde(default)]
-            pub sslmode: Option<String>,
-            /// Inline connection: trusted certificate authorities (PEM file).
-            #[serde(default)]
-            pub sslrootcert: Option<String>,
-            /// Inline connection: pool size.
-            #[serde(default)]
-            pub pool_size: Option<usize>,
-            /// Inline connection: connect timeout (seconds).
-            #[serde(default)]
-            pub connect_timeout: Option<u64>,
-        }
-
-        impl $name {
-            /// The connection keys given inline.
-            pub fn inline(&self) -> $crate::postgres::connection::PgConnectionConfig {
-                $crate::postgres::connection::PgConnectionConfig {
-                    url: self.url.clone(),
-                    host: self.host.clone(),
-                    port: self.port,
-                    database: self.database.clone(),
-                    user: self.user.clone(),
-                    password: self.password.clone(),
-                    sslmode: self.sslmode.clone(),
-                    sslrootcert: self.sslrootcert.clone(),
-                    pool_size: self.pool_size,
-                    connect_timeout: self.connect_timeout,
-                }
-            }
-        }
-    };
-}
-pub(crate) use with_connection_keys;
-
 impl PgConnectionConfig {
-    /// True when any connection key is set.
-    pub fn is_set(&self) -> bool {
-        self != &PgConnectionConfig::default()
-    }
-
-    /// `self`'s keys over `base`'s.
-    pub fn over(&self, base: &PgConnectionConfig) -> PgConnectionConfig {
-        PgConnectionConfig {
-            url: self.url.clone().or_else(|| base.url.clone()),
-            host: self.host.clone().or_else(|| base.host.clone()),
-            port: self.port.or(base.port),
-            database: self.database.clone().or_else(|| base.database.clone()),
-            user: self.user.clone().or_else(|| base.user.clone()),
-            password: self.password.clone().or_else(|| base.password.clone()),
-            sslmode: self.sslmode.clone().or_else(|| base.sslmode.clone()),
-            sslrootcert: self
-                .sslrootcert
-                .clone()
-                .or_else(|| base.sslrootcert.clone()),
-            pool_size: self.pool_size.or(base.pool_size),
-            connect_timeout: self.connect_timeout.or(base.connect_timeout),
-        }
-    }
-
     /// The driver's configuration; errors name the key.
     pub fn driver_config(&self) -> Result<tokio_postgres::Config, String> {
         let mut c = self.driver_config_without_tls()?;
@@ -338,18 +240,15 @@ fn describe(c: &tokio_postgres::Config) -> String {
 /// the key.
 pub fn resolve(
     name: Option<&str>,
-    inline: &PgConnectionConfig,
-    named: &std::collections::BTreeMap<String, PgConnectionConfig>,
-    types: &std::collections::BTreeMap<String, String>,
+    inline: &crate::tree::Node,
+    conns: &crate::connections::Connections,
 ) -> Result<(String, PgConnectionConfig), String> {
-    let (name, cfg) = crate::common::named_or_inline(
+    let (name, cfg): (String, PgConnectionConfig) = crate::common::named_or_inline(
         "postgres",
         name,
         inline,
-        inline.is_set(),
-        named,
-        types,
-        PgConnectionConfig::over,
+        conns,
+        |c| matches!(c, crate::connections::ConnectionConfig::Postgres(_)),
         "`url`, or `host`/`database`/`user`",
     )?;
     cfg.driver_config()?;

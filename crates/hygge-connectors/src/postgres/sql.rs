@@ -23,74 +23,22 @@ pub fn ident(name: &str) -> Result<String, String> {
     Ok(format!("\"{}\"", name.replace('"', "\"\"")))
 }
 
-/// A table name, optionally schema-qualified: `schema.table`, `"My Schema"."My.Table"`.
-/// Unquoted parts are taken as written (case kept); quoted parts may contain dots.
+/// Postgres's quoting of names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableName {
-    /// The schema, if given.
-    pub schema: Option<String>,
-    /// The table.
-    pub table: String,
-}
+pub struct Postgres;
 
-impl TableName {
-    /// Splits `s` on its one unquoted dot (if any).
-    pub fn parse(s: &str) -> Result<TableName, String> {
-        let mut parts = vec![String::new()];
-        let mut quoted = false;
-        let mut chars = s.trim().chars().peekable();
-        let mut was_quoted = vec![false];
-        while let Some(c) = chars.next() {
-            match c {
-                '"' if quoted && chars.peek() == Some(&'"') => {
-                    chars.next();
-                    parts.last_mut().expect("one part").push('"');
-                }
-                '"' => {
-                    quoted = !quoted;
-                    *was_quoted.last_mut().expect("one part") = true;
-                }
-                '.' if !quoted => {
-                    parts.push(String::new());
-                    was_quoted.push(false);
-                }
-                c => parts.last_mut().expect("one part").push(c),
-            }
-        }
-        if quoted {
-            return Err(format!("`{s}` has an unbalanced double quote"));
-        }
-        match parts.as_slice() {
-            [t] if !t.is_empty() => Ok(TableName {
-                schema: None,
-                table: t.clone(),
-            }),
-            [sc, t] if !sc.is_empty() && !t.is_empty() => Ok(TableName {
-                schema: Some(sc.clone()),
-                table: t.clone(),
-            }),
-            _ => Err(format!(
-                "`{s}` is not a table name: use `table` or `schema.table` (quote names that contain dots)"
-            )),
-        }
-    }
-
-    /// `"schema"."table"` (or `"table"`).
-    pub fn quoted(&self) -> Result<String, String> {
-        Ok(match &self.schema {
-            Some(s) => format!("{}.{}", ident(s)?, ident(&self.table)?),
-            None => ident(&self.table)?,
-        })
-    }
-
-    /// `schema.table` as a person reads it.
-    pub fn display(&self) -> String {
-        match &self.schema {
-            Some(s) => format!("{s}.{}", self.table),
-            None => self.table.clone(),
-        }
+impl crate::stores::Dialect for Postgres {
+    const OPEN: char = '"';
+    const CLOSE: char = '"';
+    const UNCLOSED: &'static str = "has an unbalanced double quote";
+    const DOT_HINT: &'static str = "quote names that contain dots";
+    fn ident(name: &str) -> Result<String, String> {
+        ident(name)
     }
 }
+
+/// A table name, optionally schema-qualified, in Postgres's quoting.
+pub type TableName = crate::stores::TableName<Postgres>;
 
 /// A string literal: `'text'`, quotes doubled (for the few statements that take no
 /// parameters, such as `SET TRANSACTION SNAPSHOT`).

@@ -76,3 +76,110 @@ impl WriteMode {
         }
     }
 }
+
+/// How a SQL dialect writes names: the characters that quote one, and the check of what
+/// the database can hold.
+pub trait Dialect {
+    /// Opens a quoted name (`"`, `[`).
+    const OPEN: char;
+    /// Closes it; doubled inside a name, it stands for itself.
+    const CLOSE: char;
+    /// Why a name with an open quote is not one (`has an unclosed ...`).
+    const UNCLOSED: &'static str;
+    /// How to write a name that contains a dot, for messages.
+    const DOT_HINT: &'static str;
+    /// The name quoted; an error for a name the database cannot hold.
+    fn ident(name: &str) -> Result<String, String>;
+}
+
+/// A table name, optionally schema-qualified (`schema.table`), as dialect `D` quotes it:
+/// `"My Schema"."My.Table"` in PostgreSQL, `[My Schema].[My.Table]` in SQL Server.
+/// Unquoted parts are taken as written (case kept); quoted parts may contain dots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName<D> {
+    /// The schema, if given (else the database's default).
+    pub schema: Option<String>,
+    /// The table.
+    pub table: String,
+    dialect: std::marker::PhantomData<D>,
+}
+
+impl<D: Dialect> TableName<D> {
+    /// `schema.table` (or `table` without a schema).
+    pub fn new(schema: Option<String>, table: String) -> Self {
+        TableName {
+            schema,
+            table,
+            dialect: std::marker::PhantomData,
+        }
+    }
+
+    /// Splits `s` on its one unquoted dot (if any).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut parts = vec![String::new()];
+        let mut quoted = false;
+        let mut chars = s.trim().chars().peekable();
+        while let Some(c) = chars.next() {
+            let part = parts.last_mut().expect("one part");
+            if quoted {
+                match c {
+                    c if c == D::CLOSE && chars.peek() == Some(&D::CLOSE) => {
+                        chars.next();
+                        part.push(c);
+                    }
+                    c if c == D::CLOSE => quoted = false,
+                    c => part.push(c),
+                }
+            } else {
+                match c {
+                    // A quote that is its own closer opens anywhere; a bracket opens a part.
+                    c if c == D::OPEN && (D::OPEN == D::CLOSE || part.is_empty()) => quoted = true,
+                    '.' => parts.push(String::new()),
+                    c => part.push(c),
+                }
+            }
+        }
+        if quoted {
+            return Err(format!("`{s}` {}", D::UNCLOSED));
+        }
+        match parts.as_slice() {
+            [t] if !t.is_empty() => Ok(Self::new(None, t.clone())),
+            [sc, t] if !sc.is_empty() && !t.is_empty() => {
+                Ok(Self::new(Some(sc.clone()), t.clone()))
+            }
+            _ => Err(format!(
+                "`{s}` is not a table name: use `table` or `schema.table` ({})",
+                D::DOT_HINT
+            )),
+        }
+    }
+
+    /// `{entity}` replaced in both parts.
+    pub fn for_entity(&self, entity: &str) -> Self {
+        Self::new(
+            self.schema.as_ref().map(|s| s.replace("{entity}", entity)),
+            self.table.replace("{entity}", entity),
+        )
+    }
+
+    /// The same schema, another table name.
+    pub fn with_table(&self, table: String) -> Self {
+        Self::new(self.schema.clone(), table)
+    }
+
+    /// The name quoted for SQL: `"schema"."table"`, `[schema].[table]` (or the table alone).
+    pub fn quoted(&self) -> Result<String, String> {
+        Ok(match &self.schema {
+            Some(s) => format!("{}.{}", D::ident(s)?, D::ident(&self.table)?),
+            None => D::ident(&self.table)?,
+        })
+    }
+
+    /// `schema.table` as a person reads it.
+    pub fn display(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("{s}.{}", self.table),
+            None => self.table.clone(),
+        }
+    }
+}

@@ -3,6 +3,9 @@
 //! but never read are accepted with a warning.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::fields::field_names;
 
 use hygge_core::RunType;
 
@@ -71,11 +74,27 @@ pub enum JournalLocation {
     Home,
 }
 
-/// Keys of `flows/<flow>/flow.yml` besides the run settings ([`EntitySettings`]):
-/// `name` (ignored: the flow's name is its folder's), `home` and `store` (required: a path,
-/// or a mapping with `type`), `entities` (names or mappings) and `defaults` (merged under
-/// every `entities/*.yml` file).
-pub const FLOW_KEYS: &[&str] = &["name", "home", "store", "entities", "defaults"];
+/// The keys of `flows/<flow>/flow.yml` besides the run settings ([`EntitySettings`]),
+/// listed by this struct's fields ([`flow_keys`]); `flow.yml` is read key by key.
+#[derive(Deserialize)]
+#[allow(dead_code)] // read for its keys
+pub struct FlowKeys {
+    /// Ignored: the flow's name is its folder's.
+    name: IgnoredAny,
+    /// Required: a path, or a mapping with `type`.
+    home: IgnoredAny,
+    /// Required: a path, or a mapping with `type`.
+    store: IgnoredAny,
+    /// The entities: names or mappings.
+    entities: IgnoredAny,
+    /// Merged under every `entities/*.yml` file.
+    defaults: IgnoredAny,
+}
+
+/// The keys of [`FlowKeys`].
+pub fn flow_keys() -> &'static [&'static str] {
+    field_names::<FlowKeys>()
+}
 
 /// `watermark:`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -112,7 +131,7 @@ pub enum Boundary {
     Inclusive,
 }
 
-/// The run settings of a flow (`flow.yml` less [`FLOW_KEYS`]), and of one entity after
+/// The run settings of a flow (`flow.yml` less [`FlowKeys`]), and of one entity after
 /// merging.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -147,7 +166,8 @@ pub struct EntitySettings {
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// An entity: a file in `entities/`, or a mapping in `entities:`.
+/// An entity: a file in `entities/`, or a mapping in `entities:`; besides these keys, it
+/// takes those of [`StoreKeysFromEntity`] and [`IgnoredEntityKeys`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityFile {
@@ -171,44 +191,46 @@ pub struct EntityFile {
     /// Merged over the flow's store.
     #[serde(default)]
     pub store: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Copied into the store (SQL stores).
-    #[serde(default)]
-    pub if_exists: Option<serde_json::Value>,
-    /// Copied into the store: rows per file or per bulk batch.
-    #[serde(default)]
-    pub batch_size: Option<serde_json::Value>,
-    /// Copied into the store (SQL Server).
-    #[serde(default)]
-    pub parallel_workers: Option<serde_json::Value>,
-    /// Copied into the store (SQL stores).
-    #[serde(default)]
-    pub timeout: Option<serde_json::Value>,
-    /// Copied into the store (Open Mirroring).
-    #[serde(default)]
-    pub folder_deletion_wait_seconds: Option<serde_json::Value>,
-    /// Copied into the store (Open Mirroring).
-    #[serde(default)]
-    pub deletion_query_timeout: Option<serde_json::Value>,
-    /// Written by the original's `init`, never read: ignored with a warning.
-    #[serde(default)]
-    pub columns: Option<serde_json::Value>,
-    /// Written by the original's `init`, never read: ignored with a warning.
-    #[serde(default)]
-    pub source_config: Option<serde_json::Value>,
-    /// Written by the original's `init` (in defaults), never read: ignored with a warning.
-    #[serde(default)]
-    pub key_column: Option<serde_json::Value>,
 }
 
-/// Entity keys that the original copies into the store's configuration.
-pub const STORE_KEYS_FROM_ENTITY: &[&str] = &[
-    "if_exists",
-    "batch_size",
-    "parallel_workers",
-    "timeout",
-    "folder_deletion_wait_seconds",
-    "deletion_query_timeout",
-];
+/// Entity keys the original copies into the store's configuration, listed by this struct's
+/// fields ([`store_keys_from_entity`]): only some stores use them.
+#[derive(Deserialize)]
+#[allow(dead_code)] // read for its keys
+pub struct StoreKeysFromEntity {
+    /// SQL stores.
+    if_exists: IgnoredAny,
+    /// Rows per file or per bulk batch.
+    batch_size: IgnoredAny,
+    /// Stores that bulk-load on several connections.
+    parallel_workers: IgnoredAny,
+    /// SQL stores.
+    timeout: IgnoredAny,
+    /// Open Mirroring.
+    folder_deletion_wait_seconds: IgnoredAny,
+    /// Open Mirroring.
+    deletion_query_timeout: IgnoredAny,
+}
 
-/// Entity keys the original wrote but never read.
-pub const IGNORED_ENTITY_KEYS: &[&str] = &["columns", "source_config", "key_column"];
+/// The keys of [`StoreKeysFromEntity`].
+pub fn store_keys_from_entity() -> &'static [&'static str] {
+    field_names::<StoreKeysFromEntity>()
+}
+
+/// Entity keys the original's `init` wrote but it never read: ignored with a warning.
+/// Listed by this struct's fields ([`ignored_entity_keys`]).
+#[derive(Deserialize)]
+#[allow(dead_code)] // read for its keys
+pub struct IgnoredEntityKeys {
+    /// Column lists.
+    columns: IgnoredAny,
+    /// Source settings.
+    source_config: IgnoredAny,
+    /// In `defaults`.
+    key_column: IgnoredAny,
+}
+
+/// The keys of [`IgnoredEntityKeys`].
+pub fn ignored_entity_keys() -> &'static [&'static str] {
+    field_names::<IgnoredEntityKeys>()
+}

@@ -8,8 +8,8 @@ use super::diag::Diagnostics;
 use super::diag::likely_typo;
 use super::fields::field_names;
 use super::model::{
-    EntityFile, EntitySettings, FLOW_KEYS, IGNORED_ENTITY_KEYS, JournalConfig, ProjectFile,
-    ProjectOptions, STORE_KEYS_FROM_ENTITY,
+    EntityFile, EntitySettings, JournalConfig, ProjectFile, ProjectOptions, flow_keys,
+    ignored_entity_keys, store_keys_from_entity,
 };
 use super::typed::{check_keys, check_keys_lenient, typed, typed_with};
 use super::vars::{CliVar, apply, cli_loc};
@@ -297,7 +297,7 @@ pub fn load(
                 c.remove("type");
                 // Checked (and reported) by `check_connections` already.
                 if let Some(cfg) = typed_with(&c, "", &mut Diagnostics::default(), kind.parse) {
-                    connection_configs.insert(name, ty, cfg);
+                    connection_configs.insert(name, ty, cfg, c);
                 }
             }
         }
@@ -335,7 +335,7 @@ fn load_flow(
             diags.error(&cli_loc(), "", msg);
         }
     }
-    let mut allowed = FLOW_KEYS.to_vec();
+    let mut allowed = flow_keys().to_vec();
     allowed.extend_from_slice(field_names::<EntitySettings>());
     let clean = check_keys(&node, &allowed, &[], "flow.yml", "", diags);
     let errors_before = diags.errors().count();
@@ -372,7 +372,7 @@ fn load_flow(
         );
     }
     let mut settings = clean.clone();
-    for key in FLOW_KEYS {
+    for key in flow_keys() {
         settings.remove(key);
     }
     typed::<EntitySettings>(&settings, "", diags)?;
@@ -453,21 +453,19 @@ fn load_flow(
     let mut seen: Vec<String> = Vec::new();
     // Keys the original never read in an entity (or the flow's `defaults`) are ignored,
     // with a warning, as it ignored them; a likely misspelling of a key stays an error.
-    let entity_keys: Vec<&str> = field_names::<EntityFile>()
-        .iter()
-        .copied()
-        .filter(|k| !IGNORED_ENTITY_KEYS.contains(k))
-        .collect();
+    let mut entity_keys = field_names::<EntityFile>().to_vec();
+    entity_keys.extend_from_slice(store_keys_from_entity());
     for (entity_node, _from_file) in sources {
         let clean = check_keys_lenient(
             &entity_node,
             &entity_keys,
-            IGNORED_ENTITY_KEYS,
+            ignored_entity_keys(),
             "an entity",
             "",
             diags,
         );
-        let Some(entity) = typed::<EntityFile>(&clean, "", diags) else {
+        let (_, own) = clean.partition(|k| store_keys_from_entity().contains(&k));
+        let Some(entity) = typed::<EntityFile>(&own, "", diags) else {
             continue;
         };
         let name = entity.name.clone();
@@ -557,9 +555,8 @@ fn check_connections(conns: &Node, diags: &mut Diagnostics) -> Node {
                 continue;
             }
         };
-        let fields: &[&str] = (kind.keys)();
         let mut allowed = vec!["type"];
-        allowed.extend_from_slice(fields);
+        allowed.extend((kind.keys)());
         let mut clean = check_keys(c, &allowed, &[], &format!("a {ty} connection"), &key, diags);
         clean.remove("type");
         if typed_with(&clean, &key, diags, kind.parse).is_none() {
@@ -649,7 +646,7 @@ fn merge_entity(base: &Node, entity: &Node, diags: &mut Diagnostics) -> (Node, b
         merged.set("store", s);
     }
     if let Some(mut store) = merged.get("store").cloned() {
-        for key in STORE_KEYS_FROM_ENTITY {
+        for key in store_keys_from_entity() {
             if let Some(v) = entity.get(key) {
                 store.set(key, v.clone());
             }

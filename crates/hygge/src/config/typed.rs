@@ -1,12 +1,14 @@
 //! From a located YAML tree to typed config: unknown keys (all of them, with suggestions),
-//! then serde with the error's key path mapped back to file, line and column.
+//! then serde straight from the tree, each error at its value's file, line and column.
 
 use serde::de::DeserializeOwned;
 
 use hygge_connectors::secret::is_secret_key;
 
 use super::diag::{Diagnostics, did_you_mean, likely_typo};
-use super::yaml::{Loc, Node, Value};
+use hygge_connectors::tree::{TreeError, from_node};
+
+use super::yaml::Node;
 
 fn join(prefix: &str, key: &str) -> String {
     match (prefix.is_empty(), key.is_empty()) {
@@ -102,7 +104,7 @@ pub fn check_keys_lenient(
 /// where a number or boolean is wanted is read as one when it spells one (`"5000"`, `yes`),
 /// as the original (pydantic) did, so `${VAR}` works for numbers.
 pub fn typed<T: DeserializeOwned>(node: &Node, prefix: &str, diags: &mut Diagnostics) -> Option<T> {
-    typed_with(node, prefix, diags, serde_path_to_error::deserialize)
+    typed_with(node, prefix, diags, from_node)
 }
 
 /// [`typed`], with the typing done by `parse` (a connector's, from the registry).
@@ -110,90 +112,36 @@ pub fn typed_with<T>(
     node: &Node,
     prefix: &str,
     diags: &mut Diagnostics,
-    parse: impl Fn(serde_json::Value) -> Result<T, serde_path_to_error::Error<serde_json::Error>>,
+    parse: impl Fn(&Node) -> Result<T, TreeError>,
 ) -> Option<T> {
-    let mut node = node.clone();
-    for _ in 0..64 {
-        let mut locs = Vec::new();
-        let json = node.to_json("", &mut locs);
-        match parse(json) {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                let path = e.path().to_string();
-                let path = if path == "." { String::new() } else { path };
-                let msg = e.inner().to_string();
-                if coerce(&mut node, &path, &msg) {
-                    continue;
-                }
-                if let Some(k) = last_key(&path).filter(|k| is_secret_key(k)) {
-                    // `password: 123456`: the text written, as text. Whatever else is
-                    // wrong there, the message never quotes the value.
-                    if msg.contains("expected a string") && secret_as_text(&mut node, &path) {
-                        continue;
-                    }
-                    let expected = match msg.split_once("expected ") {
-                        Some((_, "a string")) | None => "text; write it in quotes",
-                        Some((_, e)) => e,
-                    };
-                    let (loc, key) = locate(&locs, &path, "", &node.loc);
-                    diags.error(
-                        &loc,
-                        join(prefix, &key),
-                        format!("`{k}` must be {expected} (its value is not shown: it is secret)"),
-                    );
-                    return None;
-                }
-                let (loc, key) = locate(&locs, &path, &msg, &node.loc);
-                diags.error(&loc, join(prefix, &key), explain(&msg));
-                return None;
-            }
+    match parse(node) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            report(&e, node, prefix, diags);
+            None
         }
     }
-    diags.error(&node.loc, prefix, "too many values of the wrong type");
-    None
 }
 
-/// The last key of a serde path (`a.b[2].password` -> `password`).
-fn last_key(path: &str) -> Option<&str> {
-    segments(path).into_iter().rev().find_map(|s| match s {
-        Seg::Key(k) => Some(k),
-        Seg::Index(_) => None,
-    })
-}
-
-/// A number or boolean at `path` (under a secret key) made the text written in its file:
-/// `password: 0123` is `0123`, not `123`. False when it is not a number or boolean, or its
-/// text cannot be read back.
-fn secret_as_text(root: &mut Node, path: &str) -> bool {
-    let Some(node) = node_at(root, path) else {
-        return false;
-    };
-    if !matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
-        return false;
+/// One typing error as a located diagnostic. Under a secret key the message says what the
+/// key must be and never quotes the value.
+fn report(e: &TreeError, node: &Node, prefix: &str, diags: &mut Diagnostics) {
+    let loc = e.loc.as_ref().unwrap_or(&node.loc);
+    let mut key = e.path();
+    if let Some(missing) = e.missing {
+        key = join(&key, missing);
     }
-    let Some(text) = source_token(&node.loc) else {
-        return false;
+    let message = match e.last_key().filter(|k| is_secret_key(k)) {
+        Some(k) => {
+            let expected = match e.expected.as_deref() {
+                Some("a string") | None => "text; write it in quotes",
+                Some(x) => x,
+            };
+            format!("`{k}` must be {expected} (its value is not shown: it is secret)")
+        }
+        None => explain(e.message()),
     };
-    node.value = Value::Str(text);
-    true
-}
-
-/// The plain scalar written at `loc` (up to a space, a `#` comment or the line's end).
-fn source_token(loc: &Loc) -> Option<String> {
-    if loc.line == 0 || loc.col == 0 {
-        return None;
-    }
-    let text = std::fs::read_to_string(loc.file.as_path()).ok()?;
-    let line = text.lines().nth(loc.line as usize - 1)?;
-    let token: String = line
-        .chars()
-        .skip(loc.col as usize - 1)
-        .take_while(|c| !c.is_whitespace() && *c != '#' && *c != ',' && *c != '}' && *c != ']')
-        .collect();
-    // A plain scalar YAML read as a number or boolean: no quotes, no structure.
-    let plain =
-        !token.is_empty() && !token.starts_with(['"', '\'', '[', '{', '&', '*', '!', '|', '>']);
-    plain.then_some(token)
+    diags.error(loc, join(prefix, &key), message);
 }
 
 fn explain(msg: &str) -> String {
@@ -203,107 +151,6 @@ fn explain(msg: &str) -> String {
         .replace("expected i64", "expected a whole number")
         .replace("expected i32", "expected a whole number")
         .replace("expected a boolean", "expected true or false")
-}
-
-/// Where the error is: the unknown or missing key's own line when serde names it.
-fn locate(locs: &[(String, Loc, bool)], path: &str, msg: &str, fallback: &Loc) -> (Loc, String) {
-    let find = |p: &str| {
-        locs.iter()
-            .find(|(q, _, _)| q == p)
-            .map(|(_, l, _)| l.clone())
-    };
-    if let Some(field) = backticked(msg, "unknown field `") {
-        let p = join(path, &field);
-        if let Some(l) = find(&p) {
-            return (l, p);
-        }
-    }
-    if let Some(field) = backticked(msg, "missing field `") {
-        return (
-            find(path).unwrap_or_else(|| fallback.clone()),
-            join(path, &field),
-        );
-    }
-    (
-        find(path).unwrap_or_else(|| fallback.clone()),
-        path.to_string(),
-    )
-}
-
-fn backticked(msg: &str, after: &str) -> Option<String> {
-    let start = msg.find(after)? + after.len();
-    let end = msg[start..].find('`')? + start;
-    Some(msg[start..end].to_string())
-}
-
-fn coerce(root: &mut Node, path: &str, msg: &str) -> bool {
-    if !msg.starts_with("invalid type: string") {
-        return false;
-    }
-    let Some(node) = node_at(root, path) else {
-        return false;
-    };
-    let Value::Str(s) = &node.value else {
-        return false;
-    };
-    let t = s.trim();
-    let wants_bool = msg.contains("boolean");
-    let new = if wants_bool {
-        match t.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Some(Value::Bool(true)),
-            "false" | "no" | "off" | "0" => Some(Value::Bool(false)),
-            _ => None,
-        }
-    } else if let Ok(i) = t.parse::<i64>() {
-        Some(Value::Int(i))
-    } else {
-        t.parse::<f64>().ok().map(Value::Float)
-    };
-    match new {
-        Some(v) => {
-            node.value = v;
-            true
-        }
-        None => false,
-    }
-}
-
-fn node_at<'a>(root: &'a mut Node, path: &str) -> Option<&'a mut Node> {
-    let mut cur = root;
-    for seg in segments(path) {
-        cur = match (&mut cur.value, seg) {
-            (Value::Map(entries), Seg::Key(k)) => {
-                &mut entries.iter_mut().find(|(key, _)| key == k)?.1
-            }
-            (Value::Seq(items), Seg::Index(i)) => items.get_mut(i)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn segments(path: &str) -> Vec<Seg<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (key, rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            out.push(Seg::Key(key));
-        }
-        for idx in rest.split('[').filter(|s| !s.is_empty()) {
-            if let Ok(i) = idx.trim_end_matches(']').parse() {
-                out.push(Seg::Index(i));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

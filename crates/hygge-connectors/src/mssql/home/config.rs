@@ -2,14 +2,12 @@
 
 use serde::Deserialize;
 
-use crate::mssql::connection::with_connection_keys;
 use crate::mssql::types::{GuidAs, OffsetAs};
 
 fn batch_size() -> usize {
     25_000
 }
 
-with_connection_keys! {
 /// A SQL Server home's keys (the original hygge's, plus SQL logins and type options).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,5 +33,15 @@ pub struct MssqlHomeConfig {
     /// `datetimeoffset` as `struct` (instant and offset; default) or `utc` (instant only).
     #[serde(default)]
     pub datetimeoffset: OffsetAs,
+    /// The connection keys written inline (those of [`MssqlConnectionConfig`]), as written:
+    /// laid over a named connection's when the connection is resolved.
+    #[serde(skip)]
+    pub inline: crate::tree::Node,
 }
+
+impl crate::common::InlineConnection for MssqlHomeConfig {
+    type Conn = crate::mssql::MssqlConnectionConfig;
+    fn inline_mut(&mut self) -> &mut crate::tree::Node {
+        &mut self.inline
+    }
 }

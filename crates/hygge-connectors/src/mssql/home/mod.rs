@@ -26,12 +26,7 @@ pub fn validate(c: &MssqlHomeConfig, conns: &Connections) -> Result<(MssqlHome, 
             return Err("table: say what to read: `table: dbo.name` or `query: SELECT ...`".into());
         }
     };
-    let (name, cfg) = resolve(
-        c.connection.as_deref(),
-        &c.inline(),
-        &conns.mssql,
-        &conns.types,
-    )?;
+    let (name, cfg) = resolve(c.connection.as_deref(), &c.inline, conns)?;
     let pool = pool(&name, &cfg, Role::Home)?;
     let options = ReadTypeOptions {
         guid: c.uniqueidentifier,

@@ -2,7 +2,6 @@
 
 use serde::Deserialize;
 
-use crate::mssql::connection::with_connection_keys;
 use crate::stores::IfExists;
 
 fn table() -> String {
@@ -23,7 +22,6 @@ pub enum Hints {
     Many(Vec<String>),
 }
 
-with_connection_keys! {
 /// A SQL Server store's keys (the original hygge's).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,5 +53,15 @@ pub struct MssqlStoreConfig {
     /// The original's deprecated key; accepted and ignored.
     #[serde(default)]
     pub write_strategy: Option<String>,
+    /// The connection keys written inline (those of [`MssqlConnectionConfig`]), as written:
+    /// laid over a named connection's when the connection is resolved.
+    #[serde(skip)]
+    pub inline: crate::tree::Node,
 }
+
+impl crate::common::InlineConnection for MssqlStoreConfig {
+    type Conn = crate::mssql::MssqlConnectionConfig;
+    fn inline_mut(&mut self) -> &mut crate::tree::Node {
+        &mut self.inline
+    }
 }

@@ -47,12 +47,7 @@ pub fn validate(c: &MssqlStoreConfig, conns: &Connections) -> Result<MssqlStore,
             }
         };
     }
-    let (name, cfg) = resolve(
-        c.connection.as_deref(),
-        &c.inline(),
-        &conns.mssql,
-        &conns.types,
-    )?;
+    let (name, cfg) = resolve(c.connection.as_deref(), &c.inline, conns)?;
     let pool = pool(&name, &cfg, Role::Store)?;
     let lock_timeout = crate::stores::lock_timeout(c.lock_timeout)?;
     Ok(
@@ -70,7 +65,9 @@ mod tests {
         c.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        validate(&serde_json::from_value(c).unwrap(), &Connections::default())
+        let node = crate::tree::Node::from_json(&c, &crate::tree::Loc::default());
+        let typed = crate::common::with_inline::<MssqlStoreConfig>(&node);
+        validate(&typed.unwrap(), &Connections::default())
     }
 
     #[test]

@@ -86,10 +86,7 @@ impl MssqlStore {
     /// The entity's table.
     pub fn table(&self, entity: &str) -> TableName {
         let t = self.table.for_entity(entity);
-        TableName {
-            schema: Some(t.schema.unwrap_or_else(|| "dbo".into())),
-            table: t.table,
-        }
+        TableName::new(Some(t.schema.unwrap_or_else(|| "dbo".into())), t.table)
     }
 
     /// What a run of `run_type` would do (reads nothing).

@@ -2,14 +2,12 @@
 
 use serde::Deserialize;
 
-use crate::postgres::connection::with_connection_keys;
 use crate::postgres::types::UnconstrainedNumeric;
 
 fn batch_size() -> usize {
     50_000
 }
 
-with_connection_keys! {
 /// A PostgreSQL home's keys.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,5 +32,15 @@ pub struct PostgresHomeConfig {
     /// snapshot (default 4; 1 turns it off). Only free connections of the pool are used.
     #[serde(default)]
     pub parallel: Option<usize>,
+    /// The connection keys written inline (those of [`PgConnectionConfig`]), as written:
+    /// laid over a named connection's when the connection is resolved.
+    #[serde(skip)]
+    pub inline: crate::tree::Node,
 }
+
+impl crate::common::InlineConnection for PostgresHomeConfig {
+    type Conn = crate::postgres::PgConnectionConfig;
+    fn inline_mut(&mut self) -> &mut crate::tree::Node {
+        &mut self.inline
+    }
 }

@@ -39,12 +39,7 @@ pub fn validate(
     if c.parallel == Some(0) {
         return Err("parallel must be at least 1".into());
     }
-    let (name, cfg) = resolve(
-        c.connection.as_deref(),
-        &c.inline(),
-        &conns.postgres,
-        &conns.types,
-    )?;
+    let (name, cfg) = resolve(c.connection.as_deref(), &c.inline, conns)?;
     let pool = pool(&name, &cfg, Role::Home)?;
     let options = ReadTypeOptions {
         unconstrained_numeric: c.unconstrained_numeric,

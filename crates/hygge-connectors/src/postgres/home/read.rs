@@ -77,10 +77,7 @@ impl PostgresHome {
     fn resolve(&self, entity: &str) -> Result<Resolved, String> {
         match &self.source {
             Source::Table(t) => {
-                let t = TableName {
-                    schema: t.schema.as_ref().map(|s| s.replace("{entity}", entity)),
-                    table: t.table.replace("{entity}", entity),
-                };
+                let t = t.for_entity(entity);
                 let quoted = t.quoted()?;
                 Ok(Resolved {
                     select: format!("SELECT * FROM {quoted}"),

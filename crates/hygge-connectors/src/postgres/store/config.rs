@@ -2,15 +2,12 @@
 
 use serde::Deserialize;
 
-use crate::postgres::connection::with_connection_keys;
-
 fn table() -> String {
     "{entity}".into()
 }
 
 pub use crate::stores::IfExists;
 
-with_connection_keys! {
 /// A PostgreSQL store's keys.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,5 +29,15 @@ pub struct PostgresStoreConfig {
     /// it the entity fails and the table is unchanged.
     #[serde(default)]
     pub lock_timeout: Option<u64>,
+    /// The connection keys written inline (those of [`PgConnectionConfig`]), as written:
+    /// laid over a named connection's when the connection is resolved.
+    #[serde(skip)]
+    pub inline: crate::tree::Node,
 }
+
+impl crate::common::InlineConnection for PostgresStoreConfig {
+    type Conn = crate::postgres::PgConnectionConfig;
+    fn inline_mut(&mut self) -> &mut crate::tree::Node {
+        &mut self.inline
+    }
 }

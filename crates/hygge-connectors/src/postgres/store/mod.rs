@@ -24,12 +24,7 @@ pub fn validate(c: &PostgresStoreConfig, conns: &Connections) -> Result<Postgres
         (None, Some(s)) => table.schema = Some(s.clone()),
         _ => {}
     }
-    let (name, cfg) = resolve(
-        c.connection.as_deref(),
-        &c.inline(),
-        &conns.postgres,
-        &conns.types,
-    )?;
+    let (name, cfg) = resolve(c.connection.as_deref(), &c.inline, conns)?;
     let pool = pool(&name, &cfg, Role::Store)?;
     let lock_timeout = crate::stores::lock_timeout(c.lock_timeout)?;
     Ok(PostgresStore::new(pool, table, c.if_exists, lock_timeout))

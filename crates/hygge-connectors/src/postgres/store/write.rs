@@ -71,16 +71,8 @@ impl PostgresStore {
 
     /// The entity's table.
     pub fn table(&self, entity: &str) -> TableName {
-        TableName {
-            schema: Some(
-                self.table
-                    .schema
-                    .as_deref()
-                    .unwrap_or("public")
-                    .replace("{entity}", entity),
-            ),
-            table: self.table.table.replace("{entity}", entity),
-        }
+        let t = self.table.for_entity(entity);
+        TableName::new(Some(t.schema.unwrap_or_else(|| "public".into())), t.table)
     }
 
     /// What a run of `run_type` would do (reads nothing).
