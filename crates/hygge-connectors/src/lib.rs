@@ -26,7 +26,7 @@ pub mod mssql;
 pub mod postgres;
 pub mod registry;
 pub mod secret;
-pub mod stores;
+pub mod sql;
 pub mod tree;
 
 pub use error::FileError;

@@ -401,12 +401,19 @@ impl TokenProvider {
                 query.append_pair(id_param, id);
             }
         }
-        let client = builder.build().map_err(|e| Miss::Next(chain_text(&e)))?;
-        let response = (client.get(target).header(header.0, header.1).send().await)
-            .map_err(|e| Miss::Next(format!("{url} not reachable: {}", chain_text(&e))))?;
+        let client = builder
+            .build()
+            .map_err(|e| Miss::Next(hygge_core::error::chain(&e)))?;
+        let response =
+            (client.get(target).header(header.0, header.1).send().await).map_err(|e| {
+                Miss::Next(format!(
+                    "{url} not reachable: {}",
+                    hygge_core::error::chain(&e)
+                ))
+            })?;
         let status = response.status();
         let body = response.text().await;
-        let body = body.map_err(|e| Miss::Next(chain_text(&e)))?;
+        let body = body.map_err(|e| Miss::Next(hygge_core::error::chain(&e)))?;
         if !status.is_success() {
             let body: String = body.chars().take(300).collect();
             return Err(Miss::Next(format!("{url} answered {status}: {body}")));
@@ -517,16 +524,6 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn chain_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 /// reqwest and azure_core use rustls without a crypto provider of their own.

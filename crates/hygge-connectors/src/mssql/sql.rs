@@ -31,7 +31,7 @@ pub fn literal(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TSql;
 
-impl crate::stores::Dialect for TSql {
+impl crate::sql::Dialect for TSql {
     const OPEN: char = '[';
     const CLOSE: char = ']';
     const UNCLOSED: &'static str = "has an unclosed `[`";
@@ -42,7 +42,7 @@ impl crate::stores::Dialect for TSql {
 }
 
 /// A table name, optionally schema-qualified, in TSql's quoting.
-pub type TableName = crate::stores::TableName<TSql>;
+pub type TableName = crate::sql::TableName<TSql>;
 
 impl TableName {
     /// `N'[schema].[table]'`, for `OBJECT_ID(...)` and `sp_rename`.

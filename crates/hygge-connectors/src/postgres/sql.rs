@@ -27,7 +27,7 @@ pub fn ident(name: &str) -> Result<String, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Postgres;
 
-impl crate::stores::Dialect for Postgres {
+impl crate::sql::Dialect for Postgres {
     const OPEN: char = '"';
     const CLOSE: char = '"';
     const UNCLOSED: &'static str = "has an unbalanced double quote";
@@ -38,7 +38,7 @@ impl crate::stores::Dialect for Postgres {
 }
 
 /// A table name, optionally schema-qualified, in Postgres's quoting.
-pub type TableName = crate::stores::TableName<Postgres>;
+pub type TableName = crate::sql::TableName<Postgres>;
 
 /// A string literal: `'text'`, quotes doubled (for the few statements that take no
 /// parameters, such as `SET TRANSACTION SNAPSHOT`).

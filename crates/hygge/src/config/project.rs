@@ -2,6 +2,7 @@
 //! merged into one located tree per entity, exactly as the original merges them.
 
 use hygge_connectors::registry::{self, Connections};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
@@ -31,7 +32,7 @@ pub struct Project {
     /// Named connections, typed (what homes and stores connect with).
     pub connection_configs: Connections,
     /// Where each named connection is (`connections.<name>` in `hygge.yml`).
-    pub connection_locs: std::collections::BTreeMap<String, Loc>,
+    pub connection_locs: BTreeMap<String, Loc>,
     /// The project-wide `journal` (a flow's or entity's own wins).
     pub journal: Option<JournalConfig>,
     /// The flows, sorted by name.
@@ -148,46 +149,68 @@ pub fn load(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let node = read_yaml(hygge_yml, vars, diags)?;
-    let clean = check_keys(
-        &node,
+    let (clean, connection_configs, connection_locs) = check_project_keys(&node, diags);
+    let file: ProjectFile = typed(&clean, "", diags).unwrap_or_default();
+    check_log_file(&file, &clean, diags);
+    let name = file.name.clone().unwrap_or_else(|| {
+        root.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "hygge".into())
+    });
+    let flows_dir = root.join(file.flows_dir.as_deref().unwrap_or("flows"));
+    let flows = load_flows(&flows_dir, &node.loc, vars, cli_vars, diags);
+    Some(Project {
+        root,
+        file: hygge_yml.to_path_buf(),
+        name,
+        connections: connection_configs.types.clone().into_iter().collect(),
+        connection_configs,
+        connection_locs,
+        journal: file.journal.clone(),
+        options: file.options.unwrap_or_default(),
+        flows,
+    })
+}
+
+/// `hygge.yml`'s keys checked (with `options`, `journal` and each connection's), the
+/// mapping less what was reported, and the connections typed (each once) with where
+/// each is written.
+fn check_project_keys(
+    node: &Node,
+    diags: &mut Diagnostics,
+) -> (Node, Connections, BTreeMap<String, Loc>) {
+    let mut clean = check_keys(
+        node,
         field_names::<ProjectFile>(),
         &[],
         "hygge.yml",
         "",
         diags,
     );
-    let clean = match clean.get("options") {
-        Some(opts) if matches!(opts.value, Value::Map(_)) => {
-            let o = check_keys(
-                opts,
-                field_names::<ProjectOptions>(),
-                &[],
-                "options",
-                "options",
-                diags,
-            );
-            let mut c = clean.clone();
-            c.set("options", o);
-            c
+    for (key, keys) in [
+        ("options", field_names::<ProjectOptions>()),
+        ("journal", field_names::<JournalConfig>()),
+    ] {
+        if let Some(sub) = clean.get(key).filter(|n| matches!(n.value, Value::Map(_))) {
+            let checked = check_keys(sub, keys, &[], key, key, diags);
+            clean.set(key, checked);
         }
-        _ => clean,
-    };
-    let mut clean = clean;
-    if let Some(journal) = clean.get("journal") {
-        let j = check_keys(
-            journal,
-            field_names::<JournalConfig>(),
-            &[],
-            "journal",
-            "journal",
-            diags,
-        );
-        clean.set("journal", j);
     }
+    let mut connections = Connections::default();
+    let mut locs = BTreeMap::new();
     if let Some(conns) = clean.get("connections").cloned() {
-        clean.set("connections", check_connections(&conns, diags));
+        let checked = check_connections(&conns, &mut connections, diags);
+        for (name, c) in checked.entries().unwrap_or_default() {
+            locs.insert(name.clone(), c.key_or_value_loc().clone());
+        }
+        clean.set("connections", checked);
     }
-    let file: ProjectFile = typed(&clean, "", diags).unwrap_or_default();
+    (clean, connections, locs)
+}
+
+/// `options.log_file`: a path, or false.
+fn check_log_file(file: &ProjectFile, clean: &Node, diags: &mut Diagnostics) {
     if let Some(v) = file.options.as_ref().and_then(|o| o.log_file.as_ref())
         && !(v.is_string() || *v == serde_json::Value::Bool(false))
     {
@@ -202,17 +225,20 @@ pub fn load(
             "log_file must be a path, or false for no log file",
         );
     }
-    let name = file.name.clone().unwrap_or_else(|| {
-        root.canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "hygge".into())
-    });
-    let flows_dir = root.join(file.flows_dir.as_deref().unwrap_or("flows"));
+}
+
+/// Every flow of `flows_dir` (a folder with a `flow.yml`), in name order.
+fn load_flows(
+    flows_dir: &Path,
+    at: &Loc,
+    vars: &dyn Fn(&str) -> Option<String>,
+    cli_vars: &[CliVar],
+    diags: &mut Diagnostics,
+) -> Vec<FlowDef> {
     let mut flows = Vec::new();
-    match std::fs::read_dir(&flows_dir) {
+    match std::fs::read_dir(flows_dir) {
         Err(e) => diags.error(
-            &node.loc,
+            at,
             "flows_dir",
             format!("cannot read the flows folder {}: {e}", flows_dir.display()),
         ),
@@ -225,7 +251,7 @@ pub fn load(
             dirs.sort();
             if dirs.is_empty() {
                 diags.error(
-                    &node.loc,
+                    at,
                     "flows_dir",
                     format!(
                         "no flows in {}: each flow is a folder with a flow.yml",
@@ -237,36 +263,7 @@ pub fn load(
                 .iter()
                 .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
-            // As the original, an override for a flow the project lacks changes nothing;
-            // it is said, and a likely misspelling of a flow's name stays an error.
-            let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
-            for v in cli_vars {
-                if names.contains(&v.flow) {
-                    continue;
-                }
-                match likely_typo(&v.flow, &candidates) {
-                    Some(s) => diags.error(
-                        &cli_loc(),
-                        "",
-                        format!(
-                            "--var `{}`: no flow named `{}`; did you mean `{s}`? Flows: {}",
-                            v.shown(),
-                            v.flow,
-                            names.join(", ")
-                        ),
-                    ),
-                    None => diags.warn(
-                        &cli_loc(),
-                        "",
-                        format!(
-                            "--var `{}` has no effect: this project has no flow named `{}` (the original hygge ignored it too). Flows: {}",
-                            v.shown(),
-                            v.flow,
-                            names.join(", ")
-                        ),
-                    ),
-                }
-            }
+            check_flow_vars(&names, cli_vars, diags);
             for dir in dirs {
                 if let Some(flow) = load_flow(&dir, vars, cli_vars, diags) {
                     flows.push(flow);
@@ -274,45 +271,40 @@ pub fn load(
             }
         }
     }
-    let connections = file
-        .connections
-        .iter()
-        .flatten()
-        .map(|(name, c)| {
-            let ty = c.get("type").and_then(|t| t.as_str()).unwrap_or_default();
-            (name.clone(), ty.to_string())
-        })
-        .collect();
-    let mut connection_configs = Connections::default();
-    let mut connection_locs = std::collections::BTreeMap::new();
-    if let Some(conns) = clean.get("connections") {
-        for (name, c) in conns.entries().unwrap_or_default() {
-            connection_locs.insert(name.clone(), c.key_or_value_loc().clone());
-            let ty = c.get("type").and_then(Node::as_str).unwrap_or_default();
-            connection_configs
-                .types
-                .insert(name.clone(), ty.to_string());
-            if let Some(kind) = registry::kind(registry::CONNECTIONS, ty) {
-                let mut c = c.clone();
-                c.remove("type");
-                // Checked (and reported) by `check_connections` already.
-                if let Some(cfg) = typed_with(&c, "", &mut Diagnostics::default(), kind.parse) {
-                    connection_configs.insert(name, ty, cfg, c);
-                }
-            }
+    flows
+}
+
+/// As the original, a `--var` for a flow the project lacks changes nothing: it is said,
+/// and a likely misspelling of a flow's name stays an error.
+fn check_flow_vars(names: &[String], cli_vars: &[CliVar], diags: &mut Diagnostics) {
+    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    for v in cli_vars {
+        if names.contains(&v.flow) {
+            continue;
+        }
+        match likely_typo(&v.flow, &candidates) {
+            Some(s) => diags.error(
+                &cli_loc(),
+                "",
+                format!(
+                    "--var `{}`: no flow named `{}`; did you mean `{s}`? Flows: {}",
+                    v.shown(),
+                    v.flow,
+                    names.join(", ")
+                ),
+            ),
+            None => diags.warn(
+                &cli_loc(),
+                "",
+                format!(
+                    "--var `{}` has no effect: this project has no flow named `{}` (the original hygge ignored it too). Flows: {}",
+                    v.shown(),
+                    v.flow,
+                    names.join(", ")
+                ),
+            ),
         }
     }
-    Some(Project {
-        root,
-        file: hygge_yml.to_path_buf(),
-        name,
-        connections,
-        connection_configs,
-        connection_locs,
-        journal: file.journal.clone(),
-        options: file.options.unwrap_or_default(),
-        flows,
-    })
 }
 
 fn load_flow(
@@ -322,6 +314,29 @@ fn load_flow(
     diags: &mut Diagnostics,
 ) -> Option<FlowDef> {
     let flow_name = dir.file_name()?.to_string_lossy().into_owned();
+    let clean = read_flow_yml(dir, &flow_name, vars, cli_vars, diags)?;
+    let mut base = clean.clone();
+    for key in ["name", "entities", "defaults"] {
+        base.remove(key);
+    }
+
+    let sources = entity_sources(dir, &clean, vars, diags);
+    let entities = build_entities(&flow_name, &base, sources, diags);
+    Some(FlowDef {
+        name: flow_name,
+        entities,
+    })
+}
+
+/// `flow.yml` read, `--var`s applied, its keys, sides and run settings checked: the
+/// mapping less what was reported, or `None` when it has errors.
+fn read_flow_yml(
+    dir: &Path,
+    flow_name: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+    cli_vars: &[CliVar],
+    diags: &mut Diagnostics,
+) -> Option<Node> {
     let flow_yml = dir.join("flow.yml");
     let mut node = read_yaml(&flow_yml, vars, diags)?;
     for side in ["home", "store"] {
@@ -379,13 +394,18 @@ fn load_flow(
     if diags.errors().count() > errors_before {
         return None;
     }
-    let mut base = clean.clone();
-    for key in ["name", "entities", "defaults"] {
-        base.remove(key);
-    }
+    Some(clean)
+}
 
-    // Entities: the entities/ folder wins over inline ones (as the original).
-    let mut sources: Vec<(Node, bool)> = Vec::new(); // (entity node, from a file)
+/// The flow's entities as written, before checking: from `entities/*.yml` (each over the
+/// flow's `defaults`), which wins over the `entities:` list (as the original).
+fn entity_sources(
+    dir: &Path,
+    clean: &Node,
+    vars: &dyn Fn(&str) -> Option<String>,
+    diags: &mut Diagnostics,
+) -> Vec<Node> {
+    let mut sources: Vec<Node> = Vec::new();
     let entities_dir = dir.join("entities");
     if entities_dir.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&entities_dir)
@@ -410,7 +430,7 @@ fn load_flow(
             for (k, v) in entity.entries().unwrap_or_default() {
                 merged.set(k, v.clone());
             }
-            sources.push((merged, true));
+            sources.push(merged);
         }
     } else if let Some(Node {
         value: Value::Seq(items),
@@ -423,9 +443,9 @@ fn load_flow(
                     let loc = item.loc.clone();
                     let mut m = Node::synthetic(Value::Map(vec![]), &loc);
                     m.set("name", Node::synthetic(Value::Str(name.clone()), &loc));
-                    sources.push((m, false));
+                    sources.push(m);
                 }
-                Value::Map(_) => sources.push((item.clone(), false)),
+                Value::Map(_) => sources.push(item.clone()),
                 _ => diags.error(
                     &item.loc,
                     "entities",
@@ -438,13 +458,24 @@ fn load_flow(
         }
     }
 
+    sources
+}
+
+/// Each entity checked, named and merged over the flow's `base` (home, store, settings);
+/// a flow without entities is one entity named as the flow.
+fn build_entities(
+    flow_name: &str,
+    base: &Node,
+    sources: Vec<Node>,
+    diags: &mut Diagnostics,
+) -> Vec<EntityDef> {
     let mut entities = Vec::new();
     if sources.is_empty() {
         entities.push(EntityDef {
-            flow: flow_name.clone(),
-            entity: flow_name.clone(),
+            flow: flow_name.to_string(),
+            entity: flow_name.to_string(),
             implicit: true,
-            name: flow_name.clone(),
+            name: flow_name.to_string(),
             config: base.clone(),
             home_path_from_entity: false,
             loc: base.loc.clone(),
@@ -455,7 +486,7 @@ fn load_flow(
     // with a warning, as it ignored them; a likely misspelling of a key stays an error.
     let mut entity_keys = field_names::<EntityFile>().to_vec();
     entity_keys.extend_from_slice(store_keys_from_entity());
-    for (entity_node, _from_file) in sources {
+    for entity_node in sources {
         let clean = check_keys_lenient(
             &entity_node,
             &entity_keys,
@@ -496,9 +527,9 @@ fn load_flow(
             continue;
         }
         seen.push(name.clone());
-        let (config, home_path_from_entity) = merge_entity(&base, &clean, diags);
+        let (config, home_path_from_entity) = merge_entity(base, &clean, diags);
         entities.push(EntityDef {
-            flow: flow_name.clone(),
+            flow: flow_name.to_string(),
             entity: name.clone(),
             implicit: false,
             name: format!("{flow_name}_{name}"),
@@ -507,15 +538,12 @@ fn load_flow(
             loc: entity_node.loc.clone(),
         });
     }
-    Some(FlowDef {
-        name: flow_name,
-        entities,
-    })
+    entities
 }
 
-/// Validates `connections`: each a mapping with a known `type` and that type's keys.
-/// Returns the mapping with what was reported removed.
-fn check_connections(conns: &Node, diags: &mut Diagnostics) -> Node {
+/// Validates `connections`: each a mapping with a known `type` and that type's keys, typed
+/// into `typed`. Returns the mapping with what was reported removed.
+fn check_connections(conns: &Node, typed: &mut Connections, diags: &mut Diagnostics) -> Node {
     let mut out = conns.clone();
     for (name, c) in conns.entries().unwrap_or_default() {
         let key = format!("connections.{name}");
@@ -559,8 +587,11 @@ fn check_connections(conns: &Node, diags: &mut Diagnostics) -> Node {
         allowed.extend((kind.keys)());
         let mut clean = check_keys(c, &allowed, &[], &format!("a {ty} connection"), &key, diags);
         clean.remove("type");
-        if typed_with(&clean, &key, diags, kind.parse).is_none() {
-            out.remove(name);
+        match typed_with(&clean, &key, diags, kind.parse) {
+            Some(cfg) => typed.insert(name, &ty, cfg, clean),
+            None => {
+                out.remove(name);
+            }
         }
     }
     out

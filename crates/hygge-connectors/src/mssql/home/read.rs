@@ -14,17 +14,11 @@ use hygge_core::{
 
 use crate::mssql::connection::{Lease, MsPool, error_text};
 use crate::mssql::decode::RowDecoder;
-use crate::mssql::sql::{TableName, ident, literal};
+use crate::mssql::sql::{ident, literal};
 use crate::mssql::types::{MsColumn, MsType, ReadTypeOptions, arrow_schema};
 
-/// What to read.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// `schema.table` with `{entity}` in either part.
-    Table(TableName),
-    /// A query with `{entity}`.
-    Query(String),
-}
+/// What the home reads.
+pub type Source = crate::sql::Source<crate::mssql::sql::TSql>;
 
 /// The SQL Server home.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::stores::IfExists;
+use crate::sql::IfExists;
 
 fn table() -> String {
     "{entity}".into()

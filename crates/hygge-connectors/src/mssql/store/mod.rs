@@ -49,7 +49,7 @@ pub fn validate(c: &MssqlStoreConfig, conns: &Connections) -> Result<MssqlStore,
     }
     let (name, cfg) = resolve(c.connection.as_deref(), &c.inline, conns)?;
     let pool = pool(&name, &cfg, Role::Store)?;
-    let lock_timeout = crate::stores::lock_timeout(c.lock_timeout)?;
+    let lock_timeout = crate::sql::lock_timeout(c.lock_timeout)?;
     Ok(
         MssqlStore::new(pool, table, c.if_exists, c.batch_size, options, workers)
             .with_lock_timeout(lock_timeout),

@@ -37,7 +37,7 @@ use crate::mssql::connection::{Lease, MsPool, error_text};
 use crate::mssql::encode::Encoder;
 use crate::mssql::sql::{TableName, ident, literal};
 use crate::mssql::types::Target;
-use crate::stores::{IfExists, STATE_TABLE, WriteMode};
+use crate::sql::{IfExists, STATE_TABLE, WriteMode};
 
 /// Longest `nvarchar(n)` / `varbinary(n)` before `(max)`.
 const MAX_NVARCHAR: usize = 4_000;
@@ -73,7 +73,7 @@ impl MssqlStore {
             batch_size,
             options,
             workers: workers.max(1),
-            lock_timeout: std::time::Duration::from_secs(crate::stores::DEFAULT_LOCK_TIMEOUT_SECS),
+            lock_timeout: std::time::Duration::from_secs(crate::sql::DEFAULT_LOCK_TIMEOUT_SECS),
         }
     }
 

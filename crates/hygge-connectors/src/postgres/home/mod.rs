@@ -9,8 +9,8 @@ pub use read::PostgresHome;
 use crate::common::positive;
 use crate::connections::Connections;
 use crate::postgres::connection::{Role, pool, resolve};
-use crate::postgres::sql::TableName;
 use crate::postgres::types::ReadTypeOptions;
+use read::Source;
 
 /// Streams per table unless `parallel` says otherwise.
 pub const DEFAULT_PARALLEL: usize = 4;
@@ -21,21 +21,7 @@ pub fn validate(
     conns: &Connections,
 ) -> Result<(PostgresHome, usize), String> {
     positive("batch_size", c.batch_size)?;
-    let source = match (&c.table, &c.query) {
-        (Some(t), None) => {
-            read::Source::Table(TableName::parse(t).map_err(|e| format!("table: {e}"))?)
-        }
-        (None, Some(q)) if !q.trim().is_empty() => read::Source::Query(q.clone()),
-        (None, Some(_)) => return Err("query: the query is empty".into()),
-        (Some(_), Some(_)) => {
-            return Err("table: give either `table` or `query`, not both".into());
-        }
-        (None, None) => {
-            return Err(
-                "table: say what to read: `table: schema.name` or `query: SELECT ...`".into(),
-            );
-        }
-    };
+    let source = Source::from_keys(c.table.as_deref(), c.query.as_deref(), "schema.name")?;
     if c.parallel == Some(0) {
         return Err("parallel must be at least 1".into());
     }

@@ -12,7 +12,7 @@ use hygge_core::{BatchSender, BatchStream, BoxError, Home, ReadRequest, ReaderTa
 
 use crate::postgres::connection::{Lease, PgPool, pg_error};
 use crate::postgres::decode::CopyDecoder;
-use crate::postgres::sql::{TableName, ident, literal};
+use crate::postgres::sql::{ident, literal};
 use crate::postgres::tap::Expect;
 use crate::postgres::types::{PgColumn, ReadTypeOptions, arrow_schema};
 
@@ -30,14 +30,8 @@ fn min_pages_per_stream() -> i64 {
 /// TID range scans (PostgreSQL 14+) make block ranges cheap; older servers read one stream.
 const TID_RANGE_SCAN_VERSION: i32 = 140_000;
 
-/// What to read.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// `schema.table` with `{entity}` in either part.
-    Table(TableName),
-    /// A query with `{entity}`.
-    Query(String),
-}
+/// What the home reads.
+pub type Source = crate::sql::Source<crate::postgres::sql::Postgres>;
 
 /// The PostgreSQL home.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ fn table() -> String {
     "{entity}".into()
 }
 
-pub use crate::stores::IfExists;
+pub use crate::sql::IfExists;
 
 /// A PostgreSQL store's keys.
 #[derive(Debug, Clone, Deserialize)]

@@ -26,6 +26,6 @@ pub fn validate(c: &PostgresStoreConfig, conns: &Connections) -> Result<Postgres
     }
     let (name, cfg) = resolve(c.connection.as_deref(), &c.inline, conns)?;
     let pool = pool(&name, &cfg, Role::Store)?;
-    let lock_timeout = crate::stores::lock_timeout(c.lock_timeout)?;
+    let lock_timeout = crate::sql::lock_timeout(c.lock_timeout)?;
     Ok(PostgresStore::new(pool, table, c.if_exists, lock_timeout))
 }

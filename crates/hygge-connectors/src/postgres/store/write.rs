@@ -34,14 +34,14 @@ use crate::postgres::connection::{Lease, PgPool, pg_error};
 use crate::postgres::encode::CopyEncoder;
 use crate::postgres::sql::{MAX_IDENT, TableName, ident, literal};
 use crate::postgres::types::pg_column_type;
-use crate::stores::STATE_TABLE;
+use crate::sql::STATE_TABLE;
 
 /// Bytes of COPY data sent per message: batches are encoded a slice of rows at a time so
 /// that no more than about this much encoded data is held per writer (plus what the driver
 /// has in flight: one message queued, one being written).
 const SEND_CHUNK: usize = 256 << 10;
 
-pub use crate::stores::WriteMode;
+pub use crate::sql::WriteMode;
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]

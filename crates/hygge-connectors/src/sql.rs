@@ -1,5 +1,6 @@
-//! What the SQL stores share: `if_exists`, the write modes, the checkpoint table's name and
-//! the default lock wait. (Each connector's store lives in its own folder.)
+//! What the SQL connectors share: table names in a dialect's quotes, a home's `table` or
+//! `query`, and for stores `if_exists`, the write modes, the checkpoint table's name and the
+//! default lock wait. (Each connector lives in its own folder.)
 
 /// What to do when the target table already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -180,6 +181,36 @@ impl<D: Dialect> TableName<D> {
         match &self.schema {
             Some(s) => format!("{s}.{}", self.table),
             None => self.table.clone(),
+        }
+    }
+}
+
+/// What a SQL home reads: a table or a query.
+#[derive(Debug, Clone)]
+pub enum Source<D> {
+    /// `schema.table` with `{entity}` in either part.
+    Table(TableName<D>),
+    /// A query with `{entity}`.
+    Query(String),
+}
+
+impl<D: Dialect> Source<D> {
+    /// A home's `table` or `query` (one of them); `example` is a table name to suggest.
+    pub fn from_keys(
+        table: Option<&str>,
+        query: Option<&str>,
+        example: &str,
+    ) -> Result<Self, String> {
+        match (table, query) {
+            (Some(t), None) => Ok(Source::Table(
+                TableName::parse(t).map_err(|e| format!("table: {e}"))?,
+            )),
+            (None, Some(q)) if !q.trim().is_empty() => Ok(Source::Query(q.to_string())),
+            (None, Some(_)) => Err("query: the query is empty".into()),
+            (Some(_), Some(_)) => Err("table: give either `table` or `query`, not both".into()),
+            (None, None) => Err(format!(
+                "table: say what to read: `table: {example}` or `query: SELECT ...`"
+            )),
         }
     }
 }
