@@ -219,11 +219,7 @@ fn plan_entity(
             .get("store")
             .and_then(|s| s.get("path"))
             .map_or(&c.loc, |n| n.key_or_value_loc());
-        let log_file = match &project.options.log_file {
-            None => Some(project.root.join("logs").join("hygge.log")),
-            Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
-            Some(_) => None,
-        };
+        let log_file = log_file(project);
         for msg in overlaps(
             &e.entity,
             &folder,
@@ -268,6 +264,16 @@ fn plan_entity(
             _ => None,
         },
     })
+}
+
+/// The project's log file: `options.log_file` (relative to the project folder), else
+/// `logs/hygge.log`; none when `options.log_file` is empty or not text.
+pub fn log_file(project: &Project) -> Option<PathBuf> {
+    match &project.options.log_file {
+        None => Some(project.root.join("logs").join("hygge.log")),
+        Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
+        Some(_) => None,
+    }
 }
 
 /// Typed by the registry's kind for `ty` (per variant, not through the tagged enum, so
