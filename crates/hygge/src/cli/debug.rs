@@ -165,47 +165,43 @@ async fn check_entities(plans: &[EntityPlan], tally: &mut Tally) {
             }
             Err(e) => {
                 tally.failed += 1;
-                print_home_failure(p, &e);
+                println!("    home:  {}", chain(e.as_ref()));
+                println!("    fix:   {}", home_fix(p));
             }
             Ok(_) => {}
         }
         if let Err(e) = store {
             tally.failed += 1;
-            print_store_failure(p, &e);
+            println!("    store: {}", chain(e.as_ref()));
+            println!("    fix:   {}", store_fix(p));
         }
     }
 }
 
-/// A home that cannot be read, and what to check.
-fn print_home_failure(p: &EntityPlan, e: &BoxError) {
-    println!("    home:  {}", chain(e.as_ref()));
-    let remote = registry::kind(registry::HOMES, &p.home_type).is_some_and(|k| k.remote);
-    if remote {
-        println!(
-            "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the connection must work and the table or query must exist and be readable",
-            p.flow
-        );
+/// What to check when a home cannot be read.
+fn home_fix(p: &EntityPlan) -> String {
+    let what = if remote(registry::HOMES, &p.home_type) {
+        "the connection must work and the table or query must exist and be readable".to_string()
     } else {
-        println!(
-            "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the path must exist and hold {} data",
-            p.flow, p.home_type
-        );
-    }
+        format!("the path must exist and hold {} data", p.home_type)
+    };
+    format!(
+        "check `home` in flows/{}/flow.yml (and the entity's file): {what}",
+        p.flow
+    )
 }
 
-/// A store that cannot be written, and what to check.
-fn print_store_failure(p: &EntityPlan, e: &BoxError) {
-    println!("    store: {}", chain(e.as_ref()));
-    let remote = registry::kind(registry::STORES, &p.store_type).is_some_and(|k| k.remote);
-    if remote {
-        println!(
-            "    fix:   check `store` in flows/{}/flow.yml: the connection must work and its user must be allowed to create tables in the schema",
-            p.flow
-        );
+/// What to check when a store cannot be written.
+fn store_fix(p: &EntityPlan) -> String {
+    let what = if remote(registry::STORES, &p.store_type) {
+        "the connection must work and its user must be allowed to create tables in the schema"
     } else {
-        println!(
-            "    fix:   check `store` in flows/{}/flow.yml: its folder (or the nearest existing parent) must be writable by this user",
-            p.flow
-        );
-    }
+        "its folder (or the nearest existing parent) must be writable by this user"
+    };
+    format!("check `store` in flows/{}/flow.yml: {what}", p.flow)
+}
+
+/// Whether the kind named `ty` is reached over a connection.
+fn remote<C>(kinds: &[registry::Kind<C>], ty: &str) -> bool {
+    registry::kind(kinds, ty).is_some_and(|k| k.remote)
 }
