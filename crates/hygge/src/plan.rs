@@ -438,7 +438,7 @@ fn side<S: Side>(
     let ty = side_type::<S>(node, diags)?;
     let fields: &[&str] = (registry::kind(S::kinds(), &ty)?.keys)();
     let node = &apply_options(node, which, &ty, fields, diags);
-    let clean = side_keys(node, which, &ty, fields, diags);
+    let mut clean = side_keys(node, which, &ty, fields, diags);
     if let Some(v) = clean.get("path")
         && let Some(text) = v.as_str()
         && text.trim().is_empty()
@@ -453,7 +453,6 @@ fn side<S: Side>(
         );
         return None;
     }
-    let mut clean = clean;
     resolve_path(&mut clean, &project.root);
     Some((clean, ty))
 }
