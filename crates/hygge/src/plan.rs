@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use hygge_connectors::registry::{
-    self, Context, HomeConfig, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
+    self, Connections, Context, HomeConfig, Kind, PLANNED_TYPES, StoreConfig, ValidHome, ValidStore,
 };
 use hygge_core::{FlowJob, FlowSpec, RunType};
 
@@ -116,125 +116,51 @@ fn plan_entity(
 ) -> Option<EntityPlan> {
     let errors_before = diags.errors().count();
     let c = &e.config;
-    let mut home_path = None;
-    let mut store_path = None;
-    let home = side(project, e, "home", diags).and_then(|(node, ty)| {
-        home_path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
-        let cfg = home_config(&node, &ty, diags)?;
-        let ctx = Context {
-            entity_folder: !e.implicit && !e.home_path_from_entity,
-            connections: &project.connection_configs,
-        };
-        let warning = cfg.credential_warning(&project.connection_configs);
-        warn_credentials(project, warning, &node, "home", diags);
-        report(cfg.validate_in(ctx), &node, "home", diags).map(|h| (h, ty))
-    });
-    let store = side(project, e, "store", diags).and_then(|(node, ty)| {
-        store_path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
-        let cfg = store_config(&node, &ty, diags)?;
-        let ctx = Context {
-            entity_folder: !e.implicit,
-            connections: &project.connection_configs,
-        };
-        let warning = cfg.credential_warning(&project.connection_configs);
-        warn_credentials(project, warning, &node, "store", diags);
-        report(cfg.validate_in(ctx), &node, "store", diags).map(|s| (s, ty))
-    });
+    let (home_path, home) = plan_side::<HomeConfig>(project, e, diags);
+    let (store_path, store) = plan_side::<StoreConfig>(project, e, diags);
 
     let mut rest = c.clone();
     rest.remove("home");
     rest.remove("store");
     let settings: EntitySettings = typed(&rest, "", diags)?;
-    let legacy = settings.full_drop.map(|full| {
-        if full {
-            RunType::FullDrop
-        } else {
-            RunType::Incremental
-        }
-    });
-    let run_type = overrides
-        .run_type
-        .or(legacy)
-        .or(settings.run_type)
-        .unwrap_or_default();
-    let mut bounded = |key: &str, value: Option<usize>, default: usize, max: usize, what: &str| {
-        let value = value.unwrap_or(default);
-        if !(1..=max).contains(&value) {
-            let loc = c.get(key).map_or(&c.loc, |n| &n.loc);
-            diags.error(
-                loc,
-                key,
-                format!("{key} must be a whole number{what} from 1 to {max}"),
-            );
-        }
-        value
-    };
+    let run_type = run_type(overrides, &settings);
     let queue_size = bounded(
+        c,
         "queue_size",
         settings.queue_size,
-        hygge_core::flow::DEFAULT_QUEUE_SIZE,
-        100,
+        (hygge_core::flow::DEFAULT_QUEUE_SIZE, 100),
         "",
+        diags,
     );
     let queue_memory_mb = bounded(
+        c,
         "queue_memory_mb",
         settings.queue_memory_mb,
-        hygge_core::flow::DEFAULT_QUEUE_MEMORY_MB,
-        65_536,
+        (hygge_core::flow::DEFAULT_QUEUE_MEMORY_MB, 65_536),
         " of MiB",
+        diags,
     );
     let journal_cfg = settings.journal.as_ref().or(project.journal.as_ref());
-    let journal = match journal_cfg {
-        None => None,
-        Some(j) => match journal_dir(
+    let journal = journal_cfg.and_then(|j| {
+        let dir = journal_dir(
             j,
             &project.root,
             home_path.as_deref(),
             store_path.as_deref(),
             e.implicit,
-        ) {
-            Ok(dir) => Some(dir),
-            Err(msg) => {
-                let loc = c.get("journal").map_or(&c.loc, |n| n.key_or_value_loc());
-                diags.error(loc, "journal", msg);
-                None
-            }
-        },
-    };
-    if run_type == RunType::Incremental && settings.watermark.is_some() && journal_cfg.is_none() {
-        let loc = c.get("watermark").map_or(&c.loc, |n| n.key_or_value_loc());
-        diags.error(
-            loc,
-            "watermark",
-            format!(
-                "entity `{}` is incremental by watermark, but no journal is configured, so hygge would not know where the last run stopped and would load every row again; add `journal: {{path: .hygge_journal}}` to hygge.yml (or the flow), or run it as full_drop",
-                e.name
-            ),
         );
+        dir.map_err(|msg| {
+            let loc = c.get("journal").map_or(&c.loc, |n| n.key_or_value_loc());
+            diags.error(loc, "journal", msg);
+        })
+        .ok()
+    });
+    if run_type == RunType::Incremental && settings.watermark.is_some() && journal_cfg.is_none() {
+        no_journal_for_watermark(e, diags);
     }
     let (home, home_type) = home?;
     let (store, store_type) = store?;
-    if let Some(folder) = store.local_folder(&e.entity) {
-        let loc = c
-            .get("store")
-            .and_then(|s| s.get("path"))
-            .map_or(&c.loc, |n| n.key_or_value_loc());
-        let log_file = match &project.options.log_file {
-            None => Some(project.root.join("logs").join("hygge.log")),
-            Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
-            Some(_) => None,
-        };
-        for msg in overlaps(
-            &e.entity,
-            &folder,
-            &project.root,
-            home.local_path(&e.entity).as_deref(),
-            journal.as_deref(),
-            log_file.as_deref(),
-        ) {
-            diags.error(loc, "store.path", msg);
-        }
-    }
+    check_store_folder(project, e, &home, &store, journal.as_deref(), diags);
     if diags.errors().count() > errors_before {
         return None;
     }
@@ -257,34 +183,195 @@ fn plan_entity(
         journal,
         reconcile_strict: settings.reconcile != Some(crate::config::model::Reconcile::Warn),
         reload: overrides.run_type == Some(RunType::FullDrop),
-        journal_legacy: match journal_cfg {
-            Some(j)
-                if e.implicit
-                    && j.path.is_none()
-                    && j.location.unwrap_or(JournalLocation::Store) == JournalLocation::Store =>
-            {
-                store_path.as_ref().map(|s| s.join(".hygge_journal"))
-            }
-            _ => None,
-        },
+        journal_legacy: journal_cfg.and_then(|j| legacy_journal_dir(j, e, store_path.as_deref())),
     })
+}
+
+/// What planning does alike for a home and a store, told apart by this trait.
+trait Side: Sized + 'static {
+    /// The validated configuration.
+    type Valid;
+    /// `home` or `store`: the key in a flow, and the word in messages.
+    const WHICH: &'static str;
+    /// The registry's kinds of this side.
+    fn kinds() -> &'static [Kind<Self>];
+    /// Whether each entity reads or writes `<path>/<entity>` (file connectors).
+    fn entity_folder(e: &EntityDef) -> bool;
+    /// A login this configuration sends to a server that is not verified.
+    fn credential_warning(&self, connections: &Connections) -> Option<(String, String)>;
+    /// The connector's own validation.
+    fn validate(&self, ctx: Context<'_>) -> Result<Self::Valid, String>;
+}
+
+impl Side for HomeConfig {
+    type Valid = ValidHome;
+    const WHICH: &'static str = "home";
+    fn kinds() -> &'static [Kind<Self>] {
+        registry::HOMES
+    }
+    fn entity_folder(e: &EntityDef) -> bool {
+        !e.implicit && !e.home_path_from_entity
+    }
+    fn credential_warning(&self, connections: &Connections) -> Option<(String, String)> {
+        HomeConfig::credential_warning(self, connections)
+    }
+    fn validate(&self, ctx: Context<'_>) -> Result<ValidHome, String> {
+        self.validate_in(ctx)
+    }
+}
+
+impl Side for StoreConfig {
+    type Valid = ValidStore;
+    const WHICH: &'static str = "store";
+    fn kinds() -> &'static [Kind<Self>] {
+        registry::STORES
+    }
+    fn entity_folder(e: &EntityDef) -> bool {
+        !e.implicit
+    }
+    fn credential_warning(&self, connections: &Connections) -> Option<(String, String)> {
+        StoreConfig::credential_warning(self, connections)
+    }
+    fn validate(&self, ctx: Context<'_>) -> Result<ValidStore, String> {
+        self.validate_in(ctx)
+    }
+}
+
+/// The entity's home or store: its `path` as resolved (even when the rest is invalid; the
+/// journal may live beside it), and the validated configuration with its type.
+fn plan_side<S: Side>(
+    project: &Project,
+    e: &EntityDef,
+    diags: &mut Diagnostics,
+) -> (Option<PathBuf>, Option<(S::Valid, String)>) {
+    let Some((node, ty)) = side::<S>(project, e, diags) else {
+        return (None, None);
+    };
+    let path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
+    let Some(cfg) = side_config::<S>(&node, &ty, diags) else {
+        return (path, None);
+    };
+    let ctx = Context {
+        entity_folder: S::entity_folder(e),
+        connections: &project.connection_configs,
+    };
+    let warning = cfg.credential_warning(&project.connection_configs);
+    warn_credentials(project, warning, &node, S::WHICH, diags);
+    let valid = report(cfg.validate(ctx), &node, S::WHICH, diags).map(|v| (v, ty));
+    (path, valid)
+}
+
+/// `--incremental` / `--full-drop`, else the original's `full_drop: true|false`, else
+/// `run_type`, else full_drop.
+fn run_type(overrides: &Overrides, settings: &EntitySettings) -> RunType {
+    let legacy = settings.full_drop.map(|full| {
+        if full {
+            RunType::FullDrop
+        } else {
+            RunType::Incremental
+        }
+    });
+    overrides
+        .run_type
+        .or(legacy)
+        .or(settings.run_type)
+        .unwrap_or_default()
+}
+
+/// The entity's `key`, or its `default`; an error unless from 1 to `max` (`what` says in
+/// what unit).
+fn bounded(
+    c: &Node,
+    key: &str,
+    value: Option<usize>,
+    (default, max): (usize, usize),
+    what: &str,
+    diags: &mut Diagnostics,
+) -> usize {
+    let value = value.unwrap_or(default);
+    if !(1..=max).contains(&value) {
+        let loc = c.get(key).map_or(&c.loc, |n| &n.loc);
+        diags.error(
+            loc,
+            key,
+            format!("{key} must be a whole number{what} from 1 to {max}"),
+        );
+    }
+    value
+}
+
+/// An incremental entity with a watermark needs a journal: without one, every run would
+/// load every row again.
+fn no_journal_for_watermark(e: &EntityDef, diags: &mut Diagnostics) {
+    let c = &e.config;
+    let loc = c.get("watermark").map_or(&c.loc, |n| n.key_or_value_loc());
+    diags.error(
+        loc,
+        "watermark",
+        format!(
+            "entity `{}` is incremental by watermark, but no journal is configured, so hygge would not know where the last run stopped and would load every row again; add `journal: {{path: .hygge_journal}}` to hygge.yml (or the flow), or run it as full_drop",
+            e.name
+        ),
+    );
+}
+
+/// Refuses a local store folder that a run must not replace ([`overlaps`]).
+fn check_store_folder(
+    project: &Project,
+    e: &EntityDef,
+    home: &ValidHome,
+    store: &ValidStore,
+    journal: Option<&Path>,
+    diags: &mut Diagnostics,
+) {
+    let Some(folder) = store.local_folder(&e.entity) else {
+        return;
+    };
+    let c = &e.config;
+    let loc = c
+        .get("store")
+        .and_then(|s| s.get("path"))
+        .map_or(&c.loc, |n| n.key_or_value_loc());
+    let log_file = log_file(project);
+    for msg in overlaps(
+        &e.entity,
+        &folder,
+        &project.root,
+        home.local_path(&e.entity).as_deref(),
+        journal,
+        log_file.as_deref(),
+    ) {
+        diags.error(loc, "store.path", msg);
+    }
+}
+
+/// Where the original (and hygge before checkpoints) kept the journal of a flow without
+/// entities: `.hygge_journal/` inside its store folder.
+fn legacy_journal_dir(j: &JournalConfig, e: &EntityDef, store: Option<&Path>) -> Option<PathBuf> {
+    if e.implicit && kept_at_store(j) {
+        store.map(|s| s.join(".hygge_journal"))
+    } else {
+        None
+    }
+}
+
+/// The project's log file: `options.log_file` (relative to the project folder), else
+/// `logs/hygge.log`; none when `options.log_file` is empty or not text.
+pub fn log_file(project: &Project) -> Option<PathBuf> {
+    match &project.options.log_file {
+        None => Some(project.root.join("logs").join("hygge.log")),
+        Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
+        Some(_) => None,
+    }
 }
 
 /// Typed by the registry's kind for `ty` (per variant, not through the tagged enum, so
 /// errors keep their key path).
-fn home_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<HomeConfig> {
+fn side_config<S: Side>(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<S> {
     let mut n = node.clone();
     n.remove("type");
-    let kind = registry::kind(registry::HOMES, ty)?;
-    typed_with(&n, "home", diags, kind.parse)
-}
-
-/// Typed per variant, like [`home_config`].
-fn store_config(node: &Node, ty: &str, diags: &mut Diagnostics) -> Option<StoreConfig> {
-    let mut n = node.clone();
-    n.remove("type");
-    let kind = registry::kind(registry::STORES, ty)?;
-    typed_with(&n, "store", diags, kind.parse)
+    let kind = registry::kind(S::kinds(), ty)?;
+    typed_with(&n, S::WHICH, diags, kind.parse)
 }
 
 /// Warns (once per connection: at the named connection in `hygge.yml`, or at the home or
@@ -327,12 +414,12 @@ fn report<T>(
 }
 
 /// The checked, path-resolved mapping of `home` or `store`, and its type.
-fn side(
+fn side<S: Side>(
     project: &Project,
     e: &EntityDef,
-    which: &str,
     diags: &mut Diagnostics,
 ) -> Option<(Node, String)> {
+    let which = S::WHICH;
     let Some(node) = e.config.get(which) else {
         diags.error(&e.loc, which, format!("flow `{}` has no `{which}`", e.flow));
         return None;
@@ -348,18 +435,37 @@ fn side(
         );
         return None;
     }
-    let kinds_names = if which == "home" {
-        registry::names(registry::HOMES)
-    } else {
-        registry::names(registry::STORES)
-    };
+    let ty = side_type::<S>(node, diags)?;
+    let fields = &(registry::kind(S::kinds(), &ty)?.keys)();
+    let node = &apply_options(node, which, &ty, fields, diags);
+    let mut clean = side_keys(node, which, &ty, fields, diags);
+    if let Some(v) = clean.get("path")
+        && let Some(text) = v.as_str()
+        && text.trim().is_empty()
+    {
+        diags.error(
+            &v.loc,
+            format!("{which}.path"),
+            format!(
+                "`path` is empty (set from an environment variable that is empty, such as `${{OUT}}` or `${{OUT:-}}`?); {} needs a folder of its own",
+                if which == "home" { "a home" } else { "a store" }
+            ),
+        );
+        return None;
+    }
+    resolve_path(&mut clean, &project.root);
+    Some((clean, ty))
+}
+
+/// The side's `type` (`parquet` when none is given), by its canonical name; an error
+/// unless this build has it.
+fn side_type<S: Side>(node: &Node, diags: &mut Diagnostics) -> Option<String> {
+    let which = S::WHICH;
     let canonical = |t: &str| {
-        let found = if which == "home" {
-            registry::kind(registry::HOMES, t).map(|k| k.name)
-        } else {
-            registry::kind(registry::STORES, t).map(|k| k.name)
-        };
-        found.unwrap_or(t).to_string()
+        registry::kind(S::kinds(), t)
+            .map(|k| k.name)
+            .unwrap_or(t)
+            .to_string()
     };
     let ty = match node.get("type").map(|t| (t, t.as_str())) {
         Some((_, Some(t))) => canonical(t),
@@ -369,42 +475,43 @@ fn side(
         }
         None => "parquet".into(),
     };
-    let available: &[&str] = &kinds_names;
-    if !available.contains(&ty.as_str()) {
-        let loc = node
-            .get("type")
-            .map(|t| t.loc.clone())
-            .unwrap_or_else(|| node.loc.clone());
-        if PLANNED_TYPES.contains(&ty.as_str()) {
-            diags.error(
-                &loc,
-                format!("{which}.type"),
-                format!(
-                    "{which} type `{ty}` is not available in this version of hygge yet (available: {})",
-                    available.join(", ")
-                ),
-            );
-        } else {
-            let hint = did_you_mean(&ty, available)
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            diags.error(
-                &loc,
-                format!("{which}.type"),
-                format!(
-                    "unknown {which} type `{ty}`; {hint}available: {}",
-                    available.join(", ")
-                ),
-            );
-        }
-        return None;
+    let available: &[&str] = &registry::names(S::kinds());
+    if available.contains(&ty.as_str()) {
+        return Some(ty);
     }
-    let fields = &if which == "home" {
-        (registry::kind(registry::HOMES, &ty)?.keys)()
+    let loc = node
+        .get("type")
+        .map(|t| t.loc.clone())
+        .unwrap_or_else(|| node.loc.clone());
+    if PLANNED_TYPES.contains(&ty.as_str()) {
+        diags.error(
+            &loc,
+            format!("{which}.type"),
+            format!(
+                "{which} type `{ty}` is not available in this version of hygge yet (available: {})",
+                available.join(", ")
+            ),
+        );
     } else {
-        (registry::kind(registry::STORES, &ty)?.keys)()
-    };
-    let node = &apply_options(node, which, &ty, fields, diags);
+        let hint = did_you_mean(&ty, available)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        diags.error(
+            &loc,
+            format!("{which}.type"),
+            format!(
+                "unknown {which} type `{ty}`; {hint}available: {}",
+                available.join(", ")
+            ),
+        );
+    }
+    None
+}
+
+/// The side's mapping with only the keys its type takes (`type` and `fields`): unknown
+/// keys are errors; the keys an entity copies into every store that this store does not
+/// use are dropped with a warning.
+fn side_keys(node: &Node, which: &str, ty: &str, fields: &[&str], diags: &mut Diagnostics) -> Node {
     let mut allowed: Vec<&str> = vec!["type"];
     allowed.extend_from_slice(fields);
     // Keys an entity copies into every store: only some stores use them.
@@ -434,22 +541,7 @@ fn side(
             );
         }
     }
-    if let Some(v) = clean.get("path")
-        && let Some(text) = v.as_str()
-        && text.trim().is_empty()
-    {
-        diags.error(
-            &v.loc,
-            format!("{which}.path"),
-            format!(
-                "`path` is empty (set from an environment variable that is empty, such as `${{OUT}}` or `${{OUT:-}}`?); {} needs a folder of its own",
-                if which == "home" { "a home" } else { "a store" }
-            ),
-        );
-        return None;
-    }
-    resolve_path(&mut clean, &project.root);
-    Some((clean, ty))
+    clean
 }
 
 /// The keys the original hygge read from `options:` under a home (its base class: the read
@@ -473,15 +565,6 @@ fn apply_options(
     let Some(options) = out.remove("options") else {
         return out;
     };
-    let read: Vec<&str> = if which == "home" {
-        HOME_OPTION_KEYS
-    } else {
-        STORE_OPTION_KEYS
-    }
-    .iter()
-    .copied()
-    .filter(|k| fields.contains(k))
-    .collect();
     let entries = match &options.value {
         Value::Map(entries) => entries.clone(),
         Value::Null => return out,
@@ -497,16 +580,61 @@ fn apply_options(
             return out;
         }
     };
-    let listed = read
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(" and ");
+    let keys = OptionKeys::new(which, ty, fields);
     for (key, value) in entries {
+        keys.apply(&mut out, &key, value, diags);
+    }
+    out
+}
+
+/// What a home's or store's `options:` means for one type.
+struct OptionKeys<'a> {
+    which: &'a str,
+    ty: &'a str,
+    /// The keys the type takes beside `options`.
+    fields: &'a [&'a str],
+    /// The keys read under `options` (of [`HOME_OPTION_KEYS`] or [`STORE_OPTION_KEYS`],
+    /// those the type has).
+    read: Vec<&'a str>,
+    /// `read`, for messages.
+    listed: String,
+}
+
+impl<'a> OptionKeys<'a> {
+    fn new(which: &'a str, ty: &'a str, fields: &'a [&'a str]) -> Self {
+        let read: Vec<&str> = if which == "home" {
+            HOME_OPTION_KEYS
+        } else {
+            STORE_OPTION_KEYS
+        }
+        .iter()
+        .copied()
+        .filter(|k| fields.contains(k))
+        .collect();
+        let listed = read
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        OptionKeys {
+            which,
+            ty,
+            fields,
+            read,
+            listed,
+        }
+    }
+
+    /// Sets `options.<key>` over the key beside `options` if it is read there; otherwise
+    /// says why it has no effect (an error for a likely misspelling of one that is read).
+    fn apply(&self, out: &mut Node, key: &str, value: Node, diags: &mut Diagnostics) {
+        let OptionKeys {
+            which, ty, listed, ..
+        } = self;
         let at = format!("{which}.options.{key}");
         let loc = value.key_or_value_loc().clone();
-        if read.contains(&key.as_str()) {
-            if let Some(beside) = out.get(&key)
+        if self.read.contains(&key) {
+            if let Some(beside) = out.get(key)
                 && beside.to_json() != value.to_json()
             {
                 diags.warn(
@@ -517,8 +645,8 @@ fn apply_options(
                     ),
                 );
             }
-            out.set(&key, value);
-        } else if let Some(s) = likely_typo(&key, &read) {
+            out.set(key, value);
+        } else if let Some(s) = likely_typo(key, &self.read) {
             diags.error(
                 &loc,
                 at,
@@ -526,7 +654,7 @@ fn apply_options(
                     "unknown key `{key}` in {which}.options; did you mean `{s}`? (a {ty} {which} reads {listed} there)"
                 ),
             );
-        } else if fields.contains(&key.as_str()) {
+        } else if self.fields.contains(&key) {
             diags.warn(
                 &loc,
                 at,
@@ -544,7 +672,6 @@ fn apply_options(
             );
         }
     }
-    out
 }
 
 /// Where an entity's journal lives, as the original: `journal.path` (relative to the
@@ -560,8 +687,7 @@ fn journal_dir(
     implicit: bool,
 ) -> Result<PathBuf, String> {
     if implicit
-        && j.path.is_none()
-        && j.location.unwrap_or(JournalLocation::Store) == JournalLocation::Store
+        && kept_at_store(j)
         && let Some(s) = store
     {
         return Ok(s.parent().unwrap_or(Path::new(".")).join(".hygge_journal"));
@@ -580,6 +706,11 @@ fn journal_dir(
             "journal: location `{side}` needs a {side} with a `path` (a folder); give the journal its own `path`"
         )),
     }
+}
+
+/// Whether the journal goes by its store (no `path`, `location: store` or none).
+fn kept_at_store(j: &JournalConfig) -> bool {
+    j.path.is_none() && j.location.unwrap_or(JournalLocation::Store) == JournalLocation::Store
 }
 
 /// Why a store folder may not be used: a run replaces the folder whole, so it must hold

@@ -4,15 +4,17 @@
 //! original hygge, whose users' scripts expect `hygge debug` to succeed then; `--strict`
 //! fails on any warning.
 
-use std::process::ExitCode;
-
-use hygge_connectors::registry;
+use std::collections::BTreeSet;
 
 use hygge_connectors::FileError;
+use hygge_connectors::registry;
+use hygge_core::BoxError;
 use hygge_core::error::chain;
+use tokio::runtime::Runtime;
 
-use super::{Cli, load_project, print_diagnostics};
-use crate::plan::{self, Overrides};
+use super::{Cli, CliError, Outcome, load_project, plan_project};
+use crate::config::{Diagnostics, Project};
+use crate::plan::{EntityPlan, Overrides};
 
 /// `hygge debug`.
 #[derive(Debug, clap::Args)]
@@ -25,25 +27,67 @@ pub struct DebugArgs {
 
 /// A home check's failure that is worth knowing but not a failure: the data is not there
 /// yet (the path does not exist, or the folder holds no files of the home's format).
-fn data_not_there_yet(e: &hygge_core::BoxError) -> bool {
+fn data_not_there_yet(e: &BoxError) -> bool {
     matches!(
         e.downcast_ref::<FileError>(),
         Some(FileError::NotFound { .. } | FileError::NoFiles { .. })
     )
 }
 
-pub fn run(cli: &Cli, args: &DebugArgs) -> ExitCode {
-    let Some((project, mut diags)) = load_project(cli, &[]) else {
-        return super::invalid();
-    };
+pub fn run(cli: &Cli, args: &DebugArgs) -> Result<Outcome, CliError> {
+    let (project, mut diags) = load_project(cli, &[])?;
     println!("project   {} ({})", project.name, project.file.display());
-    let plans = plan::plan(&project, &Overrides::default(), &mut diags);
-    print_diagnostics(&diags);
-    if diags.has_errors() {
-        println!("configuration: invalid (see above)");
-        return super::invalid();
-    }
+    let plans = plan_project(&project, &Overrides::default(), &mut diags).map_err(|diags| {
+        CliError::Config {
+            diags,
+            verdict: Some("configuration: invalid (see above)"),
+        }
+    })?;
     println!("configuration: valid");
+    print_flows(&project);
+    let mut tally = Tally {
+        failed: 0,
+        warnings: diags.warnings().count(),
+    };
+    let runtime = super::runtime()?;
+    check_connections(&project, &runtime, &diags, &mut tally);
+    runtime.block_on(check_entities(&plans, &mut tally));
+    Ok(tally.verdict(args.strict))
+}
+
+/// Checks failed and warnings given so far.
+struct Tally {
+    failed: usize,
+    warnings: usize,
+}
+
+impl Tally {
+    /// Prints the last line: all passed (with the warnings counted), or how many failed.
+    fn verdict(&self, strict: bool) -> Outcome {
+        let noted = match self.warnings {
+            0 => String::new(),
+            1 => " (1 warning)".to_string(),
+            n => format!(" ({n} warnings)"),
+        };
+        if self.failed == 0 && strict && self.warnings > 0 {
+            println!("All checks passed{noted}; --strict counts warnings as failures.");
+            Outcome::Failed
+        } else if self.failed == 0 {
+            println!("All checks passed{noted}.");
+            Outcome::Succeeded
+        } else {
+            println!(
+                "{} check{} failed.",
+                self.failed,
+                if self.failed == 1 { "" } else { "s" }
+            );
+            Outcome::Failed
+        }
+    }
+}
+
+/// One line per flow: its entities.
+fn print_flows(project: &Project) {
     for flow in &project.flows {
         let names: Vec<&str> = flow.entities.iter().map(|e| e.entity.as_str()).collect();
         println!(
@@ -54,121 +98,110 @@ pub fn run(cli: &Cli, args: &DebugArgs) -> ExitCode {
             names.join(", ")
         );
     }
-    let mut failed = 0;
-    let mut warnings = diags.warnings().count();
-    let Some(runtime) = super::runtime() else {
-        return ExitCode::from(1);
-    };
-    // A connection's credential warning, unless the configuration's warnings (above) said it.
-    let warned: std::collections::BTreeSet<String> =
-        diags.warnings().map(|d| d.key.clone()).collect();
-    let warn = |name: &str, warning: Option<String>, warnings: &mut usize| {
-        if let Some(w) = warning
+}
+
+/// Checks every named connection, with a fix-it hint per failure, and says its credential
+/// warning unless the configuration's warnings (printed before) said it.
+fn check_connections(project: &Project, runtime: &Runtime, diags: &Diagnostics, tally: &mut Tally) {
+    let warned: BTreeSet<String> = diags.warnings().map(|d| d.key.clone()).collect();
+    for (name, ty) in &project.connections {
+        let Some(cfg) = project.connection_configs.all.get(name) else {
+            tally.failed += 1;
+            println!(
+                "✗ connection {name} ({ty}): cannot be checked: the {ty} connector is not in this build of hygge"
+            );
+            continue;
+        };
+        if let Some(w) = cfg.credential_warning(name)
             && !warned.contains(&format!("connections.{name}"))
         {
-            *warnings += 1;
+            tally.warnings += 1;
             println!("  warning: {w}");
         }
-    };
-    for (name, ty) in &project.connections {
-        match project.connection_configs.all.get(name) {
-            Some(cfg) => {
-                warn(name, cfg.credential_warning(name), &mut warnings);
-                let (checked, fix) = runtime.block_on(cfg.check(name));
-                match checked {
-                    Ok(what) => println!("✓ connection {name} ({}): {what}", cfg.describe()),
-                    Err(e) => {
-                        failed += 1;
-                        println!("✗ connection {name} ({}): {e}", cfg.describe());
-                        println!("    fix:   {fix}");
-                    }
-                }
-            }
-            None => {
-                failed += 1;
-                println!(
-                    "✗ connection {name} ({ty}): cannot be checked: the {ty} connector is not in this build of hygge"
-                );
+        let (checked, fix) = runtime.block_on(cfg.check(name));
+        match checked {
+            Ok(what) => println!("✓ connection {name} ({}): {what}", cfg.describe()),
+            Err(e) => {
+                tally.failed += 1;
+                println!("✗ connection {name} ({}): {e}", cfg.describe());
+                println!("    fix:   {fix}");
             }
         }
     }
-    runtime.block_on(async {
-        for p in &plans {
-            let job = p.job(None, p.run_type, false);
-            let home = job.home.check(&p.entity).await;
-            let store = p.store.check(&p.entity, &p.name).await;
-            let home_waits = home.as_ref().err().is_some_and(data_not_there_yet);
-            let mark = |ok: bool| if ok { "✓" } else { "✗" };
-            let home_mark = if home_waits { "⚠" } else { mark(home.is_ok()) };
-            let entity_mark = match (home.is_ok() || home_waits, store.is_ok()) {
-                (true, true) if home_waits => "⚠",
-                (true, true) => "✓",
-                _ => "✗",
-            };
-            println!(
-                "{entity_mark} {}  home {home_mark}  store {}",
-                p.name,
-                mark(store.is_ok())
-            );
-            if let Err(e) = &home
-                && home_waits
-            {
-                warnings += 1;
+}
+
+/// Checks each entity's home and store: a line per entity, then what failed and how to
+/// fix it.
+async fn check_entities(plans: &[EntityPlan], tally: &mut Tally) {
+    for p in plans {
+        let job = p.job(None, p.run_type, false);
+        let home = job.home.check(&p.entity).await;
+        let store = p.store.check(&p.entity, &p.name).await;
+        let home_waits = home.as_ref().err().is_some_and(data_not_there_yet);
+        let mark = |ok: bool| if ok { "✓" } else { "✗" };
+        let home_mark = if home_waits {
+            "⚠"
+        } else {
+            mark(home.is_ok())
+        };
+        let entity_mark = match (home.is_ok() || home_waits, store.is_ok()) {
+            (true, true) if home_waits => "⚠",
+            (true, true) => "✓",
+            _ => "✗",
+        };
+        println!(
+            "{entity_mark} {}  home {home_mark}  store {}",
+            p.name,
+            mark(store.is_ok())
+        );
+        match home {
+            Err(e) if home_waits => {
+                tally.warnings += 1;
                 println!("    home:  warning: {}", chain(e.as_ref()));
                 println!(
                     "    note:  a run fails for this entity until its data is there; put it there, or check `home` in flows/{}/flow.yml (and the entity's file)",
                     p.flow
                 );
-            } else if let Err(e) = home {
-                failed += 1;
+            }
+            Err(e) => {
+                tally.failed += 1;
                 println!("    home:  {}", chain(e.as_ref()));
-                let remote = registry::kind(registry::HOMES, &p.home_type).is_some_and(|k| k.remote);
-                if remote {
-                    println!(
-                        "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the connection must work and the table or query must exist and be readable",
-                        p.flow
-                    );
-                } else {
-                    println!(
-                        "    fix:   check `home` in flows/{}/flow.yml (and the entity's file): the path must exist and hold {} data",
-                        p.flow, p.home_type
-                    );
-                }
+                println!("    fix:   {}", home_fix(p));
             }
-            if let Err(e) = store {
-                failed += 1;
-                println!("    store: {}", chain(e.as_ref()));
-                let remote = registry::kind(registry::STORES, &p.store_type).is_some_and(|k| k.remote);
-                if remote {
-                    println!(
-                        "    fix:   check `store` in flows/{}/flow.yml: the connection must work and its user must be allowed to create tables in the schema",
-                        p.flow
-                    );
-                } else {
-                    println!(
-                        "    fix:   check `store` in flows/{}/flow.yml: its folder (or the nearest existing parent) must be writable by this user",
-                        p.flow
-                    );
-                }
-            }
+            Ok(_) => {}
         }
-    });
-    let noted = match warnings {
-        0 => String::new(),
-        1 => " (1 warning)".to_string(),
-        n => format!(" ({n} warnings)"),
-    };
-    if failed == 0 && args.strict && warnings > 0 {
-        println!("All checks passed{noted}; --strict counts warnings as failures.");
-        ExitCode::from(1)
-    } else if failed == 0 {
-        println!("All checks passed{noted}.");
-        ExitCode::SUCCESS
-    } else {
-        println!(
-            "{failed} check{} failed.",
-            if failed == 1 { "" } else { "s" }
-        );
-        ExitCode::from(1)
+        if let Err(e) = store {
+            tally.failed += 1;
+            println!("    store: {}", chain(e.as_ref()));
+            println!("    fix:   {}", store_fix(p));
+        }
     }
+}
+
+/// What to check when a home cannot be read.
+fn home_fix(p: &EntityPlan) -> String {
+    let what = if remote(registry::HOMES, &p.home_type) {
+        "the connection must work and the table or query must exist and be readable".to_string()
+    } else {
+        format!("the path must exist and hold {} data", p.home_type)
+    };
+    format!(
+        "check `home` in flows/{}/flow.yml (and the entity's file): {what}",
+        p.flow
+    )
+}
+
+/// What to check when a store cannot be written.
+fn store_fix(p: &EntityPlan) -> String {
+    let what = if remote(registry::STORES, &p.store_type) {
+        "the connection must work and its user must be allowed to create tables in the schema"
+    } else {
+        "its folder (or the nearest existing parent) must be writable by this user"
+    };
+    format!("check `store` in flows/{}/flow.yml: {what}", p.flow)
+}
+
+/// Whether the kind named `ty` is reached over a connection.
+fn remote<C>(kinds: &[registry::Kind<C>], ty: &str) -> bool {
+    registry::kind(kinds, ty).is_some_and(|k| k.remote)
 }

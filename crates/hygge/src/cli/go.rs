@@ -1,56 +1,70 @@
 //! `hygge go`: validate, select, run, report.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
-use hygge_core::{Coordinator, RunType};
+use hygge_core::{Coordinator, RunReport, RunType};
 use tokio_util::sync::CancellationToken;
 
+use super::incremental::{JournalObserver, Journals, Start};
 use super::output::{Printer, print_summary};
-use super::{Cli, GoArgs, OutputFormat, load_project, logging, print_diagnostics};
-use crate::config;
+use super::{Cli, CliError, GoArgs, Outcome, OutputFormat, load_project, logging, plan_project};
+use crate::config::{self, Project};
 use crate::plan::{self, EntityPlan, Overrides};
 
-pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
-    if args.incremental && args.full_drop {
-        eprintln!("Error: --incremental and --full-drop cannot be used together; pick one.");
-        return super::invalid();
+pub fn run(cli: &Cli, args: &GoArgs) -> Result<Outcome, CliError> {
+    let overrides = overrides(args)?;
+    let cli_vars = cli_vars(args)?;
+    let (project, mut diags) = load_project(cli, &cli_vars)?;
+    let plans = plan_project(&project, &overrides, &mut diags)?;
+    let plans = select(plans, &args.flows, &args.entities).map_err(CliError::CommandLine)?;
+    let concurrency = concurrency(args, &project)?;
+    let starts = starts(&plans)?;
+    if args.dry_run {
+        super::plan_view::print(&project, &plans, &starts, concurrency, cli.verbose > 0);
+        return Ok(Outcome::Succeeded);
     }
-    let mut cli_vars = Vec::new();
-    for raw in &args.vars {
-        match config::vars::parse(raw) {
-            Ok(v) => cli_vars.push(v),
-            Err(msg) => {
-                eprintln!("Error: {msg}");
-                return super::invalid();
-            }
+    logging::init(
+        cli.verbose,
+        cli.quiet,
+        project.options.log_level.as_deref(),
+        plan::log_file(&project).as_deref(),
+    );
+    let runtime = super::runtime()?;
+    let json = args.output == OutputFormat::Json;
+    let report = runtime.block_on(run_flows(&project, &plans, &starts, concurrency, json));
+    // A read stuck in the kernel (a dead network mount, a FIFO) must not keep hygge from
+    // exiting once every flow has reported.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    Ok(print_report(&project, &report, json))
+}
+
+/// `--incremental` or `--full-drop`, at most one of them.
+fn overrides(args: &GoArgs) -> Result<Overrides, CliError> {
+    let run_type = match (args.incremental, args.full_drop) {
+        (true, true) => {
+            return Err(CliError::CommandLine(
+                "--incremental and --full-drop cannot be used together; pick one.".into(),
+            ));
         }
-    }
-    let Some((project, mut diags)) = load_project(cli, &cli_vars) else {
-        return super::invalid();
+        (true, false) => Some(RunType::Incremental),
+        (false, true) => Some(RunType::FullDrop),
+        (false, false) => None,
     };
-    let overrides = Overrides {
-        run_type: if args.incremental {
-            Some(RunType::Incremental)
-        } else if args.full_drop {
-            Some(RunType::FullDrop)
-        } else {
-            None
-        },
-    };
-    let plans = plan::plan(&project, &overrides, &mut diags);
-    print_diagnostics(&diags);
-    if diags.has_errors() {
-        return super::invalid();
-    }
-    let plans = match select(plans, &args.flows, &args.entities) {
-        Ok(p) => p,
-        Err(msg) => {
-            eprintln!("Error: {msg}");
-            return super::invalid();
-        }
-    };
-    // As the original: without `options.concurrency`, the largest SQL Server `pool_size`.
+    Ok(Overrides { run_type })
+}
+
+/// The `--var` overrides, parsed.
+fn cli_vars(args: &GoArgs) -> Result<Vec<config::vars::CliVar>, CliError> {
+    args.vars
+        .iter()
+        .map(|raw| config::vars::parse(raw).map_err(CliError::CommandLine))
+        .collect()
+}
+
+/// Entity flows run at once: `--concurrency`, else `options.concurrency`, else (as the
+/// original) the largest SQL Server `pool_size`, else the default. Warns of each
+/// connection whose pool is smaller, so entities wait for it.
+fn concurrency(args: &GoArgs, project: &Project) -> Result<usize, CliError> {
     // The connections whose pool bounds what runs at once (SQL Server's `pool_size`).
     let bounding_pools = project
         .connection_configs
@@ -70,94 +84,92 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
         }
     }
     if concurrency == 0 {
-        eprintln!("Error: concurrency must be at least 1");
-        return super::invalid();
-    }
-    let mut starts = Vec::new();
-    let mut journals = super::incremental::Journals::default();
-    for p in &plans {
-        match super::incremental::start(p, &mut journals) {
-            Ok(s) => starts.push(s),
-            Err(msg) => {
-                eprintln!("Error: {msg}");
-                return ExitCode::from(1);
-            }
-        }
-    }
-    if args.dry_run {
-        super::plan_view::print(&project, &plans, &starts, concurrency, cli.verbose > 0);
-        return ExitCode::SUCCESS;
-    }
-    let log_file = match &project.options.log_file {
-        None => Some(project.root.join("logs").join("hygge.log")),
-        Some(serde_json::Value::String(p)) if !p.is_empty() => Some(project.root.join(p)),
-        Some(_) => None,
-    };
-    logging::init(
-        cli.verbose,
-        cli.quiet,
-        project.options.log_level.as_deref(),
-        log_file.as_deref(),
-    );
-
-    let Some(runtime) = super::runtime() else {
-        return ExitCode::from(1);
-    };
-    let json = args.output == OutputFormat::Json;
-    let run_id = run_id();
-    let report = runtime.block_on(async {
-        let printer = Arc::new(Printer::new(json, plans.len()));
-        printer.header(&project.name, plans.len(), concurrency);
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!(
-                    "interrupted: stopping; entities already publishing finish, the others publish nothing (Ctrl-C again to exit at once)"
-                );
-                on_signal.cancel();
-            }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                // Every publish is atomic: leaving now shows readers the old data or the
-                // new, and the next run finds each destination's checkpoint.
-                eprintln!("interrupted again: exiting now");
-                std::process::exit(130);
-            }
-        });
-        let ticker = printer.start_ticker();
-        let jobs = plans
-            .iter()
-            .zip(&starts)
-            .map(|(p, s)| p.job(s.position.clone(), s.run_type, s.reload))
-            .collect();
-        let runs: Vec<(EntityPlan, RunType)> = plans
-            .iter()
-            .zip(&starts)
-            .map(|(p, s)| (p.clone(), s.run_type))
-            .collect();
-        let observer = Arc::new(super::incremental::JournalObserver::new(
-            printer.clone(),
-            &runs,
-            &project.name,
-            &run_id,
+        return Err(CliError::CommandLine(
+            "concurrency must be at least 1".into(),
         ));
-        let mut report = Coordinator::new(concurrency, run_id.clone())
-            .run(jobs, observer.clone(), cancel)
-            .await;
-        ticker.abort();
-        printer.finish();
-        for (name, e) in observer.failures() {
-            if let Some(f) = report.flows.iter_mut().find(|f| f.name == name) {
-                f.journal_error = Some(e);
-            }
+    }
+    Ok(concurrency)
+}
+
+/// Where each entity starts, from its journal; an unreadable journal stops the run.
+fn starts(plans: &[EntityPlan]) -> Result<Vec<Start>, CliError> {
+    let mut journals = Journals::default();
+    plans
+        .iter()
+        .map(|p| {
+            super::incremental::start(p, &mut journals).map_err(|m| CliError::Journal(vec![m]))
+        })
+        .collect()
+}
+
+/// Runs every entity under the coordinator, printing progress, and returns the report
+/// (with the entities whose journal entry could not be written marked).
+async fn run_flows(
+    project: &Project,
+    plans: &[EntityPlan],
+    starts: &[Start],
+    concurrency: usize,
+    json: bool,
+) -> RunReport {
+    let run_id = run_id();
+    let printer = Arc::new(Printer::new(json, plans.len()));
+    printer.header(&project.name, plans.len(), concurrency);
+    let cancel = CancellationToken::new();
+    stop_on_ctrl_c(cancel.clone());
+    let ticker = printer.start_ticker();
+    let jobs = plans
+        .iter()
+        .zip(starts)
+        .map(|(p, s)| p.job(s.position.clone(), s.run_type, s.reload))
+        .collect();
+    let runs: Vec<(EntityPlan, RunType)> = plans
+        .iter()
+        .zip(starts)
+        .map(|(p, s)| (p.clone(), s.run_type))
+        .collect();
+    let observer = Arc::new(JournalObserver::new(
+        printer.clone(),
+        &runs,
+        &project.name,
+        &run_id,
+    ));
+    let mut report = Coordinator::new(concurrency, run_id.clone())
+        .run(jobs, observer.clone(), cancel)
+        .await;
+    ticker.abort();
+    printer.finish();
+    for (name, e) in observer.failures() {
+        if let Some(f) = report.flows.iter_mut().find(|f| f.name == name) {
+            f.journal_error = Some(e);
         }
-        report
+    }
+    report
+}
+
+/// The first Ctrl-C cancels `cancel` (entities already publishing finish); the second
+/// exits at once.
+fn stop_on_ctrl_c(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!(
+                "interrupted: stopping; entities already publishing finish, the others publish nothing (Ctrl-C again to exit at once)"
+            );
+            cancel.cancel();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            // Every publish is atomic: leaving now shows readers the old data or the
+            // new, and the next run finds each destination's checkpoint.
+            eprintln!("interrupted again: exiting now");
+            std::process::exit(130);
+        }
     });
-    // A read stuck in the kernel (a dead network mount, a FIFO) must not keep hygge from
-    // exiting once every flow has reported.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+}
+
+/// Prints the summary (and, with `--output json`, the report as JSON on stdout); failed
+/// unless every entity succeeded or `options.continue_on_error` is set.
+fn print_report(project: &Project, report: &RunReport, json: bool) -> Outcome {
     let continue_on_error = project.options.continue_on_error.unwrap_or(false);
-    print_summary(&report, json, continue_on_error);
+    print_summary(report, json, continue_on_error);
     if json {
         let doc = serde_json::json!({
             "project": project.name,
@@ -169,11 +181,7 @@ pub fn run(cli: &Cli, args: &GoArgs) -> ExitCode {
             serde_json::to_string_pretty(&doc).expect("report serialises")
         );
     }
-    if report.succeeded() || continue_on_error {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Outcome::from_ok(report.succeeded() || continue_on_error)
 }
 
 /// A sortable, file-name-safe id for this run.

@@ -1,7 +1,6 @@
 //! `hygge init NAME`: a project that runs at once, with a tiny sample dataset.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray};
@@ -9,6 +8,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use hygge_connectors::format::parquet::{Codec, ParquetWriteOptions};
 use hygge_connectors::format::{WriteOptions, create_writer};
+
+use super::{CliError, Outcome};
 
 /// `hygge init`.
 #[derive(Debug, clap::Args)]
@@ -23,50 +24,39 @@ pub struct InitArgs {
     force: bool,
 }
 
-pub fn run(args: &InitArgs) -> ExitCode {
+pub fn run(args: &InitArgs) -> Result<Outcome, CliError> {
     let root = Path::new(&args.name);
     if root.exists() && !args.force {
-        eprintln!(
-            "Error: {} already exists; choose another name, or use --force to write into it",
-            root.display()
-        );
-        return super::invalid();
+        return Err(CliError::ProjectExists(root.to_path_buf()));
     }
     let name = root
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| args.name.clone());
-    match write_project(root, &name, &args.flows_dir) {
-        Ok(()) => {
-            println!("Created hygge project `{name}` in {}", root.display());
-            println!();
-            println!("  {}/hygge.yml", root.display());
-            println!(
-                "  {}/{}/example_flow/flow.yml",
-                root.display(),
-                args.flows_dir
-            );
-            println!(
-                "  {}/{}/example_flow/entities/users.yml",
-                root.display(),
-                args.flows_dir
-            );
-            println!(
-                "  {}/data/source/users/users.parquet  (10 sample rows)",
-                root.display()
-            );
-            println!();
-            println!("Next: cd {} && hygge go", root.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!(
-                "Error: cannot create the project in {}: {e}",
-                root.display()
-            );
-            ExitCode::from(1)
-        }
-    }
+    write_project(root, &name, &args.flows_dir).map_err(|e| CliError::CreateProject {
+        path: root.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    print_created(root, &name, &args.flows_dir);
+    Ok(Outcome::Succeeded)
+}
+
+/// What was created, and what to do next.
+fn print_created(root: &Path, name: &str, flows_dir: &str) {
+    println!("Created hygge project `{name}` in {}", root.display());
+    println!();
+    println!("  {}/hygge.yml", root.display());
+    println!("  {}/{flows_dir}/example_flow/flow.yml", root.display());
+    println!(
+        "  {}/{flows_dir}/example_flow/entities/users.yml",
+        root.display()
+    );
+    println!(
+        "  {}/data/source/users/users.parquet  (10 sample rows)",
+        root.display()
+    );
+    println!();
+    println!("Next: cd {} && hygge go", root.display());
 }
 
 fn write(path: &Path, text: &str) -> std::io::Result<()> {

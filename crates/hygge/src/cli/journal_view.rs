@@ -1,9 +1,9 @@
 //! `hygge journal`: the recent runs of each entity, from its journal.
 
-use std::process::ExitCode;
-
-use super::{Cli, load_project, print_diagnostics};
-use crate::plan::{self, Overrides};
+use super::incremental::Journals;
+use super::{Cli, CliError, Outcome, load_project, plan_project};
+use crate::journal::{Journal, JournalEntry};
+use crate::plan::{EntityPlan, Overrides};
 
 /// `hygge journal` options.
 #[derive(Debug, clap::Args)]
@@ -23,24 +23,15 @@ pub struct JournalArgs {
     pub all: bool,
 }
 
-pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
-    let Some((project, mut diags)) = load_project(cli, &[]) else {
-        return super::invalid();
-    };
-    let plans = plan::plan(&project, &Overrides::default(), &mut diags);
-    print_diagnostics(&diags);
-    if diags.has_errors() {
-        return super::invalid();
-    }
-    let plans = match super::go::select(plans, &args.flows, &args.entities) {
-        Ok(p) => p,
-        Err(msg) => {
-            eprintln!("Error: {msg}");
-            return super::invalid();
-        }
-    };
-    let mut journals = super::incremental::Journals::default();
-    let mut failed = false;
+/// Prints each selected entity's recent runs; the journals that cannot be read are named
+/// after the others are shown.
+pub fn run(cli: &Cli, args: &JournalArgs) -> Result<Outcome, CliError> {
+    let (project, mut diags) = load_project(cli, &[])?;
+    let plans = plan_project(&project, &Overrides::default(), &mut diags)?;
+    let plans =
+        super::go::select(plans, &args.flows, &args.entities).map_err(CliError::CommandLine)?;
+    let mut journals = Journals::default();
+    let mut unreadable = Vec::new();
     println!(
         "{:<32} {:<8} {:<12} {:>12} {:>9}  {:<26} watermark",
         "entity", "status", "run type", "rows", "seconds", "finished"
@@ -51,47 +42,46 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> ExitCode {
             continue;
         };
         let all;
-        let entries = match if args.all {
-            all = crate::journal::Journal::at(dir)
-                .read_all()
-                .map_err(|e| e.to_string());
+        let entries = if args.all {
+            all = Journal::at(dir).read_all().map_err(|e| e.to_string());
             all.as_deref().map_err(Clone::clone)
         } else {
             journals.read(dir)
-        } {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("Error: {}: {e}", p.name);
-                failed = true;
-                continue;
-            }
         };
-        let mine: Vec<_> = entries
-            .iter()
-            .filter(|e| e.flow == p.flow && e.entity == p.entity)
-            .collect();
-        if mine.is_empty() {
-            println!("{:<32} (no runs yet)", p.name);
-        }
-        for e in mine.iter().rev().take(args.last) {
-            println!(
-                "{:<32} {:<8} {:<12} {:>12} {:>9.2}  {:<26} {}",
-                p.name,
-                e.status,
-                e.run_type,
-                e.row_count,
-                e.duration,
-                e.finish_time.chars().take(26).collect::<String>(),
-                e.watermark.as_deref().unwrap_or("-")
-            );
-            if let Some(m) = e.message.as_deref().filter(|m| !m.is_empty()) {
-                println!("{:<32}   {m}", "");
-            }
+        match entries {
+            Ok(entries) => print_runs(p, entries, args.last),
+            Err(e) => unreadable.push(format!("{}: {e}", p.name)),
         }
     }
-    if failed {
-        ExitCode::from(1)
+    if unreadable.is_empty() {
+        Ok(Outcome::Succeeded)
     } else {
-        ExitCode::SUCCESS
+        Err(CliError::Journal(unreadable))
+    }
+}
+
+/// The entity's last `last` runs in the journal, newest first.
+fn print_runs(p: &EntityPlan, entries: &[JournalEntry], last: usize) {
+    let mine: Vec<_> = entries
+        .iter()
+        .filter(|e| e.flow == p.flow && e.entity == p.entity)
+        .collect();
+    if mine.is_empty() {
+        println!("{:<32} (no runs yet)", p.name);
+    }
+    for e in mine.iter().rev().take(last) {
+        println!(
+            "{:<32} {:<8} {:<12} {:>12} {:>9.2}  {:<26} {}",
+            p.name,
+            e.status,
+            e.run_type,
+            e.row_count,
+            e.duration,
+            e.finish_time.chars().take(26).collect::<String>(),
+            e.watermark.as_deref().unwrap_or("-")
+        );
+        if let Some(m) = e.message.as_deref().filter(|m| !m.is_empty()) {
+            println!("{:<32}   {m}", "");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: the only place that prints.
 
 mod debug;
+pub mod error;
 mod go;
 mod incremental;
 mod init;
@@ -15,6 +16,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Diagnostics, Project};
+use crate::plan::{self, EntityPlan, Overrides};
+pub use error::{CliError, EXIT_FAILED, EXIT_INVALID, Outcome};
 
 /// hygge moves tables and files from homes (sources) to stores (destinations), one entity
 /// at a time, many entities in parallel.
@@ -94,82 +97,75 @@ pub struct GoArgs {
     dry_run: bool,
 }
 
-/// Parses arguments, runs, and maps the outcome to an exit code.
+/// Parses arguments, runs the command, and maps how it ended to an exit code (the table in
+/// [`error`]). The one place that prints a [`CliError`].
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Go(ref args) => go::run(&cli, args),
-        Command::Init(ref args) => init::run(args),
-        Command::Debug(ref args) => debug::run(&cli, args),
-        Command::Journal(ref args) => journal_view::run(&cli, args),
+    match run(&cli) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => {
+            let message = e.to_string();
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            if let Some(verdict) = e.verdict() {
+                println!("{verdict}");
+            }
+            e.exit_code()
+        }
     }
 }
 
-/// Exit codes: 0 success; 1 an entity failed (or its journal entry could not be written), or
-/// the run could not start (no runtime, an unreadable journal); 2 the configuration or the
-/// command line is invalid: nothing ran.
-pub const EXIT_FAILED: u8 = 1;
-/// See [`EXIT_FAILED`].
-pub const EXIT_INVALID: u8 = 2;
-
-/// The exit code of an invalid configuration or command line.
-fn invalid() -> ExitCode {
-    ExitCode::from(EXIT_INVALID)
+/// Runs the command.
+fn run(cli: &Cli) -> Result<Outcome, CliError> {
+    match &cli.command {
+        Command::Go(args) => go::run(cli, args),
+        Command::Init(args) => init::run(args),
+        Command::Debug(args) => debug::run(cli, args),
+        Command::Journal(args) => journal_view::run(cli, args),
+    }
 }
 
-/// Finds and loads the project. `None` (after printing why) when there is no project;
-/// otherwise the project and its diagnostics so far, printed by the caller.
-fn load_project(cli: &Cli, cli_vars: &[config::vars::CliVar]) -> Option<(Project, Diagnostics)> {
+/// Finds and loads the project: the project and its diagnostics so far, which planning adds
+/// to (see [`plan_project`]).
+fn load_project(
+    cli: &Cli,
+    cli_vars: &[config::vars::CliVar],
+) -> Result<(Project, Diagnostics), CliError> {
     let start = cli
         .project_dir
         .clone()
         .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
-    let hygge_yml = match config::discover(&start) {
-        Ok(p) => p,
-        Err(msg) => {
-            eprintln!("Configuration error: {msg}");
-            return None;
-        }
-    };
+    let hygge_yml = config::discover(&start).map_err(CliError::NoProject)?;
     let mut diags = Diagnostics::default();
     let env = |name: &str| std::env::var(name).ok();
     match config::load(&hygge_yml, &env, cli_vars, &mut diags) {
-        Some(project) => Some((project, diags)),
-        None => {
-            print_diagnostics(&diags);
-            None
-        }
+        Some(project) => Ok((project, diags)),
+        None => Err(diags.into()),
     }
 }
 
-/// The async runtime of a command; `None` (after saying why) if it cannot start.
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            None
-        }
+/// Plans every entity of the project. Valid: the plans, the configuration's warnings
+/// printed. Invalid: every diagnostic, for the caller's error.
+fn plan_project(
+    project: &Project,
+    overrides: &Overrides,
+    diags: &mut Diagnostics,
+) -> Result<Vec<EntityPlan>, Diagnostics> {
+    let plans = plan::plan(project, overrides, diags);
+    if diags.has_errors() {
+        return Err(std::mem::take(diags));
     }
-}
-
-/// Prints diagnostics to stderr, errors last, with a count.
-fn print_diagnostics(diags: &Diagnostics) {
     for d in diags.warnings() {
         eprintln!("{d}");
     }
-    let errors: Vec<_> = diags.errors().collect();
-    for d in &errors {
-        eprintln!("{d}");
-    }
-    if !errors.is_empty() {
-        eprintln!(
-            "Configuration error: {} problem{} found; nothing was run.",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        );
-    }
+    Ok(plans)
+}
+
+/// The async runtime of a command.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
