@@ -1,6 +1,11 @@
 //! What the SQL connectors share: table names in a dialect's quotes, a home's `table` or
 //! `query`, and for stores `if_exists`, the write modes, the checkpoint table's name and the
 //! default lock wait. (Each connector lives in its own folder.)
+//!
+//! The SQL stores' `describe` and `check` look alike (a table via a pool; quote the name,
+//! lease a connection, ask the server for the privileges a load needs), as do the
+//! connectors' `resolve`s, but the driver, the lease and the privilege query are each
+//! connector's own, so each stays in its folder; what is the same is here.
 
 /// What to do when the target table already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
