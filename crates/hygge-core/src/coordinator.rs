@@ -118,10 +118,11 @@ impl Coordinator {
                         job.store.describe(&job.spec.entity),
                     ),
                 };
-                let index = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                let done = finished.fetch_add(1, Ordering::SeqCst) + 1;
                 let told = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     observer.on_event(Event::FlowFinished {
                         index,
+                        done,
                         total,
                         report: &report,
                     })

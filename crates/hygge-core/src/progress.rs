@@ -24,8 +24,11 @@ pub enum Event<'a> {
     },
     /// A flow finished, successfully or not.
     FlowFinished {
-        /// 1-based position in finish order.
+        /// Its [`Event::FlowStarted`] `index`: an entity keeps one number from START to
+        /// its end, as dbt numbers its models.
         index: usize,
+        /// Flows finished so far, this one included.
+        done: usize,
         /// Number of flows in the run.
         total: usize,
         /// The flow's report.

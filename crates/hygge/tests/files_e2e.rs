@@ -518,3 +518,33 @@ fn without_rename_exchange_the_manifest_publication_replaces_and_appends() {
         listing(&p.join("out/.hygge"))
     );
 }
+
+/// An entity keeps the number of its START line on its OK line, whatever order the
+/// entities finish in (issue 19): one large entity and tiny ones, two at a time, so
+/// they finish in another order than they start.
+#[test]
+fn an_entity_keeps_its_start_number_on_its_end_line() {
+    let p = parquet_project(&["a", "b", "c", "d", "e"], "");
+    seed(&p, "a", &[("x.parquet", 0, 400_000)]);
+    for e in ["b", "c", "d", "e"] {
+        seed(&p, e, &[("x.parquet", 0, 5)]);
+    }
+    let out = p.run(&["go", "--concurrency", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let number = |word: &str, e: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("] {word} f_{e}")))
+            .unwrap_or_else(|| panic!("no {word} line for {e}: {text}"));
+        let at = line.find('[').expect("a [i of N]") + 1;
+        line[at..].split(' ').next().unwrap().to_string()
+    };
+    let mut starts = Vec::new();
+    for e in ["a", "b", "c", "d", "e"] {
+        assert_eq!(number("START", e), number("OK", e), "{e}: {text}");
+        starts.push(number("START", e));
+    }
+    starts.sort();
+    assert_eq!(starts, ["1", "2", "3", "4", "5"], "{text}");
+}

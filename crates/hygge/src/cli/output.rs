@@ -128,11 +128,12 @@ impl Observer for Printer {
             }
             Event::FlowFinished {
                 index,
+                done,
                 total,
                 report,
             } => {
                 self.running.fetch_sub(1, Ordering::Relaxed);
-                self.done.fetch_add(1, Ordering::Relaxed);
+                self.done.fetch_max(done, Ordering::Relaxed);
                 self.bar
                     .set_position(self.done.load(Ordering::Relaxed) as u64);
                 let text = match report.status {
