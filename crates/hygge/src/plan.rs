@@ -130,7 +130,12 @@ fn plan_entity(
         report(cfg.validate_in(ctx), &node, "home", diags).map(|h| (h, ty))
     });
     let store = side(project, e, "store", diags).and_then(|(node, ty)| {
-        store_path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
+        // A remote store's `path` is no local folder (a cloud store's is a folder in its
+        // container): no journal can go beside it yet (the journal on object storage is
+        // to come), so `location: store` asks for a journal `path`.
+        if !registry::kind(registry::STORES, &ty).is_some_and(|k| k.remote) {
+            store_path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
+        }
         let cfg = store_config(&node, &ty, diags)?;
         let ctx = Context {
             entity_folder: !e.implicit,
@@ -448,7 +453,16 @@ fn side(
         );
         return None;
     }
-    resolve_path(&mut clean, &project.root);
+    // A remote connector's `path` (a cloud store's folder in its container) is not a local
+    // path: left as written.
+    let remote = if which == "home" {
+        registry::kind(registry::HOMES, &ty).is_some_and(|k| k.remote)
+    } else {
+        registry::kind(registry::STORES, &ty).is_some_and(|k| k.remote)
+    };
+    if !remote {
+        resolve_path(&mut clean, &project.root);
+    }
     Some((clean, ty))
 }
 
