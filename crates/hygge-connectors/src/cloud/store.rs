@@ -8,7 +8,8 @@
 //! <prefix>/                         the entity's folder, as readers list it
 //!   00000000000000000007.parquet    data files (names never reused: a run continues the sequence)
 //!   _hygge/state.json               THE COMMIT POINT: hygge's data files + the run's checkpoint
-//!   _hygge/lock.json                one writer per entity (a lease, renewed while the run lives)
+//!   _hygge/lock.json                one writer per entity (a lease, renewed while the run lives;
+//!                                   taken over at once when its process on this machine is gone)
 //!   _hygge/staging/<run id>/<file>  a run's files while it writes
 //! ```
 //!
@@ -375,15 +376,44 @@ struct LockDoc {
     expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn lock_body(run_id: &str) -> Bytes {
-    let host = std::fs::read_to_string("/etc/hostname")
+fn this_host() -> String {
+    std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A lock held by a process of this machine that no longer exists (killed, crashed): taken
+/// over at once instead of after its lease.
+fn holder_died_here(d: &LockDoc) -> bool {
+    #[cfg(unix)]
+    {
+        if d.host != this_host() || d.pid == std::process::id() {
+            return false;
+        }
+        let Some(pid) = i32::try_from(d.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = d;
+        false
+    }
+}
+
+fn lock_body(run_id: &str) -> Bytes {
     let doc = LockDoc {
         run_id: run_id.into(),
-        host,
+        host: this_host(),
         pid: std::process::id(),
         expires_at: chrono::Utc::now()
             + chrono::Duration::from_std(LOCK_LEASE).expect("a small duration"),
@@ -421,7 +451,7 @@ impl Lock {
             let doc = serde_json::from_slice::<LockDoc>(&bytes).ok();
             let expired = doc
                 .as_ref()
-                .is_none_or(|d| d.expires_at < chrono::Utc::now());
+                .is_none_or(|d| d.expires_at < chrono::Utc::now() || holder_died_here(d));
             if !expired {
                 let d = doc.expect("not expired");
                 return Err(BoxError::from(format!(
@@ -434,8 +464,8 @@ impl Lock {
                     d.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
                 )));
             }
-            // A lease that was not renewed: its run died. Taken over only if nobody else
-            // did first.
+            // A lease that was not renewed, or whose process on this machine is gone: its
+            // run died. Taken over only if nobody else did first.
             let mode = PutMode::Update(UpdateVersion {
                 e_tag: held_tag,
                 version: None,
@@ -447,7 +477,7 @@ impl Lock {
             {
                 Ok(r) => {
                     tracing::warn!(
-                        "took over the expired lock of run {} at {}",
+                        "took over the lock of run {}, which died, at {}",
                         doc.map(|d| d.run_id).unwrap_or_else(|| "?".into()),
                         ctx.s.location.url_of(key.as_ref())
                     );
