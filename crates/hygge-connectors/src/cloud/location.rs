@@ -426,6 +426,25 @@ mod tests {
             auth: AzureAuth::Key(Secret(super::super::config::EMULATOR_KEY.into())),
         };
         Location::Azure(a).build().expect("builds");
+        // OneLake: the Fabric blob endpoint, an Entra credential (nothing is fetched yet).
+        let url = "https://onelake.dfs.fabric.microsoft.com";
+        let a = AzureLocation {
+            account_url: url.into(),
+            url: super::super::config::parse_account_url(url).unwrap(),
+            container: "MyWorkspace".into(),
+            auth: AzureAuth::ServicePrincipal {
+                tenant_id: "t".into(),
+                client_id: "c".into(),
+                client_secret: Secret("s".into()),
+            },
+        };
+        let l = Location::Azure(a);
+        l.build().expect("builds");
+        assert_eq!(l.credential_source(), "a service principal (client secret)");
+        assert_eq!(
+            l.url_of("L.Lakehouse/Files/t"),
+            "https://onelake.dfs.fabric.microsoft.com/MyWorkspace/L.Lakehouse/Files/t"
+        );
     }
 
     #[cfg(feature = "s3")]
