@@ -95,6 +95,76 @@ ensure_polars() {
 }
 ensure_polars
 
+# The cloud store emulators, on 127.0.0.1: Azurite (npm) for Azure Blob / ADLS, a moto
+# server (PyPI) for S3. Installed under ~/.cache/hygge (kept between runs), started when not
+# already listening, and stopped when this script exits (only what it started). The tests
+# find them through HYGGE_TEST_AZURITE and HYGGE_TEST_S3 and fail (never skip) without them.
+# No GCS emulator supports object_store's XML API: the gcs store has unit tests only.
+AZURITE_VERSION=3.35.0
+MOTO_VERSION=5.2.5
+AZURITE_PORT="${HYGGE_AZURITE_PORT:-10000}"
+MOTO_PORT="${HYGGE_MOTO_PORT:-5055}"
+EMULATOR_PIDS=()
+stop_emulators() {
+  for pid in "${EMULATOR_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap stop_emulators EXIT
+port_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 60); do port_up "$1" && return 0; sleep 0.5; done
+  echo "$2 did not start on 127.0.0.1:$1 (log: $3)" >&2
+  cat "$3" >&2 || true
+  return 1
+}
+ensure_azurite() {
+  [[ -n "${HYGGE_TEST_AZURITE:-}" ]] && return 0 # the caller points the tests at its own
+  export HYGGE_TEST_AZURITE="http://127.0.0.1:$AZURITE_PORT/devstoreaccount1"
+  port_up "$AZURITE_PORT" && return 0
+  local dir="${HYGGE_AZURITE_DIR:-$HOME/.cache/hygge/azurite}"
+  local bin="$dir/node_modules/.bin/azurite-blob"
+  if [[ ! -x "$bin" ]] || [[ "$(node -p "require('$dir/node_modules/azurite/package.json').version" 2>/dev/null)" != "$AZURITE_VERSION" ]]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "npm is missing: installing nodejs and npm from Debian's packages" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    echo "installing azurite@$AZURITE_VERSION into $dir" >&2
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --no-audit --no-fund --silent "azurite@$AZURITE_VERSION" >/dev/null)
+  fi
+  local log="${TMPDIR:-/tmp}/hygge-azurite.log"
+  # --disableTelemetry: no outbound traffic; in memory: nothing left between runs.
+  "$bin" --silent --inMemoryPersistence --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+    --skipApiVersionCheck --loose --disableTelemetry >"$log" 2>&1 &
+  EMULATOR_PIDS+=("$!")
+  wait_port "$AZURITE_PORT" Azurite "$log"
+}
+ensure_moto() {
+  [[ -n "${HYGGE_TEST_S3:-}" ]] && return 0 # the caller points the tests at its own
+  export HYGGE_TEST_S3="http://127.0.0.1:$MOTO_PORT"
+  port_up "$MOTO_PORT" && return 0
+  local venv="${HYGGE_MOTO_VENV:-$HOME/.cache/hygge/venv-moto}"
+  if [[ ! -x "$venv/bin/moto_server" ]] || ! "$venv/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" \
+    2>/dev/null; then
+    echo "installing moto[server]==$MOTO_VERSION into $venv" >&2
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+  local log="${TMPDIR:-/tmp}/hygge-moto.log"
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$log" 2>&1 &
+  EMULATOR_PIDS+=("$!")
+  wait_port "$MOTO_PORT" "The moto S3 server" "$log"
+}
+ensure_azurite
+ensure_moto
+
 # The in-process TDS test server (mssql-mock-tds) builds against OpenSSL, and its TLS tests
 # make a certificate with the openssl command.
 if ! dpkg -s libssl-dev pkg-config openssl >/dev/null 2>&1; then
@@ -122,4 +192,15 @@ if [[ -n "${MSSQL_TEST_CONNECTION_STRING:-}" ]]; then
   fi
 else
   echo "SKIPPED: the live SQL Server tests (crates/hygge/tests/mssql_live.rs and the mssql store conformance suite, #[ignore]d) need MSSQL_TEST_CONNECTION_STRING; they did not run" >&2
+fi
+
+# The live GCS store test is #[ignore]d (no GCS emulator works with object_store here).
+if [[ -n "${HYGGE_TEST_GCS_BUCKET:-}" ]]; then
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run -p hygge-connectors --locked --no-fail-fast --run-ignored only -E 'test(/gcs_live/)'
+  else
+    cargo test -p hygge-connectors --locked --no-fail-fast -- --ignored gcs_live
+  fi
+else
+  echo "SKIPPED: the live GCS store test (crates/hygge-connectors/tests/cloud_store_conformance.rs, gcs_live, #[ignore]d) needs HYGGE_TEST_GCS_BUCKET and Google credentials; it did not run" >&2
 fi

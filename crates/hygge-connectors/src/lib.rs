@@ -1,6 +1,6 @@
 //! Every hygge [`Home`](hygge_core::Home) and [`Store`](hygge_core::Store).
 //!
-//! One folder per connector (`files/`, `postgres/`, `mssql/`) holding everything about it:
+//! One folder per connector (`files/`, `postgres/`, `mssql/`, `cloud/`) holding everything about it:
 //! its home (`home/`) and store (`store/`), each with its `config.rs`, its connections,
 //! codecs and types. [`registry`] is the one list of connectors the product asks (`type:`
 //! names, keys, typing and building).
@@ -10,10 +10,18 @@
 
 // A build without a connector leaves some of the shared code unused.
 #![cfg_attr(
-    not(all(feature = "postgres", feature = "mssql")),
+    not(all(
+        feature = "postgres",
+        feature = "mssql",
+        feature = "azure",
+        feature = "s3",
+        feature = "gcs"
+    )),
     allow(unused, unreachable_code)
 )]
 
+#[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+pub mod cloud;
 pub mod common;
 pub mod connections;
 pub mod error;

@@ -33,7 +33,22 @@ pub const HOME_TYPES: &[&str] = &[
     "mssql",
 ];
 /// Store types this build implements.
-pub const STORE_TYPES: &[&str] = HOME_TYPES;
+pub const STORE_TYPES: &[&str] = &[
+    "parquet",
+    "local",
+    #[cfg(feature = "postgres")]
+    "postgres",
+    #[cfg(feature = "mssql")]
+    "mssql",
+    #[cfg(feature = "azure")]
+    "adls",
+    #[cfg(feature = "azure")]
+    "onelake",
+    #[cfg(feature = "s3")]
+    "s3",
+    #[cfg(feature = "gcs")]
+    "gcs",
+];
 /// Types known to hygge (the original's, and the roadmap's) but not in this build yet.
 pub const PLANNED_TYPES: &[&str] = &[
     #[cfg(not(feature = "mssql"))]
@@ -43,10 +58,14 @@ pub const PLANNED_TYPES: &[&str] = &[
     "mysql",
     "sqlite",
     "duckdb",
+    #[cfg(not(feature = "azure"))]
     "adls",
+    #[cfg(not(feature = "azure"))]
     "onelake",
     "open_mirroring",
+    #[cfg(not(feature = "s3"))]
     "s3",
+    #[cfg(not(feature = "gcs"))]
     "gcs",
     "delta",
 ];
@@ -83,6 +102,18 @@ pub enum StoreConfig {
     /// A SQL Server table.
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::store::MssqlStoreConfig),
+    /// Files in Azure Data Lake Storage Gen2 / Blob Storage.
+    #[cfg(feature = "azure")]
+    Adls(crate::cloud::AdlsStoreConfig),
+    /// Files in a Fabric Lakehouse (OneLake).
+    #[cfg(feature = "azure")]
+    Onelake(crate::cloud::OneLakeStoreConfig),
+    /// Files in S3 (or an S3-compatible server).
+    #[cfg(feature = "s3")]
+    S3(crate::cloud::S3StoreConfig),
+    /// Files in Google Cloud Storage.
+    #[cfg(feature = "gcs")]
+    Gcs(crate::cloud::GcsStoreConfig),
 }
 
 pub use crate::connections::{ConnectionConfig, Connections};
@@ -183,6 +214,38 @@ pub static STORES: &[Kind<StoreConfig>] = &[
         aliases: &[],
         keys: crate::common::keys_with_inline::<crate::mssql::store::MssqlStoreConfig>,
         parse: |v| crate::common::with_inline(v).map(StoreConfig::Mssql),
+        remote: true,
+    },
+    #[cfg(feature = "azure")]
+    Kind {
+        name: "adls",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::cloud::AdlsStoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::Adls),
+        remote: true,
+    },
+    #[cfg(feature = "azure")]
+    Kind {
+        name: "onelake",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::cloud::OneLakeStoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::Onelake),
+        remote: true,
+    },
+    #[cfg(feature = "s3")]
+    Kind {
+        name: "s3",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::cloud::S3StoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::S3),
+        remote: true,
+    },
+    #[cfg(feature = "gcs")]
+    Kind {
+        name: "gcs",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::cloud::GcsStoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::Gcs),
         remote: true,
     },
 ];
@@ -300,6 +363,8 @@ enum StoreImpl {
     Postgres(crate::postgres::store::PostgresStore),
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::store::MssqlStore),
+    #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+    Cloud(crate::cloud::CloudStore),
 }
 
 impl HomeConfig {
@@ -480,6 +545,14 @@ impl StoreConfig {
                     store: StoreImpl::Mssql(crate::mssql::store::validate(c, ctx.connections)?),
                 });
             }
+            #[cfg(feature = "azure")]
+            StoreConfig::Adls(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            #[cfg(feature = "azure")]
+            StoreConfig::Onelake(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            #[cfg(feature = "s3")]
+            StoreConfig::S3(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            #[cfg(feature = "gcs")]
+            StoreConfig::Gcs(c) => return Ok(cloud(c.validate(entity_folder)?)),
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
             StoreConfig::Local(c) => ("local", c.clone()),
         };
@@ -556,6 +629,13 @@ impl StoreConfig {
     }
 }
 
+#[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+fn cloud(s: crate::cloud::CloudSettings) -> ValidStore {
+    ValidStore {
+        store: StoreImpl::Cloud(crate::cloud::CloudStore::new(s)),
+    }
+}
+
 impl ValidStore {
     /// Builds the connector.
     pub fn build(&self) -> Arc<dyn Store> {
@@ -565,6 +645,8 @@ impl ValidStore {
             StoreImpl::Postgres(s) => Arc::new(s.clone()),
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(s) => Arc::new(s.clone()),
+            #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+            StoreImpl::Cloud(s) => Arc::new(s.clone()),
         }
     }
 
@@ -577,6 +659,8 @@ impl ValidStore {
             StoreImpl::Postgres(_) => None,
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(_) => None,
+            #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+            StoreImpl::Cloud(_) => None,
         }
     }
 
@@ -609,6 +693,8 @@ impl ValidStore {
                 use hygge_core::Store;
                 format!("mssql {}", s.describe(entity))
             }
+            #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+            StoreImpl::Cloud(s) => s.settings().summary(entity),
         }
     }
 
@@ -621,6 +707,8 @@ impl ValidStore {
             StoreImpl::Postgres(s) => s.preview(entity, run_type),
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(s) => s.preview(entity, run_type),
+            #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+            StoreImpl::Cloud(s) => s.settings().preview(entity, run_type),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Test-only helpers: in-memory homes and stores, homes that count or fail, stores that
 //! stall or fail, and the conformance suite every store must pass.
 
+pub mod cloud;
 pub mod conformance;
 pub mod homes;
 pub mod pg;

@@ -247,7 +247,13 @@ fn plan_side<S: Side>(
     let Some((node, ty)) = side::<S>(project, e, diags) else {
         return (None, None);
     };
-    let path = node.get("path").and_then(Node::as_str).map(PathBuf::from);
+    // A remote connector's `path` (a cloud store's folder in its container) is no local
+    // folder: no journal can go beside it yet (the journal on object storage is to come),
+    // so `location: store` asks for a journal `path`.
+    let remote = registry::kind(S::kinds(), &ty).is_some_and(|k| k.remote);
+    let path = (!remote)
+        .then(|| node.get("path").and_then(Node::as_str).map(PathBuf::from))
+        .flatten();
     let Some(cfg) = side_config::<S>(&node, &ty, diags) else {
         return (path, None);
     };
@@ -453,7 +459,10 @@ fn side<S: Side>(
         );
         return None;
     }
-    resolve_path(&mut clean, &project.root);
+    // A remote connector's `path` is not a local path: left as written.
+    if !registry::kind(S::kinds(), &ty).is_some_and(|k| k.remote) {
+        resolve_path(&mut clean, &project.root);
+    }
     Some((clean, ty))
 }
 

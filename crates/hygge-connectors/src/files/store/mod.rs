@@ -10,4 +10,4 @@ mod write;
 
 pub use config::{LocalStoreConfig, ParquetStoreConfig};
 pub use pattern::FilePattern;
-pub use write::{FileStore, FileStoreSettings, STATE_FILE};
+pub use write::{FileStore, FileStoreSettings, STATE_FILE, store_name};

@@ -8,9 +8,14 @@ pub const MAX_WIDTH: usize = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Sequence { width: usize },
+    Sequence {
+        width: usize,
+    },
     Name,
     FlowName,
+    /// `{timestamp}` (cloud stores, as the original's adls store): the run's start,
+    /// `YYYYMMDD_HHMMSS`.
+    Timestamp,
 }
 
 /// A parsed `file_pattern` with `{sequence}` / `{sequence:0Nd}`, `{name}` (the store's name,
@@ -24,6 +29,16 @@ pub struct FilePattern {
 impl FilePattern {
     /// Parses a pattern; the error says what is wrong and what is allowed.
     pub fn parse(pattern: &str) -> Result<Self, String> {
+        Self::parse_with(pattern, false)
+    }
+
+    /// Parses a pattern that may also use `{timestamp}` (the cloud stores' patterns, as the
+    /// original's adls store).
+    pub fn parse_with_timestamp(pattern: &str) -> Result<Self, String> {
+        Self::parse_with(pattern, true)
+    }
+
+    fn parse_with(pattern: &str, timestamp: bool) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = pattern;
         let mut has_sequence = false;
@@ -62,9 +77,11 @@ impl FilePattern {
                 }
                 None if field == "name" => Part::Name,
                 None if field == "flow_name" => Part::FlowName,
+                None if field == "timestamp" && timestamp => Part::Timestamp,
                 _ => {
                     return Err(format!(
-                        "file_pattern {pattern:?}: unknown placeholder `{{{field}}}`; use {{sequence}}, {{sequence:020d}}, {{name}} or {{flow_name}}"
+                        "file_pattern {pattern:?}: unknown placeholder `{{{field}}}`; use {{sequence}}, {{sequence:020d}}, {{name}}{} or {{flow_name}}",
+                        if timestamp { ", {timestamp}" } else { "" }
                     ));
                 }
             };
@@ -93,6 +110,11 @@ impl FilePattern {
 
     /// The file name for `sequence`.
     pub fn render(&self, sequence: u64, name: &str, flow_name: &str) -> String {
+        self.render_at(sequence, name, flow_name, "")
+    }
+
+    /// The file name for `sequence`, `{timestamp}` standing for `timestamp`.
+    pub fn render_at(&self, sequence: u64, name: &str, flow_name: &str, timestamp: &str) -> String {
         let mut out = String::new();
         for p in &self.parts {
             match p {
@@ -100,6 +122,7 @@ impl FilePattern {
                 Part::Sequence { width } => out.push_str(&format!("{sequence:0width$}")),
                 Part::Name => out.push_str(name),
                 Part::FlowName => out.push_str(flow_name),
+                Part::Timestamp => out.push_str(timestamp),
             }
         }
         out
@@ -140,6 +163,7 @@ impl FilePattern {
                     re.push(')');
                 }
                 Part::FlowName => re.push_str(&regex::escape(flow_name)),
+                Part::Timestamp => re.push_str(r"\d{8}_\d{6}"),
             }
         }
         re.push('$');
@@ -222,6 +246,16 @@ mod tests {
             p.max_sequence(names, &["f_users_store"], "f_users"),
             Some(2)
         );
+    }
+
+    #[test]
+    fn timestamp_only_where_allowed() {
+        let e = FilePattern::parse("{timestamp}_{sequence}.parquet").unwrap_err();
+        assert!(e.contains("unknown placeholder `{timestamp}`"), "{e}");
+        let p = FilePattern::parse_with_timestamp("{timestamp}_{sequence:03d}.parquet").unwrap();
+        let name = p.render_at(7, "", "", "20260102_030405");
+        assert_eq!(name, "20260102_030405_007.parquet");
+        assert_eq!(p.max_sequence([name.as_str()], &[], ""), Some(7));
     }
 
     #[test]

@@ -1,0 +1,1006 @@
+//! The keys of the cloud stores: `adls` and `onelake` (the original hygge's, same keys and
+//! defaults), `s3` and `gcs` (ours). Validation is pure: it checks the keys and builds the
+//! settings; nothing is contacted until a run opens the store.
+
+use serde::Deserialize;
+
+use super::location::{AzureAuth, AzureLocation, GcsAuth, GcsLocation, Location, S3Location};
+use super::store::CloudSettings;
+use crate::files::store::FilePattern;
+use crate::format::csv::CsvWriteOptions;
+use crate::format::parquet::{Codec, ParquetWriteOptions};
+use crate::format::{FileFormat, WriteOptions};
+use crate::secret::Secret;
+
+fn batch_size() -> usize {
+    100_000
+}
+
+/// `credential:` of an `adls` or `onelake` store (the original's four, and ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AzureCredentialKind {
+    /// The machine's managed identity (the original's default); `client_id` picks a
+    /// user-assigned one.
+    #[default]
+    ManagedIdentity,
+    /// An Entra ID app: `tenant_id`, `client_id`, `client_secret`.
+    ServicePrincipal,
+    /// The account key: `storage_account_key`.
+    StorageKey,
+    /// A shared access signature: `sas_token`.
+    Sas,
+    /// The Azure CLI's login (`az account get-access-token`).
+    AzureCli,
+    /// Workload identity (AKS): `tenant_id`, `client_id` and the token file
+    /// (`AZURE_FEDERATED_TOKEN_FILE`).
+    WorkloadIdentity,
+    /// The environment's chain: `AZURE_*` variables (client secret, workload identity),
+    /// then the Azure CLI if `az` is installed, then the managed identity.
+    Default,
+}
+
+impl AzureCredentialKind {
+    /// The YAML name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AzureCredentialKind::ManagedIdentity => "managed_identity",
+            AzureCredentialKind::ServicePrincipal => "service_principal",
+            AzureCredentialKind::StorageKey => "storage_key",
+            AzureCredentialKind::Sas => "sas",
+            AzureCredentialKind::AzureCli => "azure_cli",
+            AzureCredentialKind::WorkloadIdentity => "workload_identity",
+            AzureCredentialKind::Default => "default",
+        }
+    }
+}
+
+/// Declares an Azure store's config struct: the original adls keys, plus `extra` fields.
+macro_rules! azure_store_config {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// `https://<account>.dfs.core.windows.net` (or `.blob.`), OneLake's
+            /// `https://onelake.dfs.fabric.microsoft.com`, or an emulator's
+            /// `http://127.0.0.1:10000/devstoreaccount1`.
+            pub account_url: String,
+            /// The container (ADLS file system; OneLake: the workspace).
+            pub filesystem: String,
+            /// `managed_identity` (default), `service_principal`, `storage_key`, `sas`,
+            /// `azure_cli`, `workload_identity` or `default`.
+            #[serde(default)]
+            pub credential: AzureCredentialKind,
+            /// Service principal / workload identity tenant.
+            #[serde(default)]
+            pub tenant_id: Option<String>,
+            /// Service principal / workload identity app, or a user-assigned managed identity.
+            #[serde(default)]
+            pub client_id: Option<String>,
+            /// Service principal secret.
+            #[serde(default)]
+            pub client_secret: Option<Secret>,
+            /// Account key (`credential: storage_key`).
+            #[serde(default)]
+            pub storage_account_key: Option<Secret>,
+            /// Shared access signature (`credential: sas`), with or without the leading `?`.
+            #[serde(default)]
+            pub sas_token: Option<Secret>,
+            /// `parquet` (default, as the original), `csv` or `ndjson`.
+            #[serde(default)]
+            pub format: FileFormat,
+            /// CSV options, as the local store's.
+            #[serde(default)]
+            pub format_options: serde_json::Map<String, serde_json::Value>,
+            /// Parquet codec, default snappy.
+            #[serde(default)]
+            pub compression: Codec,
+            /// Codec level.
+            #[serde(default)]
+            pub compression_level: Option<i32>,
+            /// File names, default `{sequence:020d}.<format>`; `{sequence}`, `{timestamp}`,
+            /// `{name}`, `{flow_name}`.
+            #[serde(default)]
+            pub file_pattern: Option<String>,
+            /// Rows per file, default 100,000.
+            #[serde(default = "batch_size")]
+            pub batch_size: usize,
+            /// Rows per Parquet row group.
+            #[serde(default)]
+            pub row_group_size: Option<usize>,
+            /// Parquet: copy a Parquet source's row groups page by page (default true).
+            #[serde(default)]
+            pub copy_row_groups: Option<bool>,
+            /// null: as the run type says; true: always append; false: always replace.
+            #[serde(default)]
+            pub incremental: Option<bool>,
+            /// The original's last-mile transforms: not supported yet (rejected).
+            #[serde(default)]
+            pub polish: Option<serde_json::Value>,
+            $($(#[$fmeta])* #[serde(default)] pub $field: $ty,)*
+        }
+    };
+}
+
+azure_store_config! {
+    /// `store: {type: adls, account_url, filesystem, path, credential, ...}`: Azure Data
+    /// Lake Storage Gen2 (any Blob Storage account).
+    AdlsStoreConfig {
+        /// The entity's folder in the container, with `{entity}` (default `{entity}`).
+        path: Option<String>,
+    }
+}
+
+azure_store_config! {
+    /// `store: {type: onelake, account_url, filesystem, ...}`: a Fabric Lakehouse's files.
+    /// The path defaults to `Files/{entity}/`, or `Files/<schema>.schema/{entity}/`.
+    OneLakeStoreConfig {
+        /// The entity's folder; default `Files/{entity}/` (or with the schema).
+        path: Option<String>,
+        /// The Lakehouse (item) inside the workspace: paths are prefixed with
+        /// `<lakehouse>.Lakehouse/` (a name with a `.` is taken as it is).
+        lakehouse: Option<String>,
+        /// The schema: `Files/<schema>.schema/{entity}/`.
+        schema: Option<String>,
+        /// Same as `schema` (the original's other spelling).
+        schema_name: Option<String>,
+    }
+}
+
+/// `store: {type: s3, bucket, path, region, endpoint, ...}`: Amazon S3 or an S3-compatible
+/// server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3StoreConfig {
+    /// The bucket.
+    pub bucket: String,
+    /// The entity's folder in the bucket, with `{entity}` (default `{entity}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The region (default: `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// An S3-compatible server's URL (MinIO, moto, ...); `http://` is allowed.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Access key id (with `secret_access_key`); without them, AWS's standard chain
+    /// (environment, web identity, ECS, instance profile).
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    /// Secret access key.
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Session token of temporary keys.
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+    /// `parquet` (default), `csv` or `ndjson`.
+    #[serde(default)]
+    pub format: FileFormat,
+    /// CSV options.
+    #[serde(default)]
+    pub format_options: serde_json::Map<String, serde_json::Value>,
+    /// Parquet codec.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Codec level.
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    /// File names.
+    #[serde(default)]
+    pub file_pattern: Option<String>,
+    /// Rows per file, default 100,000.
+    #[serde(default = "batch_size")]
+    pub batch_size: usize,
+    /// Rows per Parquet row group.
+    #[serde(default)]
+    pub row_group_size: Option<usize>,
+    /// Parquet: copy row groups page by page.
+    #[serde(default)]
+    pub copy_row_groups: Option<bool>,
+    /// null / true (append) / false (replace).
+    #[serde(default)]
+    pub incremental: Option<bool>,
+    /// Not supported (rejected).
+    #[serde(default)]
+    pub polish: Option<serde_json::Value>,
+}
+
+/// `store: {type: gcs, bucket, path, credentials, ...}`: Google Cloud Storage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsStoreConfig {
+    /// The bucket.
+    pub bucket: String,
+    /// The entity's folder in the bucket, with `{entity}` (default `{entity}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A service account's JSON key file; without it, Google's application default
+    /// credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud's login, the metadata server).
+    #[serde(default)]
+    pub credentials: Option<String>,
+    /// A service account's JSON key itself (for a secret from the environment).
+    #[serde(default)]
+    pub service_account_key: Option<Secret>,
+    /// `parquet` (default), `csv` or `ndjson`.
+    #[serde(default)]
+    pub format: FileFormat,
+    /// CSV options.
+    #[serde(default)]
+    pub format_options: serde_json::Map<String, serde_json::Value>,
+    /// Parquet codec.
+    #[serde(default)]
+    pub compression: Codec,
+    /// Codec level.
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+    /// File names.
+    #[serde(default)]
+    pub file_pattern: Option<String>,
+    /// Rows per file, default 100,000.
+    #[serde(default = "batch_size")]
+    pub batch_size: usize,
+    /// Rows per Parquet row group.
+    #[serde(default)]
+    pub row_group_size: Option<usize>,
+    /// Parquet: copy row groups page by page.
+    #[serde(default)]
+    pub copy_row_groups: Option<bool>,
+    /// null / true (append) / false (replace).
+    #[serde(default)]
+    pub incremental: Option<bool>,
+    /// Not supported (rejected).
+    #[serde(default)]
+    pub polish: Option<serde_json::Value>,
+}
+
+/// The file keys every cloud store shares.
+struct FileKeys<'a> {
+    format: FileFormat,
+    format_options: &'a serde_json::Map<String, serde_json::Value>,
+    compression: Codec,
+    compression_level: Option<i32>,
+    file_pattern: &'a Option<String>,
+    batch_size: usize,
+    row_group_size: Option<usize>,
+    copy_row_groups: Option<bool>,
+    polish: &'a Option<serde_json::Value>,
+}
+
+macro_rules! file_keys {
+    ($c:expr) => {
+        FileKeys {
+            format: $c.format,
+            format_options: &$c.format_options,
+            compression: $c.compression,
+            compression_level: $c.compression_level,
+            file_pattern: &$c.file_pattern,
+            batch_size: $c.batch_size,
+            row_group_size: $c.row_group_size,
+            copy_row_groups: $c.copy_row_groups,
+            polish: &$c.polish,
+        }
+    };
+}
+
+/// Encoding, names and rows per file, checked as the local store checks them.
+fn file_settings(k: FileKeys<'_>) -> Result<(WriteOptions, FilePattern, usize), String> {
+    if k.polish.is_some() {
+        return Err(
+            "polish: last-mile transforms are not supported by this version of hygge yet; remove `polish` (nothing was run)"
+                .into(),
+        );
+    }
+    crate::common::positive("batch_size", k.batch_size)?;
+    if k.copy_row_groups.is_some() && k.format != FileFormat::Parquet {
+        return Err(format!(
+            "copy_row_groups: only a parquet store copies row groups, not {}",
+            k.format.name()
+        ));
+    }
+    let pattern = k
+        .file_pattern
+        .clone()
+        .unwrap_or_else(|| format!("{{sequence:020d}}.{}", k.format.extension()));
+    let pattern = FilePattern::parse_with_timestamp(&pattern)?;
+    let options = Some(k.format_options).filter(|o| !o.is_empty());
+    let write = match k.format {
+        FileFormat::Parquet => {
+            if let Some(o) = options {
+                return Err(format!(
+                    "format_options: parquet takes no options (got {}); use `compression`",
+                    o.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            let o = ParquetWriteOptions {
+                codec: k.compression,
+                level: k.compression_level,
+                row_group_size: k
+                    .row_group_size
+                    .unwrap_or(k.batch_size.min(crate::registry::DEFAULT_ROW_GROUP_SIZE)),
+                copy_row_groups: k.copy_row_groups.unwrap_or(true),
+            };
+            crate::common::positive("row_group_size", o.row_group_size)?;
+            o.compression()
+                .map_err(|e| format!("compression_level: {e}"))?;
+            WriteOptions::Parquet(o)
+        }
+        FileFormat::Csv => {
+            let o: CsvWriteOptions =
+                serde_json::from_value(serde_json::Value::Object(k.format_options.clone()))
+                    .map_err(|e| format!("format_options: {e}"))?;
+            o.validate().map_err(|e| format!("format_options: {e}"))?;
+            WriteOptions::Csv(o)
+        }
+        FileFormat::Ndjson => {
+            if let Some(o) = options {
+                return Err(format!(
+                    "format_options: ndjson takes no options (got {})",
+                    o.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            WriteOptions::Ndjson
+        }
+    };
+    Ok((write, pattern, k.batch_size))
+}
+
+/// A store path: `/`-separated, no leading or trailing `/`, no `.`/`..` segments, no `_hygge`
+/// segment (hygge's own), and not empty.
+fn clean_path(key: &str, path: &str) -> Result<String, String> {
+    let trimmed = path.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(format!(
+            "{key}: empty; give the folder of each entity, e.g. `data/{{entity}}`"
+        ));
+    }
+    for seg in trimmed.split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return Err(format!(
+                "{key} {path:?}: `{seg}` is not a folder name (no empty, `.` or `..` segments)"
+            ));
+        }
+        if seg == super::store::HYGGE_DIR {
+            return Err(format!(
+                "{key} {path:?}: `{seg}` is hygge's own working folder; choose another name"
+            ));
+        }
+        if seg.contains('{') && seg != "{entity}" && !seg.contains("{entity}") {
+            return Err(format!(
+                "{key} {path:?}: unknown placeholder in `{seg}`; only {{entity}} is replaced"
+            ));
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+/// What an Azure `account_url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountUrl {
+    /// The account (`devstoreaccount1` for an emulator, `onelake` for Fabric).
+    pub account: String,
+    /// The blob endpoint to use instead of the account's public one (emulators and custom
+    /// domains): requests go to `<endpoint>/<container>/<path>`.
+    pub endpoint: Option<String>,
+    /// Fabric's OneLake (`*.fabric.microsoft.com`).
+    pub fabric: bool,
+    /// A local emulator (Azurite): plain http allowed, its well-known key by default.
+    pub emulator: bool,
+}
+
+/// Reads an `account_url`: the public hosts (`<account>.dfs|blob.core.windows.net`,
+/// `[<region>-]onelake.dfs|blob.fabric.microsoft.com`), or any other `http(s)://host[:port]/<account>`
+/// (an emulator or a proxy, addressed path-style).
+pub(crate) fn parse_account_url(url: &str) -> Result<AccountUrl, String> {
+    let bad = |why: &str| {
+        format!(
+            "account_url {url:?}: {why}; expected https://<account>.dfs.core.windows.net, https://onelake.dfs.fabric.microsoft.com or an emulator's http://127.0.0.1:10000/devstoreaccount1"
+        )
+    };
+    if url.contains('?') {
+        return Err(
+            "account_url: holds a query (a SAS token?); give the token in `sas_token` with `credential: sas` (the value is not shown)".into(),
+        );
+    }
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return Err(bad("the scheme must be https (or http for an emulator)"));
+    }
+    let rest = rest.trim_end_matches('/');
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() || host.contains('@') {
+        return Err(bad("no host"));
+    }
+    let host_l = host.to_ascii_lowercase();
+    for (suffix, fabric) in [
+        (".dfs.core.windows.net", false),
+        (".blob.core.windows.net", false),
+        (".dfs.fabric.microsoft.com", true),
+        (".blob.fabric.microsoft.com", true),
+    ] {
+        if let Some(account) = host_l.strip_suffix(suffix) {
+            if scheme != "https" {
+                return Err(bad("Azure's public endpoints take https only"));
+            }
+            if !path.is_empty() {
+                return Err(bad(
+                    "a public endpoint takes no path; the container goes in `filesystem`",
+                ));
+            }
+            if account.is_empty() || account.contains('.') {
+                return Err(bad("no account name before the host"));
+            }
+            return Ok(AccountUrl {
+                account: account.to_string(),
+                endpoint: None,
+                fabric,
+                emulator: false,
+            });
+        }
+    }
+    // Any other host: path-style, `<scheme>://host[:port]/<account>`.
+    let account = path.split('/').next().unwrap_or("");
+    if account.is_empty() || path.contains('/') {
+        return Err(bad(
+            "for an emulator or custom endpoint, give exactly one path segment: the account",
+        ));
+    }
+    let name = host_l.split(':').next().unwrap_or("");
+    let local = matches!(name, "127.0.0.1" | "localhost" | "[::1]");
+    if scheme == "http" && !local {
+        return Err(bad(
+            "plain http is allowed only for an emulator on this machine",
+        ));
+    }
+    Ok(AccountUrl {
+        account: account.to_string(),
+        endpoint: Some(format!("{scheme}://{host}/{account}")),
+        fabric: false,
+        emulator: local,
+    })
+}
+
+/// Azurite's well-known account key (public; in Microsoft's documentation).
+pub(crate) const EMULATOR_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+fn azure_auth(
+    kind: AzureCredentialKind,
+    url: &AccountUrl,
+    tenant_id: &Option<String>,
+    client_id: &Option<String>,
+    client_secret: &Option<Secret>,
+    storage_account_key: &Option<Secret>,
+    sas_token: &Option<Secret>,
+) -> Result<AzureAuth, String> {
+    let need = |what: &[(&str, bool)]| -> Result<(), String> {
+        let missing: Vec<&str> = what.iter().filter(|(_, s)| !s).map(|(k, _)| *k).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "credential: {} needs {}",
+                kind.name(),
+                missing.join(", ")
+            ))
+        }
+    };
+    let unused = |keys: &[(&str, bool)]| -> Result<(), String> {
+        match keys.iter().find(|(_, set)| *set) {
+            Some((k, _)) => Err(format!(
+                "{k}: not used with `credential: {}`; remove it or choose the credential that takes it",
+                kind.name()
+            )),
+            None => Ok(()),
+        }
+    };
+    let (t, c, s, k, sas) = (
+        tenant_id.is_some(),
+        client_id.is_some(),
+        client_secret.is_some(),
+        storage_account_key.is_some(),
+        sas_token.is_some(),
+    );
+    let auth = match kind {
+        AzureCredentialKind::StorageKey => {
+            need(&[("storage_account_key", k)])?;
+            unused(&[("client_secret", s), ("sas_token", sas)])?;
+            AzureAuth::Key(storage_account_key.clone().expect("checked"))
+        }
+        AzureCredentialKind::Sas => {
+            need(&[("sas_token", sas)])?;
+            unused(&[("client_secret", s), ("storage_account_key", k)])?;
+            let token = sas_token.clone().expect("checked");
+            AzureAuth::Sas(Secret(token.0.trim_start_matches('?').to_string()))
+        }
+        // An emulator takes only keys and SAS tokens: the other credentials would ask a
+        // real identity service, so its well-known key is used.
+        _ if url.emulator => AzureAuth::Key(Secret(EMULATOR_KEY.into())),
+        AzureCredentialKind::ManagedIdentity => {
+            unused(&[
+                ("client_secret", s),
+                ("storage_account_key", k),
+                ("sas_token", sas),
+                ("tenant_id", t),
+            ])?;
+            AzureAuth::ManagedIdentity {
+                client_id: client_id.clone(),
+            }
+        }
+        AzureCredentialKind::ServicePrincipal => {
+            need(&[("tenant_id", t), ("client_id", c), ("client_secret", s)])?;
+            unused(&[("storage_account_key", k), ("sas_token", sas)])?;
+            AzureAuth::ServicePrincipal {
+                tenant_id: tenant_id.clone().expect("checked"),
+                client_id: client_id.clone().expect("checked"),
+                client_secret: client_secret.clone().expect("checked"),
+            }
+        }
+        AzureCredentialKind::AzureCli => {
+            unused(&[
+                ("client_secret", s),
+                ("storage_account_key", k),
+                ("sas_token", sas),
+            ])?;
+            AzureAuth::AzureCli
+        }
+        AzureCredentialKind::WorkloadIdentity => {
+            unused(&[
+                ("client_secret", s),
+                ("storage_account_key", k),
+                ("sas_token", sas),
+            ])?;
+            AzureAuth::WorkloadIdentity {
+                tenant_id: tenant_id.clone(),
+                client_id: client_id.clone(),
+            }
+        }
+        AzureCredentialKind::Default => {
+            unused(&[
+                ("client_secret", s),
+                ("storage_account_key", k),
+                ("sas_token", sas),
+            ])?;
+            AzureAuth::Default
+        }
+    };
+    Ok(auth)
+}
+
+fn container_name(key: &str, name: &str) -> Result<String, String> {
+    let n = name.trim();
+    if n.is_empty() || n.contains('/') {
+        return Err(format!(
+            "{key}: {name:?} is not a container name (one name, no `/`)"
+        ));
+    }
+    Ok(n.to_string())
+}
+
+/// Settings shared by every cloud store, from the parts each config gives.
+fn settings(
+    kind: &'static str,
+    location: Location,
+    path: String,
+    entity_folder: bool,
+    keys: FileKeys<'_>,
+    incremental: Option<bool>,
+) -> Result<CloudSettings, String> {
+    let (write, pattern, rows_per_file) = file_settings(keys)?;
+    Ok(CloudSettings {
+        kind,
+        location,
+        path,
+        entity_folder,
+        write,
+        pattern,
+        rows_per_file,
+        incremental,
+    })
+}
+
+impl AdlsStoreConfig {
+    /// Checks the keys; builds nothing.
+    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        let url = parse_account_url(&self.account_url)?;
+        let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
+        let auth = azure_auth(
+            self.credential,
+            &url,
+            &self.tenant_id,
+            &self.client_id,
+            &self.client_secret,
+            &self.storage_account_key,
+            &self.sas_token,
+        )?;
+        let location = Location::Azure(AzureLocation {
+            container: container_name("filesystem", &self.filesystem)?,
+            url,
+            account_url: self.account_url.trim_end_matches('/').to_string(),
+            auth,
+        });
+        settings(
+            "adls",
+            location,
+            path,
+            entity_folder,
+            file_keys!(self),
+            self.incremental,
+        )
+    }
+}
+
+impl OneLakeStoreConfig {
+    /// The entity path: `path` as given, or `Files/{entity}` / `Files/<schema>.schema/{entity}`,
+    /// under `<lakehouse>.Lakehouse/` when `lakehouse` is set.
+    pub fn entity_path(&self) -> Result<String, String> {
+        let schema = match (&self.schema, &self.schema_name) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(format!(
+                    "schema_name: {b:?} differs from schema {a:?}; give one of them"
+                ));
+            }
+            (Some(a), _) | (None, Some(a)) => Some(a.trim()),
+            (None, None) => None,
+        };
+        let path = match (&self.path, schema) {
+            (Some(p), None) => p.clone(),
+            (Some(_), Some(_)) => {
+                return Err(
+                    "schema: a onelake store with `path` takes no schema; put it in the path (`Files/<schema>.schema/{entity}`) or remove `path`".into(),
+                );
+            }
+            (None, Some(s)) if s.is_empty() || s.contains('/') => {
+                return Err(format!("schema: {s:?} is not a schema name"));
+            }
+            (None, Some(s)) => format!("Files/{s}.schema/{{entity}}"),
+            (None, None) => "Files/{entity}".into(),
+        };
+        let path = clean_path("path", &path)?;
+        Ok(match &self.lakehouse {
+            None => path,
+            Some(l) if l.trim().is_empty() || l.contains('/') => {
+                return Err(format!("lakehouse: {l:?} is not an item name"));
+            }
+            Some(l) if l.contains('.') => format!("{}/{path}", l.trim()),
+            Some(l) => format!("{}.Lakehouse/{path}", l.trim()),
+        })
+    }
+
+    /// Checks the keys; builds nothing.
+    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        let url = parse_account_url(&self.account_url)?;
+        let path = self.entity_path()?;
+        let auth = azure_auth(
+            self.credential,
+            &url,
+            &self.tenant_id,
+            &self.client_id,
+            &self.client_secret,
+            &self.storage_account_key,
+            &self.sas_token,
+        )?;
+        let location = Location::Azure(AzureLocation {
+            container: container_name("filesystem", &self.filesystem)?,
+            url,
+            account_url: self.account_url.trim_end_matches('/').to_string(),
+            auth,
+        });
+        settings(
+            "onelake",
+            location,
+            path,
+            entity_folder,
+            file_keys!(self),
+            self.incremental,
+        )
+    }
+}
+
+impl S3StoreConfig {
+    /// Checks the keys; builds nothing.
+    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
+        let bucket = container_name("bucket", &self.bucket)?;
+        let keys = match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+            (None, None) => {
+                if self.session_token.is_some() {
+                    return Err(
+                        "session_token: goes with access_key_id and secret_access_key".into(),
+                    );
+                }
+                None
+            }
+            (Some(_), None) => return Err("access_key_id: needs secret_access_key too".into()),
+            (None, Some(_)) => return Err("secret_access_key: needs access_key_id too".into()),
+        };
+        let endpoint = match &self.endpoint {
+            Some(e) => {
+                let e = e.trim().trim_end_matches('/');
+                if !(e.starts_with("https://") || e.starts_with("http://")) {
+                    return Err(format!(
+                        "endpoint: {e:?} must be a URL (https://host[:port], or http:// for a local server)"
+                    ));
+                }
+                if e.contains('?') || e.contains('@') {
+                    return Err(
+                        "endpoint: give the server's URL only (no credentials or query)".into(),
+                    );
+                }
+                Some(e.to_string())
+            }
+            None => None,
+        };
+        let location = Location::S3(S3Location {
+            bucket,
+            region: self.region.clone(),
+            endpoint,
+            keys,
+            session_token: self.session_token.clone(),
+        });
+        settings(
+            "s3",
+            location,
+            path,
+            entity_folder,
+            file_keys!(self),
+            self.incremental,
+        )
+    }
+}
+
+impl GcsStoreConfig {
+    /// Checks the keys; builds nothing.
+    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
+        let bucket = container_name("bucket", &self.bucket)?;
+        let auth = match (&self.credentials, &self.service_account_key) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "service_account_key: give either `credentials` (a key file) or `service_account_key`, not both".into(),
+                );
+            }
+            (Some(file), None) if file.trim().is_empty() => {
+                return Err("credentials: empty; give a service account key file".into());
+            }
+            (Some(file), None) => GcsAuth::KeyFile(file.into()),
+            (None, Some(key)) => GcsAuth::Key(key.clone()),
+            (None, None) => GcsAuth::Default,
+        };
+        let location = Location::Gcs(GcsLocation { bucket, auth });
+        settings(
+            "gcs",
+            location,
+            path,
+            entity_folder,
+            file_keys!(self),
+            self.incremental,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adls(v: serde_json::Value) -> Result<CloudSettings, String> {
+        serde_json::from_value::<AdlsStoreConfig>(v)
+            .map_err(|e| e.to_string())?
+            .validate(true)
+    }
+
+    #[test]
+    fn account_urls() {
+        let u = parse_account_url("https://acme.dfs.core.windows.net/").unwrap();
+        assert_eq!(
+            (u.account.as_str(), u.fabric, u.emulator),
+            ("acme", false, false)
+        );
+        assert_eq!(u.endpoint, None);
+        let u = parse_account_url("https://onelake.dfs.fabric.microsoft.com").unwrap();
+        assert_eq!((u.account.as_str(), u.fabric), ("onelake", true));
+        let u = parse_account_url("https://westus-onelake.blob.fabric.microsoft.com").unwrap();
+        assert_eq!((u.account.as_str(), u.fabric), ("westus-onelake", true));
+        let u = parse_account_url("http://127.0.0.1:10000/devstoreaccount1").unwrap();
+        assert_eq!(
+            (u.account.as_str(), u.emulator, u.endpoint.as_deref()),
+            (
+                "devstoreaccount1",
+                true,
+                Some("http://127.0.0.1:10000/devstoreaccount1")
+            )
+        );
+        for bad in [
+            "acme.dfs.core.windows.net",
+            "http://acme.dfs.core.windows.net",
+            "https://acme.dfs.core.windows.net/container",
+            "http://example.com/acct",
+            "https://127.0.0.1:10000",
+            "ftp://x/y",
+        ] {
+            assert!(parse_account_url(bad).is_err(), "{bad}");
+        }
+        let e = parse_account_url("https://acme.blob.core.windows.net/?sv=1&sig=SECRETSIG")
+            .unwrap_err();
+        assert!(!e.contains("SECRETSIG"), "the SAS is never quoted: {e}");
+    }
+
+    #[test]
+    fn credentials_need_their_keys_and_secrets_stay_hidden() {
+        let base = serde_json::json!({
+            "account_url": "https://acme.dfs.core.windows.net",
+            "filesystem": "lake",
+            "path": "raw/{entity}/",
+        });
+        let with = |extra: serde_json::Value| {
+            let mut v = base.clone();
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            adls(v)
+        };
+        let s = with(serde_json::json!({})).unwrap();
+        assert!(
+            matches!(
+                &s.location,
+                Location::Azure(AzureLocation {
+                    auth: AzureAuth::ManagedIdentity { .. },
+                    ..
+                })
+            ),
+            "managed identity is the default, as in the original"
+        );
+        assert_eq!(s.path, "raw/{entity}");
+        let e = with(serde_json::json!({"credential": "service_principal", "tenant_id": "t"}))
+            .unwrap_err();
+        assert!(e.contains("client_id, client_secret"), "{e}");
+        let e = with(serde_json::json!({"credential": "storage_key"})).unwrap_err();
+        assert!(e.contains("storage_account_key"), "{e}");
+        let s = with(serde_json::json!({
+            "credential": "service_principal", "tenant_id": "t", "client_id": "c",
+            "client_secret": "TOPSECRET"
+        }))
+        .unwrap();
+        assert!(
+            !format!("{s:?}").contains("TOPSECRET"),
+            "Debug hides secrets"
+        );
+        let e = with(serde_json::json!({"storage_account_key": "K"})).unwrap_err();
+        assert!(
+            e.contains("not used with `credential: managed_identity`"),
+            "{e}"
+        );
+        let s =
+            with(serde_json::json!({"credential": "sas", "sas_token": "?sv=1&sig=abc"})).unwrap();
+        match &s.location {
+            Location::Azure(AzureLocation {
+                auth: AzureAuth::Sas(t),
+                ..
+            }) => {
+                assert_eq!(t.0, "sv=1&sig=abc")
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = with(serde_json::json!({"credential": "password"})).unwrap_err();
+        assert!(e.contains("unknown variant `password`"), "{e}");
+    }
+
+    #[test]
+    fn an_emulator_url_uses_its_key_whatever_the_credential() {
+        let s = adls(serde_json::json!({
+            "account_url": "http://127.0.0.1:10000/devstoreaccount1",
+            "filesystem": "lake",
+            "path": "{entity}",
+            "credential": "managed_identity",
+        }))
+        .unwrap();
+        match &s.location {
+            Location::Azure(AzureLocation {
+                auth: AzureAuth::Key(k),
+                ..
+            }) => {
+                assert_eq!(k.0, EMULATOR_KEY)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn onelake_paths() {
+        let one = |v: serde_json::Value| {
+            let mut base = serde_json::json!({
+                "account_url": "https://onelake.dfs.fabric.microsoft.com",
+                "filesystem": "MyWorkspace",
+            });
+            base.as_object_mut()
+                .unwrap()
+                .extend(v.as_object().unwrap().clone());
+            serde_json::from_value::<OneLakeStoreConfig>(base)
+                .unwrap()
+                .entity_path()
+        };
+        assert_eq!(one(serde_json::json!({})).unwrap(), "Files/{entity}");
+        assert_eq!(
+            one(serde_json::json!({"schema": "dbo"})).unwrap(),
+            "Files/dbo.schema/{entity}"
+        );
+        assert_eq!(
+            one(serde_json::json!({"schema_name": "sales", "lakehouse": "Lake"})).unwrap(),
+            "Lake.Lakehouse/Files/sales.schema/{entity}"
+        );
+        assert_eq!(
+            one(serde_json::json!({"path": "Files/raw/{entity}/", "lakehouse": "L.Lakehouse"}))
+                .unwrap(),
+            "L.Lakehouse/Files/raw/{entity}"
+        );
+        assert!(one(serde_json::json!({"schema": "a", "schema_name": "b"})).is_err());
+        assert!(one(serde_json::json!({"path": "x", "schema": "a"})).is_err());
+    }
+
+    #[test]
+    fn paths_and_files_are_checked() {
+        let s3 = |v: serde_json::Value| {
+            serde_json::from_value::<S3StoreConfig>(v)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate(true))
+        };
+        let s = s3(serde_json::json!({"bucket": "b"})).unwrap();
+        assert_eq!(s.path, "{entity}");
+        for bad in ["", "/", "a/../b", "a/_hygge/{entity}", "a/{table}"] {
+            assert!(
+                s3(serde_json::json!({"bucket": "b", "path": bad})).is_err(),
+                "{bad}"
+            );
+        }
+        let e = s3(serde_json::json!({"bucket": "b", "access_key_id": "AKIA"})).unwrap_err();
+        assert!(e.contains("secret_access_key"), "{e}");
+        let e = s3(serde_json::json!({"bucket": "b", "endpoint": "127.0.0.1:9000"})).unwrap_err();
+        assert!(e.contains("must be a URL"), "{e}");
+        let e = s3(serde_json::json!({"bucket": "b", "file_pattern": "x.parquet"})).unwrap_err();
+        assert!(e.contains("no {sequence}"), "{e}");
+        let s = s3(serde_json::json!({
+            "bucket": "b", "format": "csv", "file_pattern": "{timestamp}-{sequence}.csv"
+        }))
+        .unwrap();
+        assert_eq!(s.write.format(), FileFormat::Csv);
+        let e = s3(serde_json::json!({"bucket": "b", "polish": {}})).unwrap_err();
+        assert!(e.contains("polish"), "{e}");
+    }
+
+    #[test]
+    fn gcs_credentials() {
+        let gcs = |v: serde_json::Value| {
+            serde_json::from_value::<GcsStoreConfig>(v)
+                .unwrap()
+                .validate(true)
+        };
+        let s = gcs(serde_json::json!({"bucket": "b"})).unwrap();
+        assert!(matches!(
+            &s.location,
+            Location::Gcs(GcsLocation {
+                auth: GcsAuth::Default,
+                ..
+            })
+        ));
+        let s = gcs(serde_json::json!({"bucket": "b", "credentials": "/k.json"})).unwrap();
+        assert!(matches!(
+            &s.location,
+            Location::Gcs(GcsLocation {
+                auth: GcsAuth::KeyFile(_),
+                ..
+            })
+        ));
+        let s =
+            gcs(serde_json::json!({"bucket": "b", "service_account_key": "{\"k\": \"PRIVATE\"}"}))
+                .unwrap();
+        assert!(!format!("{s:?}").contains("PRIVATE"));
+        assert!(
+            gcs(
+                serde_json::json!({"bucket": "b", "credentials": "/k", "service_account_key": "x"})
+            )
+            .is_err()
+        );
+    }
+}

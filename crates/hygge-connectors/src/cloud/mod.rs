@@ -1,0 +1,17 @@
+//! Cloud stores (features `azure`, `s3`, `gcs`): `adls` and `onelake` (the original
+//! hygge's, Azure Blob Storage / ADLS Gen2 / Fabric OneLake), `s3` (and S3-compatible
+//! servers) and `gcs`, on the `object_store` crate.
+//!
+//! - `config.rs`: the keys of each type, validated purely (account URLs, credentials, paths,
+//!   file encoding);
+//! - `location.rs`: the container or bucket and its credential, turned into an
+//!   `object_store` client when a run opens the store; secrets kept out of every message;
+//! - `store.rs`: the store and its writer: lock, staging, publish, cleanup after a crash
+//!   (the protocol, and what a reader sees while it runs, is described there).
+
+pub mod config;
+pub mod location;
+pub mod store;
+
+pub use config::{AdlsStoreConfig, GcsStoreConfig, OneLakeStoreConfig, S3StoreConfig};
+pub use store::{CloudSettings, CloudStore, HYGGE_DIR, LOCK_OBJECT, STAGING_DIR, STATE_OBJECT};

@@ -1,0 +1,331 @@
+//! Cloud stores end to end through the binary, on the emulators scripts/test.sh starts: an
+//! original-style `adls` project whose `account_url` points at Azurite (full_drop twice,
+//! incremental by watermark, a failed run that leaves the old data), and an `s3` project on
+//! moto (explicit keys that never show in plans, logs or errors). A test fails, never
+//! skips, when its emulator cannot be reached.
+#![cfg(all(feature = "azure", feature = "s3"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use common::*;
+use futures::TryStreamExt;
+use hygge_testkit::cloud;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+fn ts_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new(
+            "updated",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let ts: Vec<i64> = ids.clone().map(|i| 1_700_000_000_000_000_000 + i).collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.collect::<Vec<_>>())) as ArrayRef,
+            Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
+        ],
+    )
+    .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    stdout(o) + &stderr(o)
+}
+
+/// What a reader listing `prefix` sees: the ids in its Parquet files (sorted), skipping
+/// `_` names as Spark and Fabric do; and the names of hygge's own objects.
+async fn read_cloud(client: &Arc<dyn ObjectStore>, prefix: &str) -> (Vec<i64>, Vec<String>) {
+    let metas: Vec<_> = client
+        .list(Some(&Key::from(prefix)))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut ids_out = vec![];
+    let mut own = vec![];
+    for m in metas {
+        let rel = m.location.as_ref()[prefix.len() + 1..].to_string();
+        if rel.starts_with('_') {
+            own.push(rel);
+            continue;
+        }
+        let bytes = client
+            .get(&m.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let batches: Vec<RecordBatch> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .unwrap()
+                .build()
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        ids_out.extend(ids(&batches));
+    }
+    ids_out.sort();
+    own.sort();
+    (ids_out, own)
+}
+
+fn incremental_flow(store: &str) -> String {
+    format!(
+        "home: data\n{store}run_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [t]\n"
+    )
+}
+
+fn range(r: std::ops::Range<i64>) -> Vec<i64> {
+    r.collect()
+}
+
+/// An original hygge project writing to ADLS, pointed at Azurite by its `account_url` alone
+/// (`credential: managed_identity` stays: an emulator URL uses the emulator's key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adls_project_on_azurite_replaces_appends_and_keeps_the_old_data_when_a_run_fails() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("e");
+    cloud::create_container(&url, &container).await;
+    let store = format!(
+        "store:\n  type: adls\n  account_url: {url}\n  filesystem: {container}\n  path: raw/{{entity}}/\n  credential: managed_identity\n  batch_size: 40\n"
+    );
+    let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &incremental_flow(&store));
+    let client = serde_json::from_value::<hygge_connectors::cloud::AdlsStoreConfig>(
+        serde_json::json!({"account_url": url, "filesystem": container}),
+    )
+    .unwrap()
+    .validate(true)
+    .unwrap()
+    .location
+    .build()
+    .unwrap();
+
+    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..100)]);
+    for run in 0..2 {
+        let out = p.run(&["go", "--full-drop"]);
+        assert!(out.status.success(), "full_drop {run}: {}", text(&out));
+        let (got, own) = read_cloud(&client, "raw/t").await;
+        assert_eq!(got, range(0..100), "full_drop {run} replaces (no doubling)");
+        assert_eq!(own, vec!["_hygge/state.json"], "no staging or lock left");
+    }
+
+    write_parquet(&p.join("data/t/b.parquet"), &[ts_batch(100..150)]);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "incremental: {}", text(&out));
+    assert_eq!(read_cloud(&client, "raw/t").await.0, range(0..150));
+
+    // A run that fails while publishing (its files copied, the state not yet written):
+    // the old data stays as it was, for a reader that goes by the state and, once the
+    // run has cleaned up, for one that lists the folder.
+    write_parquet(&p.join("data/t/c.parquet"), &[ts_batch(150..160)]);
+    let out = hygge()
+        .args(["go"])
+        .current_dir(p.path())
+        .env("HYGGE_FAILPOINTS", "cloud.publish=error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the failpoint fails the run");
+    assert_eq!(
+        read_cloud(&client, "raw/t").await,
+        (range(0..150), vec!["_hygge/state.json".to_string()]),
+        "a failed run leaves the old data and nothing of its own"
+    );
+    // A failure before the store publishes at all.
+    let out = hygge()
+        .args(["go", "--full-drop"])
+        .current_dir(p.path())
+        .env("HYGGE_FAILPOINTS", "flow.publish=error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(read_cloud(&client, "raw/t").await.0, range(0..150));
+
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(read_cloud(&client, "raw/t").await.0, range(0..160));
+    let state: serde_json::Value = serde_json::from_slice(
+        &client
+            .get(&Key::from("raw/t/_hygge/state.json"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["checkpoint"]["run_type"], "incremental", "{state}");
+    // 100 rows in files of 40 (3), then 50 (2), then 10 (1); names never reused.
+    assert_eq!(state["files"].as_array().unwrap().len(), 6, "{state}");
+    assert_eq!(state["files"][0], "00000000000000000004.parquet", "{state}");
+    let plan = p.run(&["go", "--dry-run"]);
+    assert!(
+        text(&plan).contains(&format!("{url}/{container}/raw/t")),
+        "{}",
+        text(&plan)
+    );
+}
+
+/// An `s3` store on moto with explicit keys: full_drop then incremental; the secret key
+/// shows in no plan, log or error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_project_on_moto_replaces_then_appends_and_never_prints_its_keys() {
+    let endpoint = cloud::s3_endpoint();
+    let bucket = cloud::unique_name("e");
+    cloud::create_bucket(&endpoint, &bucket).await;
+    let secret = "s3cr3t-K3y-that-must-not-show";
+    let store = format!(
+        "store:\n  type: s3\n  bucket: {bucket}\n  endpoint: {endpoint}\n  region: us-east-1\n  access_key_id: {}\n  secret_access_key: ${{TEST_S3_SECRET}}\n  path: lake/{{entity}}\n",
+        cloud::S3_KEY_ID
+    );
+    let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &incremental_flow(&store));
+    let client =
+        serde_json::from_value::<hygge_connectors::cloud::S3StoreConfig>(serde_json::json!({
+            "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+            "access_key_id": cloud::S3_KEY_ID, "secret_access_key": secret,
+        }))
+        .unwrap()
+        .validate(true)
+        .unwrap()
+        .location
+        .build()
+        .unwrap();
+    let run = |args: &[&str]| {
+        hygge()
+            .args(args)
+            .current_dir(p.path())
+            .env("TEST_S3_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+
+    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..30)]);
+    let out = run(&["go", "--full-drop", "-v"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(secret), "{}", text(&out));
+    assert_eq!(read_cloud(&client, "lake/t").await.0, range(0..30));
+    write_parquet(&p.join("data/t/b.parquet"), &[ts_batch(30..45)]);
+    let out = run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(read_cloud(&client, "lake/t").await.0, range(0..45));
+
+    let plan = run(&["go", "--dry-run"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(!text(&plan).contains(secret), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(&format!("s3://{bucket}/lake/t")),
+        "{}",
+        text(&plan)
+    );
+
+    // A wrong bucket: the error names it, and still no secret.
+    p.write(
+        "flows/f/flow.yml",
+        &incremental_flow(&store.replace(&bucket, "no-such-bucket-here")),
+    );
+    let out = run(&["go"]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("no-such-bucket-here") && !t.contains(secret),
+        "{t}"
+    );
+    let log = std::fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(!log.contains(secret), "the log file holds the secret");
+}
+
+/// The journal does not live on object storage yet: `journal: {location: store}` with a
+/// cloud store asks for a journal `path`, before anything runs (no local folder named after
+/// the cloud path is made).
+#[test]
+fn a_journal_beside_a_cloud_store_asks_for_a_path() {
+    let p = Project::new("name: cloud\njournal:\n  location: store\n");
+    p.write(
+        "flows/f/flow.yml",
+        &incremental_flow(
+            "store:\n  type: s3\n  bucket: b\n  endpoint: http://127.0.0.1:1\n  access_key_id: a\n  secret_access_key: s\n  path: raw/{entity}\n",
+        ),
+    );
+    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..3)]);
+    let out = p.run(&["go"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("give the journal its own `path`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!p.join("raw").exists());
+}
+
+/// `kill -9` while a run publishes (its files copied to their final names, the state not
+/// yet written): a lister sees the extra files for now (the documented window), the state
+/// still names the old data, and the next run (which takes over the dead run's lock at
+/// once: same machine, process gone) removes them and publishes exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_publishing_is_repaired_by_the_next_run() {
+    use std::io::{BufRead, BufReader};
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("k");
+    cloud::create_container(&url, &container).await;
+    let store = format!(
+        "store:\n  type: adls\n  account_url: {url}\n  filesystem: {container}\n  path: raw/{{entity}}\n"
+    );
+    let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &incremental_flow(&store));
+    let client = serde_json::from_value::<hygge_connectors::cloud::AdlsStoreConfig>(
+        serde_json::json!({"account_url": url, "filesystem": container}),
+    )
+    .unwrap()
+    .validate(true)
+    .unwrap()
+    .location
+    .build()
+    .unwrap();
+    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..20)]);
+    assert!(p.run(&["go"]).status.success());
+    write_parquet(&p.join("data/t/b.parquet"), &[ts_batch(20..30)]);
+
+    let mut child = hygge()
+        .args(["go"])
+        .current_dir(p.path())
+        .env("HYGGE_FAILPOINTS", "cloud.publish=sleep(60000)")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    for line in BufReader::new(stderr).lines() {
+        if line.unwrap().contains("failpoint cloud.publish: sleeping") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (seen, own) = read_cloud(&client, "raw/t").await;
+    assert_eq!(seen, range(0..30), "a lister sees the uncommitted copy");
+    assert!(own.iter().any(|n| n == "_hygge/lock.json"), "{own:?}");
+
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        read_cloud(&client, "raw/t").await,
+        (range(0..30), vec!["_hygge/state.json".to_string()]),
+        "rows once, no leftovers"
+    );
+}
