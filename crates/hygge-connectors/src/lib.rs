@@ -1,6 +1,6 @@
 //! Every hygge [`Home`](hygge_core::Home) and [`Store`](hygge_core::Store).
 //!
-//! One folder per connector (`files/`, `postgres/`, `mssql/`) holding everything about it:
+//! One folder per connector (`files/`, `postgres/`, `mssql/`, `sqlite/`) holding everything about it:
 //! its home (`home/`) and store (`store/`), each with its `config.rs`, its connections,
 //! codecs and types. [`registry`] is the one list of connectors the product asks (`type:`
 //! names, keys, typing and building).
@@ -10,7 +10,7 @@
 
 // A build without a connector leaves some of the shared code unused.
 #![cfg_attr(
-    not(all(feature = "postgres", feature = "mssql")),
+    not(all(feature = "postgres", feature = "mssql", feature = "sqlite")),
     allow(unused, unreachable_code)
 )]
 
@@ -27,6 +27,8 @@ pub mod postgres;
 pub mod registry;
 pub mod secret;
 pub mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod tree;
 
 pub use error::FileError;

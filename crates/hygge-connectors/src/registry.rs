@@ -31,6 +31,8 @@ pub const HOME_TYPES: &[&str] = &[
     "postgres",
     #[cfg(feature = "mssql")]
     "mssql",
+    #[cfg(feature = "sqlite")]
+    "sqlite",
 ];
 /// Store types this build implements.
 pub const STORE_TYPES: &[&str] = HOME_TYPES;
@@ -40,8 +42,9 @@ pub const PLANNED_TYPES: &[&str] = &[
     "mssql",
     #[cfg(not(feature = "postgres"))]
     "postgres",
-    "mysql",
+    #[cfg(not(feature = "sqlite"))]
     "sqlite",
+    "mysql",
     "duckdb",
     "adls",
     "onelake",
@@ -66,6 +69,9 @@ pub enum HomeConfig {
     /// A SQL Server table or query.
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::home::MssqlHomeConfig),
+    /// A SQLite table or query.
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::home::SqliteHomeConfig),
 }
 
 /// A store's configuration, by `type`.
@@ -83,6 +89,9 @@ pub enum StoreConfig {
     /// A SQL Server table.
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::store::MssqlStoreConfig),
+    /// A SQLite table.
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::store::SqliteStoreConfig),
 }
 
 pub use crate::connections::{ConnectionConfig, Connections};
@@ -151,6 +160,14 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
         parse: |v| crate::common::with_inline(v).map(HomeConfig::Mssql),
         remote: true,
     },
+    #[cfg(feature = "sqlite")]
+    Kind {
+        name: "sqlite",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::sqlite::home::SqliteHomeConfig>().to_vec(),
+        parse: |v| parse(v).map(HomeConfig::Sqlite),
+        remote: false,
+    },
 ];
 
 /// Every store type of this build: the one list where store connectors are named.
@@ -184,6 +201,14 @@ pub static STORES: &[Kind<StoreConfig>] = &[
         keys: crate::common::keys_with_inline::<crate::mssql::store::MssqlStoreConfig>,
         parse: |v| crate::common::with_inline(v).map(StoreConfig::Mssql),
         remote: true,
+    },
+    #[cfg(feature = "sqlite")]
+    Kind {
+        name: "sqlite",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::sqlite::store::SqliteStoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::Sqlite),
+        remote: false,
     },
 ];
 
@@ -285,6 +310,8 @@ enum HomeImpl {
     Postgres(crate::postgres::home::PostgresHome),
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::home::MssqlHome),
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::home::SqliteHome),
 }
 
 /// A store ready to build, after validation.
@@ -300,6 +327,8 @@ enum StoreImpl {
     Postgres(crate::postgres::store::PostgresStore),
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::store::MssqlStore),
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::store::SqliteStore),
 }
 
 impl HomeConfig {
@@ -332,6 +361,13 @@ impl HomeConfig {
                         home: HomeImpl::Mssql(home),
                         batch_size,
                     }
+                })
+            }
+            #[cfg(feature = "sqlite")]
+            HomeConfig::Sqlite(c) => {
+                crate::sqlite::home::validate(c).map(|(home, batch_size)| ValidHome {
+                    home: HomeImpl::Sqlite(home),
+                    batch_size,
                 })
             }
             HomeConfig::Parquet(c) => {
@@ -418,6 +454,8 @@ impl ValidHome {
             HomeImpl::Postgres(h) => Arc::new(h.clone()),
             #[cfg(feature = "mssql")]
             HomeImpl::Mssql(h) => Arc::new(h.clone()),
+            #[cfg(feature = "sqlite")]
+            HomeImpl::Sqlite(h) => Arc::new(h.clone()),
         }
     }
 
@@ -429,6 +467,8 @@ impl ValidHome {
             HomeImpl::Postgres(_) => None,
             #[cfg(feature = "mssql")]
             HomeImpl::Mssql(_) => None,
+            #[cfg(feature = "sqlite")]
+            HomeImpl::Sqlite(_) => None,
         }
     }
 
@@ -445,6 +485,11 @@ impl ValidHome {
             HomeImpl::Mssql(h) => {
                 use hygge_core::Home;
                 format!("mssql {}", h.describe(entity))
+            }
+            #[cfg(feature = "sqlite")]
+            HomeImpl::Sqlite(h) => {
+                use hygge_core::Home;
+                format!("sqlite {}", h.describe(entity))
             }
         };
         format!("{what}, batch_size {}", self.batch_size)
@@ -478,6 +523,12 @@ impl StoreConfig {
             StoreConfig::Mssql(c) => {
                 return Ok(ValidStore {
                     store: StoreImpl::Mssql(crate::mssql::store::validate(c, ctx.connections)?),
+                });
+            }
+            #[cfg(feature = "sqlite")]
+            StoreConfig::Sqlite(c) => {
+                return Ok(ValidStore {
+                    store: StoreImpl::Sqlite(crate::sqlite::store::validate(c)?),
                 });
             }
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
@@ -565,6 +616,8 @@ impl ValidStore {
             StoreImpl::Postgres(s) => Arc::new(s.clone()),
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(s) => Arc::new(s.clone()),
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(s) => Arc::new(s.clone()),
         }
     }
 
@@ -577,6 +630,8 @@ impl ValidStore {
             StoreImpl::Postgres(_) => None,
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(_) => None,
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(_) => None,
         }
     }
 
@@ -609,6 +664,11 @@ impl ValidStore {
                 use hygge_core::Store;
                 format!("mssql {}", s.describe(entity))
             }
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(s) => {
+                use hygge_core::Store;
+                format!("sqlite {}", s.describe(entity))
+            }
         }
     }
 
@@ -621,6 +681,8 @@ impl ValidStore {
             StoreImpl::Postgres(s) => s.preview(entity, run_type),
             #[cfg(feature = "mssql")]
             StoreImpl::Mssql(s) => s.preview(entity, run_type),
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(s) => s.preview(entity, run_type),
         }
     }
 }
