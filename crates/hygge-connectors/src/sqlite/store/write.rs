@@ -82,26 +82,36 @@ impl SqliteStore {
     }
 }
 
-/// The staging file of run `run_id` of `table` beside the database `db`.
-pub fn staging_path(db: &Path, table: &str, run_id: &str) -> PathBuf {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `.<file>.hygge-stage-` and, with a table, `<table>-`: how staging files start.
+fn stage_prefix(db: &Path, table: Option<&str>) -> String {
     let file = db
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
+    match table {
+        Some(t) => format!(".{file}.hygge-stage-{}-", clean(t)),
+        None => format!(".{file}.hygge-stage-"),
+    }
+}
+
+/// The staging file of run `run_id` of `table` beside the database `db` (ending in this
+/// process's id).
+pub fn staging_path(db: &Path, table: &str, run_id: &str) -> PathBuf {
     db.with_file_name(format!(
-        ".{file}.hygge-stage-{}-{}-{}",
-        clean(table),
+        "{}{}-{}",
+        stage_prefix(db, Some(table)),
         clean(run_id),
         std::process::id()
     ))
@@ -109,11 +119,10 @@ pub fn staging_path(db: &Path, table: &str, run_id: &str) -> PathBuf {
 
 /// The staging files next to `db` (for tests: none may be left when no writer is open).
 pub fn staging_files(db: &Path) -> Vec<PathBuf> {
-    let file = db
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{file}.hygge-stage-");
+    staging_files_of(db, &stage_prefix(db, None))
+}
+
+fn staging_files_of(db: &Path, prefix: &str) -> Vec<PathBuf> {
     let dir = db
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -124,11 +133,39 @@ pub fn staging_files(db: &Path) -> Vec<PathBuf> {
                 .map(|e| e.path())
                 .filter(|p| {
                     p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Removes the staging files of `table` a run that did not finish left (a killed
+/// process): those of a process that is gone, and this process's own (its lock on the
+/// table says no writer of it is open here).
+fn remove_stale_staging(db: &Path, table: &str) {
+    let me = std::process::id().to_string();
+    for p in staging_files_of(db, &stage_prefix(db, Some(table))) {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pid = name
+            .trim_end_matches("-journal")
+            .rsplit('-')
+            .next()
+            .unwrap_or_default();
+        if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if pid == me || !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::info!(
+                "removing {}, left by a run that did not finish",
+                p.display()
+            );
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 /// A staging file, removed (with its journal) when dropped.
@@ -328,6 +365,7 @@ impl Store for SqliteStore {
         };
         let (path, busy, table) = (self.path.clone(), self.lock_timeout, t.table.clone());
         let (conn, committed) = blocking(move || -> Result<_, String> {
+            remove_stale_staging(&path, &table);
             let c = open_rw(&path, busy)?;
             // Renaming the new table into place must not re-check views over the old one.
             c.execute_batch("PRAGMA legacy_alter_table = ON")
