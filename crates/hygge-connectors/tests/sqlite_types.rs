@@ -525,3 +525,70 @@ async fn a_table_hygge_did_not_write_is_typed_by_its_declared_types() {
         .to_string();
     assert!(err.contains("`d`") && err.contains("1.234"), "{err}");
 }
+
+/// Appending rows of another type, or loading with `if_exists: fail` into an existing
+/// table, fails naming the column or the table's existence; the table is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_column_type_or_if_exists_fail_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.sqlite");
+    let ints = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])),
+        vec![Arc::new(Int64Array::from(
+            (0..N as i64).collect::<Vec<_>>(),
+        ))],
+    )
+    .unwrap();
+    write(&db, "m", &ints).await;
+    let texts = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true)])),
+        vec![Arc::new(StringArray::from(vec!["x"; N]))],
+    )
+    .unwrap();
+    let schema = texts.schema();
+    let open = |if_exists: &str| {
+        let schema = schema.clone();
+        let store = store_from_json(
+            serde_json::json!({"type": "sqlite", "path": db, "if_exists": if_exists}),
+            false,
+        )
+        .unwrap()
+        .build();
+        async move {
+            let target = WriteTarget {
+                flow: "f".into(),
+                entity: "m".into(),
+                flow_name: "f_m".into(),
+                run_type: RunType::Incremental,
+                run_id: "r2".into(),
+            };
+            let mut w = store.open(&target).await.unwrap();
+            w.begin(
+                schema,
+                Publish {
+                    run_type: RunType::Incremental,
+                    reload: false,
+                },
+            )
+            .await
+            .map(|_| w)
+        }
+    };
+    let err = open("append")
+        .await
+        .err()
+        .expect("a type change")
+        .to_string();
+    assert!(
+        err.contains("`a`") && err.contains("Int64") && err.contains("Utf8"),
+        "{err}"
+    );
+    let err = open("fail")
+        .await
+        .err()
+        .expect("the table exists")
+        .to_string();
+    assert!(err.contains("if_exists: fail"), "{err}");
+    let out = read(&db, serde_json::json!({"table": "m"}), "m").await;
+    assert_eq!(out.column(0).as_ref(), ints.column(0).as_ref(), "unchanged");
+}
