@@ -1,6 +1,6 @@
 //! Every hygge [`Home`](hygge_core::Home) and [`Store`](hygge_core::Store).
 //!
-//! One folder per connector (`files/`, `postgres/`, `mssql/`, `cloud/`) holding everything about it:
+//! One folder per connector (`files/`, `postgres/`, `mssql/`, `cloud/`, `sqlite/`) holding everything about it:
 //! its home (`home/`) and store (`store/`), each with its `config.rs`, its connections,
 //! codecs and types. [`registry`] is the one list of connectors the product asks (`type:`
 //! names, keys, typing and building).
@@ -15,7 +15,8 @@
         feature = "mssql",
         feature = "azure",
         feature = "s3",
-        feature = "gcs"
+        feature = "gcs",
+        feature = "sqlite"
     )),
     allow(unused, unreachable_code)
 )]
@@ -35,6 +36,8 @@ pub mod postgres;
 pub mod registry;
 pub mod secret;
 pub mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod tree;
 
 pub use error::FileError;

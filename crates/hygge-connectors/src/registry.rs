@@ -31,6 +31,8 @@ pub const HOME_TYPES: &[&str] = &[
     "postgres",
     #[cfg(feature = "mssql")]
     "mssql",
+    #[cfg(feature = "sqlite")]
+    "sqlite",
 ];
 /// Store types this build implements.
 pub const STORE_TYPES: &[&str] = &[
@@ -48,6 +50,8 @@ pub const STORE_TYPES: &[&str] = &[
     "s3",
     #[cfg(feature = "gcs")]
     "gcs",
+    #[cfg(feature = "sqlite")]
+    "sqlite",
 ];
 /// Types known to hygge (the original's, and the roadmap's) but not in this build yet.
 pub const PLANNED_TYPES: &[&str] = &[
@@ -55,8 +59,9 @@ pub const PLANNED_TYPES: &[&str] = &[
     "mssql",
     #[cfg(not(feature = "postgres"))]
     "postgres",
-    "mysql",
+    #[cfg(not(feature = "sqlite"))]
     "sqlite",
+    "mysql",
     "duckdb",
     #[cfg(not(feature = "azure"))]
     "adls",
@@ -85,6 +90,9 @@ pub enum HomeConfig {
     /// A SQL Server table or query.
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::home::MssqlHomeConfig),
+    /// A SQLite table or query.
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::home::SqliteHomeConfig),
 }
 
 /// A store's configuration, by `type`.
@@ -114,6 +122,9 @@ pub enum StoreConfig {
     /// Files in Google Cloud Storage.
     #[cfg(feature = "gcs")]
     Gcs(crate::cloud::GcsStoreConfig),
+    /// A SQLite table.
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::store::SqliteStoreConfig),
 }
 
 pub use crate::connections::{ConnectionConfig, Connections};
@@ -182,6 +193,14 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
         parse: |v| crate::common::with_inline(v).map(HomeConfig::Mssql),
         remote: true,
     },
+    #[cfg(feature = "sqlite")]
+    Kind {
+        name: "sqlite",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::sqlite::home::SqliteHomeConfig>().to_vec(),
+        parse: |v| parse(v).map(HomeConfig::Sqlite),
+        remote: false,
+    },
 ];
 
 /// Every store type of this build: the one list where store connectors are named.
@@ -247,6 +266,14 @@ pub static STORES: &[Kind<StoreConfig>] = &[
         keys: || crate::keys::field_names::<crate::cloud::GcsStoreConfig>().to_vec(),
         parse: |v| parse(v).map(StoreConfig::Gcs),
         remote: true,
+    },
+    #[cfg(feature = "sqlite")]
+    Kind {
+        name: "sqlite",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::sqlite::store::SqliteStoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::Sqlite),
+        remote: false,
     },
 ];
 
@@ -348,6 +375,8 @@ enum HomeImpl {
     Postgres(crate::postgres::home::PostgresHome),
     #[cfg(feature = "mssql")]
     Mssql(crate::mssql::home::MssqlHome),
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::home::SqliteHome),
 }
 
 /// A store ready to build, after validation.
@@ -365,6 +394,8 @@ enum StoreImpl {
     Mssql(crate::mssql::store::MssqlStore),
     #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
     Cloud(crate::cloud::CloudStore),
+    #[cfg(feature = "sqlite")]
+    Sqlite(crate::sqlite::store::SqliteStore),
 }
 
 impl HomeConfig {
@@ -397,6 +428,13 @@ impl HomeConfig {
                         home: HomeImpl::Mssql(home),
                         batch_size,
                     }
+                })
+            }
+            #[cfg(feature = "sqlite")]
+            HomeConfig::Sqlite(c) => {
+                crate::sqlite::home::validate(c).map(|(home, batch_size)| ValidHome {
+                    home: HomeImpl::Sqlite(home),
+                    batch_size,
                 })
             }
             HomeConfig::Parquet(c) => {
@@ -483,6 +521,8 @@ impl ValidHome {
             HomeImpl::Postgres(h) => Arc::new(h.clone()),
             #[cfg(feature = "mssql")]
             HomeImpl::Mssql(h) => Arc::new(h.clone()),
+            #[cfg(feature = "sqlite")]
+            HomeImpl::Sqlite(h) => Arc::new(h.clone()),
         }
     }
 
@@ -494,6 +534,8 @@ impl ValidHome {
             HomeImpl::Postgres(_) => None,
             #[cfg(feature = "mssql")]
             HomeImpl::Mssql(_) => None,
+            #[cfg(feature = "sqlite")]
+            HomeImpl::Sqlite(_) => None,
         }
     }
 
@@ -510,6 +552,11 @@ impl ValidHome {
             HomeImpl::Mssql(h) => {
                 use hygge_core::Home;
                 format!("mssql {}", h.describe(entity))
+            }
+            #[cfg(feature = "sqlite")]
+            HomeImpl::Sqlite(h) => {
+                use hygge_core::Home;
+                format!("sqlite {}", h.describe(entity))
             }
         };
         format!("{what}, batch_size {}", self.batch_size)
@@ -553,6 +600,12 @@ impl StoreConfig {
             StoreConfig::S3(c) => return Ok(cloud(c.validate(entity_folder)?)),
             #[cfg(feature = "gcs")]
             StoreConfig::Gcs(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            #[cfg(feature = "sqlite")]
+            StoreConfig::Sqlite(c) => {
+                return Ok(ValidStore {
+                    store: StoreImpl::Sqlite(crate::sqlite::store::validate(c)?),
+                });
+            }
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
             StoreConfig::Local(c) => ("local", c.clone()),
         };
@@ -647,6 +700,8 @@ impl ValidStore {
             StoreImpl::Mssql(s) => Arc::new(s.clone()),
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => Arc::new(s.clone()),
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(s) => Arc::new(s.clone()),
         }
     }
 
@@ -661,6 +716,8 @@ impl ValidStore {
             StoreImpl::Mssql(_) => None,
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(_) => None,
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(_) => None,
         }
     }
 
@@ -695,6 +752,11 @@ impl ValidStore {
             }
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => s.settings().summary(entity),
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(s) => {
+                use hygge_core::Store;
+                format!("sqlite {}", s.describe(entity))
+            }
         }
     }
 
@@ -709,6 +771,8 @@ impl ValidStore {
             StoreImpl::Mssql(s) => s.preview(entity, run_type),
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => s.settings().preview(entity, run_type),
+            #[cfg(feature = "sqlite")]
+            StoreImpl::Sqlite(s) => s.preview(entity, run_type),
         }
     }
 }

@@ -1,0 +1,111 @@
+//! The database file: connections (WAL, busy timeout), the in-process entity locks, and
+//! the blocking pool every call into SQLite runs on.
+//!
+//! Several entities may write one file at once. Each writer stages its rows in a file of
+//! its own (no lock on the database at all), and takes SQLite's write lock only to publish,
+//! in one short `BEGIN IMMEDIATE` transaction; a publish that finds another (from this
+//! process or another one) under way waits for it, at most the store's `lock_timeout`
+//! (SQLite's busy timeout), then fails with the table unchanged. The file is put in WAL
+//! mode, so readers never block a publish and a publish never blocks readers.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// A connection to `path` for writing (the file and its folder are created if missing),
+/// in WAL mode, waiting at most `busy` for another writer's lock.
+pub fn open_rw(path: &Path, busy: Duration) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    c.busy_timeout(busy).map_err(|e| e.to_string())?;
+    let mode: String = c
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| format!("{}: setting WAL mode: {e}", path.display()))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::debug!("{}: journal_mode is {mode}, not wal", path.display());
+    }
+    Ok(c)
+}
+
+/// A read-only connection to `path`, which must exist.
+pub fn open_ro(path: &Path) -> Result<Connection, String> {
+    if !path.is_file() {
+        return Err(format!("{}: no such SQLite database file", path.display()));
+    }
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    c.busy_timeout(Duration::from_secs(crate::sql::DEFAULT_LOCK_TIMEOUT_SECS))
+        .map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// The file's name as the locks know it (absolute, links resolved where it exists).
+pub fn key_path(path: &Path) -> PathBuf {
+    path.canonicalize()
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+static HELD: Mutex<BTreeSet<(PathBuf, String)>> = Mutex::new(BTreeSet::new());
+
+/// One writer per table of a file in this process: held from `open` until the writer
+/// finishes or is dropped. (Across processes, a publish checks that the table's
+/// checkpoint is still the one its run started from, so two processes cannot both load
+/// the same rows; see the store.)
+#[derive(Debug)]
+pub struct EntityLock {
+    key: (PathBuf, String),
+}
+
+impl EntityLock {
+    /// The lock on `table` of `path`, or `None` when another run of this process holds it.
+    pub fn try_take(path: &Path, table: &str) -> Option<EntityLock> {
+        let key = (key_path(path), table.to_string());
+        let taken = HELD
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+        // (Built only when taken: a lock dropped here would release the other run's.)
+        taken.then(|| EntityLock { key })
+    }
+}
+
+impl Drop for EntityLock {
+    fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.key);
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic becomes an error.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        if e.is_panic() {
+            let p = e.into_panic();
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            format!("the SQLite task panicked: {msg}")
+        } else {
+            "the SQLite task was cancelled".to_string()
+        }
+    })
+}
