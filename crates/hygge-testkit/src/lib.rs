@@ -7,6 +7,7 @@ pub mod homes;
 pub mod pg;
 pub mod stores;
 pub mod tds;
+pub mod types;
 
 use std::sync::Arc;
 
