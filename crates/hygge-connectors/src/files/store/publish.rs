@@ -129,6 +129,14 @@ impl Staging {
             .join(format!("{}.json", self.name))
     }
 
+    /// Where the manifest is written before it is renamed into place, so that a crash
+    /// leaves no manifest or a whole one, never an empty or partial one.
+    fn manifest_tmp_path(&self) -> PathBuf {
+        self.hygge_dir
+            .join("manifests")
+            .join(format!("{}.json.tmp", self.name))
+    }
+
     /// This entity's own staging folder (`staging/<entity>/`).
     fn entity_staging(&self) -> PathBuf {
         self.hygge_dir.join("staging").join(&self.name)
@@ -183,6 +191,13 @@ impl Staging {
             remove_all(&old)?;
             fs::remove_file(&manifest_path)
                 .map_err(|e| FileError::io("remove", &manifest_path, e))?;
+        }
+        // A manifest a crash cut short while it was written: no folder was renamed yet.
+        match fs::remove_file(self.manifest_tmp_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(FileError::io("remove", self.manifest_tmp_path(), e));
+            }
+            _ => {}
         }
         remove_all(&self.entity_staging())?;
         // Staging of the flat layout (`staging/<entity>.<run>`), matched exactly: the rest
@@ -265,7 +280,12 @@ impl Staging {
             run: run_id.to_string(),
         })
         .expect("manifest serialises");
-        write_synced(&path, &text)?;
+        // Whole or absent: written aside, then renamed into place (a crash while writing
+        // leaves only the aside file, which the next run removes: nothing was renamed yet).
+        let tmp = self.manifest_tmp_path();
+        write_synced(&tmp, &text)?;
+        rename(&tmp, &path)?;
+        sync_parent(&path)?;
         rename(&self.entity_dir, &old)?;
         hygge_core::failpoint::hit("files.renamed")
             .map_err(|e| FileError::io("publish", &self.entity_dir, std::io::Error::other(e)))?;
@@ -560,6 +580,20 @@ mod tests {
         assert!(ab_run.join("new.txt").exists(), "a.b's run untouched");
         assert!(ab_flat.join("f").exists(), "a.b's flat staging untouched");
         assert!(!a_flat.exists() && !a_flat_old.exists(), "a's own removed");
+    }
+
+    /// A run killed while writing its manifest (found by the kill -9 campaign: an empty
+    /// manifest stopped every later run) leaves only the aside file, written before any
+    /// folder moved: the next run removes it and goes on, the data untouched.
+    #[test]
+    fn a_manifest_cut_short_by_a_crash_is_removed_and_the_next_run_goes_on() {
+        let (_tmp, s) = setup();
+        fs::create_dir_all(s.manifest_path().parent().unwrap()).unwrap();
+        fs::write(s.manifest_tmp_path(), "").unwrap();
+        let _lock = s.begin().expect("the next run starts");
+        assert!(!s.manifest_tmp_path().exists());
+        assert!(!s.manifest_path().exists());
+        assert!(s.entity_dir.join("old.txt").exists());
     }
 
     /// Review M1: a manifest naming a folder outside the store deleted it.
