@@ -90,3 +90,13 @@ pub(crate) fn keys_with_inline<T: InlineConnection>() -> Vec<&'static str> {
     keys.extend_from_slice(crate::keys::field_names::<T::Conn>());
     keys
 }
+
+/// Splits the keys of `P` off mapping `node` and types them: `P` and the rest of the
+/// mapping (a config written as its own keys beside a shared struct's).
+pub(crate) fn split_off<P: serde::de::DeserializeOwned>(
+    node: &Node,
+) -> Result<(P, Node), crate::tree::TreeError> {
+    let keys = crate::keys::field_names::<P>();
+    let (part, rest) = node.partition(|key| keys.contains(&key));
+    Ok((crate::tree::from_node(&part)?, rest))
+}

@@ -239,32 +239,32 @@ pub static STORES: &[Kind<StoreConfig>] = &[
     Kind {
         name: "adls",
         aliases: &[],
-        keys: || crate::keys::field_names::<crate::cloud::AdlsStoreConfig>().to_vec(),
-        parse: |v| parse(v).map(StoreConfig::Adls),
+        keys: crate::cloud::config::keys::<crate::cloud::AdlsStoreConfig>,
+        parse: |v| crate::cloud::config::parse(v).map(StoreConfig::Adls),
         remote: true,
     },
     #[cfg(feature = "azure")]
     Kind {
         name: "onelake",
         aliases: &[],
-        keys: || crate::keys::field_names::<crate::cloud::OneLakeStoreConfig>().to_vec(),
-        parse: |v| parse(v).map(StoreConfig::Onelake),
+        keys: crate::cloud::config::keys::<crate::cloud::OneLakeStoreConfig>,
+        parse: |v| crate::cloud::config::parse(v).map(StoreConfig::Onelake),
         remote: true,
     },
     #[cfg(feature = "s3")]
     Kind {
         name: "s3",
         aliases: &[],
-        keys: || crate::keys::field_names::<crate::cloud::S3StoreConfig>().to_vec(),
-        parse: |v| parse(v).map(StoreConfig::S3),
+        keys: crate::cloud::config::keys::<crate::cloud::S3StoreConfig>,
+        parse: |v| crate::cloud::config::parse(v).map(StoreConfig::S3),
         remote: true,
     },
     #[cfg(feature = "gcs")]
     Kind {
         name: "gcs",
         aliases: &[],
-        keys: || crate::keys::field_names::<crate::cloud::GcsStoreConfig>().to_vec(),
-        parse: |v| parse(v).map(StoreConfig::Gcs),
+        keys: crate::cloud::config::keys::<crate::cloud::GcsStoreConfig>,
+        parse: |v| crate::cloud::config::parse(v).map(StoreConfig::Gcs),
         remote: true,
     },
     #[cfg(feature = "sqlite")]

@@ -63,29 +63,30 @@ impl Cloud {
         let mut c = config.as_object().unwrap().clone();
         let root = c["path"].as_str().unwrap().replace("/{entity}", "");
         let root = root.trim_end_matches('/').to_string();
-        let client = match c.remove("type").unwrap().as_str().unwrap() {
-            "adls" => serde_json::from_value::<hygge_connectors::cloud::AdlsStoreConfig>(
-                serde_json::Value::Object(c),
-            )
-            .unwrap()
-            .validate(true)
-            .unwrap(),
-            "gcs" => serde_json::from_value::<hygge_connectors::cloud::GcsStoreConfig>(
-                serde_json::Value::Object(c),
-            )
-            .unwrap()
-            .validate(true)
-            .unwrap(),
-            _ => serde_json::from_value::<hygge_connectors::cloud::S3StoreConfig>(
-                serde_json::Value::Object(c),
-            )
-            .unwrap()
-            .validate(true)
-            .unwrap(),
-        }
-        .location
-        .build()
-        .unwrap();
+        let client =
+            match c.remove("type").unwrap().as_str().unwrap() {
+                "adls" => hygge_connectors::cloud::config::from_json::<
+                    hygge_connectors::cloud::AdlsStoreConfig,
+                >(serde_json::Value::Object(c))
+                .unwrap()
+                .validate(true)
+                .unwrap(),
+                "gcs" => hygge_connectors::cloud::config::from_json::<
+                    hygge_connectors::cloud::GcsStoreConfig,
+                >(serde_json::Value::Object(c))
+                .unwrap()
+                .validate(true)
+                .unwrap(),
+                _ => hygge_connectors::cloud::config::from_json::<
+                    hygge_connectors::cloud::S3StoreConfig,
+                >(serde_json::Value::Object(c))
+                .unwrap()
+                .validate(true)
+                .unwrap(),
+            }
+            .location
+            .build()
+            .unwrap();
         Cloud {
             config,
             client,

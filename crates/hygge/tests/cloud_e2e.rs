@@ -101,9 +101,9 @@ async fn an_adls_project_on_azurite_replaces_appends_and_keeps_the_old_data_when
     );
     let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
-    let client = serde_json::from_value::<hygge_connectors::cloud::AdlsStoreConfig>(
-        serde_json::json!({"account_url": url, "filesystem": container}),
-    )
+    let client = hygge_connectors::cloud::config::from_json::<
+        hygge_connectors::cloud::AdlsStoreConfig,
+    >(serde_json::json!({"account_url": url, "filesystem": container}))
     .unwrap()
     .validate(true)
     .unwrap()
@@ -191,10 +191,12 @@ async fn an_s3_project_on_moto_replaces_then_appends_and_never_prints_its_keys()
     let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
     let client =
-        serde_json::from_value::<hygge_connectors::cloud::S3StoreConfig>(serde_json::json!({
-            "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-            "access_key_id": cloud::S3_KEY_ID, "secret_access_key": secret,
-        }))
+        hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::S3StoreConfig>(
+            serde_json::json!({
+                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": secret,
+            }),
+        )
         .unwrap()
         .validate(true)
         .unwrap()
@@ -288,9 +290,9 @@ async fn kill_9_while_publishing_is_repaired_by_the_next_run() {
     );
     let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
-    let client = serde_json::from_value::<hygge_connectors::cloud::AdlsStoreConfig>(
-        serde_json::json!({"account_url": url, "filesystem": container}),
-    )
+    let client = hygge_connectors::cloud::config::from_json::<
+        hygge_connectors::cloud::AdlsStoreConfig,
+    >(serde_json::json!({"account_url": url, "filesystem": container}))
     .unwrap()
     .validate(true)
     .unwrap()

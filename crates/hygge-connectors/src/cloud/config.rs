@@ -4,6 +4,9 @@
 
 use serde::Deserialize;
 
+use crate::keys::field_names;
+use crate::tree::{Node, TreeError, from_node};
+
 use super::location::{AzureAuth, AzureLocation, GcsAuth, GcsLocation, Location, S3Location};
 use super::store::CloudSettings;
 use crate::files::store::FilePattern;
@@ -11,10 +14,6 @@ use crate::format::csv::CsvWriteOptions;
 use crate::format::parquet::{Codec, ParquetWriteOptions};
 use crate::format::{FileFormat, WriteOptions};
 use crate::secret::Secret;
-
-fn batch_size() -> usize {
-    100_000
-}
 
 /// `credential:` of an `adls` or `onelake` store (the original's four, and ours).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -55,97 +54,161 @@ impl AzureCredentialKind {
     }
 }
 
-/// Declares an Azure store's config struct: the original adls keys, plus `extra` fields.
-macro_rules! azure_store_config {
-    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            /// `https://<account>.dfs.core.windows.net` (or `.blob.`), OneLake's
-            /// `https://onelake.dfs.fabric.microsoft.com`, or an emulator's
-            /// `http://127.0.0.1:10000/devstoreaccount1`.
-            pub account_url: String,
-            /// The container (ADLS file system; OneLake: the workspace).
-            pub filesystem: String,
-            /// `managed_identity` (default), `service_principal`, `storage_key`, `sas`,
-            /// `azure_cli`, `workload_identity` or `default`.
-            #[serde(default)]
-            pub credential: AzureCredentialKind,
-            /// Service principal / workload identity tenant.
-            #[serde(default)]
-            pub tenant_id: Option<String>,
-            /// Service principal / workload identity app, or a user-assigned managed identity.
-            #[serde(default)]
-            pub client_id: Option<String>,
-            /// Service principal secret.
-            #[serde(default)]
-            pub client_secret: Option<Secret>,
-            /// Account key (`credential: storage_key`).
-            #[serde(default)]
-            pub storage_account_key: Option<Secret>,
-            /// Shared access signature (`credential: sas`), with or without the leading `?`.
-            #[serde(default)]
-            pub sas_token: Option<Secret>,
-            /// `parquet` (default, as the original), `csv` or `ndjson`.
-            #[serde(default)]
-            pub format: FileFormat,
-            /// CSV options, as the local store's.
-            #[serde(default)]
-            pub format_options: serde_json::Map<String, serde_json::Value>,
-            /// Parquet codec, default snappy.
-            #[serde(default)]
-            pub compression: Codec,
-            /// Codec level.
-            #[serde(default)]
-            pub compression_level: Option<i32>,
-            /// File names, default `{sequence:020d}.<format>`; `{sequence}`, `{timestamp}`,
-            /// `{name}`, `{flow_name}`.
-            #[serde(default)]
-            pub file_pattern: Option<String>,
-            /// Rows per file, default 100,000.
-            #[serde(default = "batch_size")]
-            pub batch_size: usize,
-            /// Rows per Parquet row group.
-            #[serde(default)]
-            pub row_group_size: Option<usize>,
-            /// Parquet: copy a Parquet source's row groups page by page (default true).
-            #[serde(default)]
-            pub copy_row_groups: Option<bool>,
-            /// null: as the run type says; true: always append; false: always replace.
-            #[serde(default)]
-            pub incremental: Option<bool>,
-            /// The original's last-mile transforms: not supported yet (rejected).
-            #[serde(default)]
-            pub polish: Option<serde_json::Value>,
-            $($(#[$fmeta])* #[serde(default)] pub $field: $ty,)*
+/// The keys `adls` and `onelake` share (the original's): the account, the container and
+/// how to sign in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureKeys {
+    /// `https://<account>.dfs.core.windows.net` (or `.blob.`), OneLake's
+    /// `https://onelake.dfs.fabric.microsoft.com`, or an emulator's
+    /// `http://127.0.0.1:10000/devstoreaccount1`.
+    pub account_url: String,
+    /// The container (ADLS file system; OneLake: the workspace).
+    pub filesystem: String,
+    /// `managed_identity` (default), `service_principal`, `storage_key`, `sas`,
+    /// `azure_cli`, `workload_identity` or `default`.
+    #[serde(default)]
+    pub credential: AzureCredentialKind,
+    /// Service principal / workload identity tenant.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Service principal / workload identity app, or a user-assigned managed identity.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Service principal secret.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Account key (`credential: storage_key`).
+    #[serde(default)]
+    pub storage_account_key: Option<Secret>,
+    /// Shared access signature (`credential: sas`), with or without the leading `?`.
+    #[serde(default)]
+    pub sas_token: Option<Secret>,
+}
+
+/// The keys every cloud store shares: how its files are encoded and named, how many rows
+/// each holds, and whether a run appends or replaces. Each default is [`FileOutput`]'s
+/// `Default`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileOutput {
+    /// `parquet` (default, as the original), `csv` or `ndjson`.
+    pub format: FileFormat,
+    /// CSV options, as the local store's.
+    pub format_options: serde_json::Map<String, serde_json::Value>,
+    /// Parquet codec, default snappy.
+    pub compression: Codec,
+    /// Codec level.
+    pub compression_level: Option<i32>,
+    /// File names, default `{sequence:020d}.<format>`; `{sequence}`, `{timestamp}`,
+    /// `{name}`, `{flow_name}`.
+    pub file_pattern: Option<String>,
+    /// Rows per file, default 100,000.
+    pub batch_size: usize,
+    /// Rows per Parquet row group.
+    pub row_group_size: Option<usize>,
+    /// Parquet: copy a Parquet source's row groups page by page (default true).
+    pub copy_row_groups: Option<bool>,
+    /// null: as the run type says; true: always append; false: always replace.
+    pub incremental: Option<bool>,
+    /// The original's last-mile transforms: not supported yet (rejected).
+    pub polish: Option<serde_json::Value>,
+}
+
+impl Default for FileOutput {
+    fn default() -> Self {
+        FileOutput {
+            format: FileFormat::default(),
+            format_options: serde_json::Map::new(),
+            compression: Codec::default(),
+            compression_level: None,
+            file_pattern: None,
+            batch_size: 100_000,
+            row_group_size: None,
+            copy_row_groups: None,
+            incremental: None,
+            polish: None,
         }
+    }
+}
+
+/// A cloud store's config: its own keys, written beside the shared ones ([`FileOutput`],
+/// and [`AzureKeys`] for the Azure stores), each struct typing its own.
+pub trait CloudKeys: serde::de::DeserializeOwned {
+    /// Takes [`AzureKeys`].
+    const AZURE: bool;
+    /// Keeps the shared keys, typed.
+    fn set(&mut self, azure: AzureKeys, output: FileOutput);
+}
+
+/// Types a cloud store's mapping: the shared keys by their structs, the rest by `T`.
+pub fn parse<T: CloudKeys>(node: &Node) -> Result<T, TreeError> {
+    let (output, rest) = crate::common::split_off::<FileOutput>(node)?;
+    let (azure, rest) = if T::AZURE {
+        crate::common::split_off::<AzureKeys>(&rest)?
+    } else {
+        (AzureKeys::default(), rest)
     };
+    let mut c: T = from_node(&rest)?;
+    c.set(azure, output);
+    Ok(c)
 }
 
-azure_store_config! {
-    /// `store: {type: adls, account_url, filesystem, path, credential, ...}`: Azure Data
-    /// Lake Storage Gen2 (any Blob Storage account).
-    AdlsStoreConfig {
-        /// The entity's folder in the container, with `{entity}` (default `{entity}`).
-        path: Option<String>,
-    }
+/// [`parse`] of a JSON value (configuration built in code or tests).
+pub fn from_json<T: CloudKeys>(v: serde_json::Value) -> Result<T, TreeError> {
+    parse(&Node::from_json(&v, &crate::tree::Loc::default()))
 }
 
-azure_store_config! {
-    /// `store: {type: onelake, account_url, filesystem, ...}`: a Fabric Lakehouse's files.
-    /// The path defaults to `Files/{entity}/`, or `Files/<schema>.schema/{entity}/`.
-    OneLakeStoreConfig {
-        /// The entity's folder; default `Files/{entity}/` (or with the schema).
-        path: Option<String>,
-        /// The Lakehouse (item) inside the workspace: paths are prefixed with
-        /// `<lakehouse>.Lakehouse/` (a name with a `.` is taken as it is).
-        lakehouse: Option<String>,
-        /// The schema: `Files/<schema>.schema/{entity}/`.
-        schema: Option<String>,
-        /// Same as `schema` (the original's other spelling).
-        schema_name: Option<String>,
+/// The keys [`parse`] takes for `T`.
+pub fn keys<T: CloudKeys>() -> Vec<&'static str> {
+    let mut keys = field_names::<T>().to_vec();
+    if T::AZURE {
+        keys.extend_from_slice(field_names::<AzureKeys>());
     }
+    keys.extend_from_slice(field_names::<FileOutput>());
+    keys
+}
+
+/// `store: {type: adls, account_url, filesystem, path, credential, ...}`: Azure Data Lake
+/// Storage Gen2 (any Blob Storage account).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdlsStoreConfig {
+    /// The entity's folder in the container, with `{entity}` (default `{entity}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The account and how to sign in.
+    #[serde(skip)]
+    pub azure: AzureKeys,
+    /// Files: encoding, names, rows.
+    #[serde(skip)]
+    pub output: FileOutput,
+}
+
+/// `store: {type: onelake, account_url, filesystem, ...}`: a Fabric Lakehouse's files.
+/// The path defaults to `Files/{entity}/`, or `Files/<schema>.schema/{entity}/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneLakeStoreConfig {
+    /// The entity's folder; default `Files/{entity}/` (or with the schema).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The Lakehouse (item) inside the workspace: paths are prefixed with
+    /// `<lakehouse>.Lakehouse/` (a name with a `.` is taken as it is).
+    #[serde(default)]
+    pub lakehouse: Option<String>,
+    /// The schema: `Files/<schema>.schema/{entity}/`.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Same as `schema` (the original's other spelling).
+    #[serde(default)]
+    pub schema_name: Option<String>,
+    /// The account and how to sign in.
+    #[serde(skip)]
+    pub azure: AzureKeys,
+    /// Files: encoding, names, rows.
+    #[serde(skip)]
+    pub output: FileOutput,
 }
 
 /// `store: {type: s3, bucket, path, region, endpoint, ...}`: Amazon S3 or an S3-compatible
@@ -174,36 +237,9 @@ pub struct S3StoreConfig {
     /// Session token of temporary keys.
     #[serde(default)]
     pub session_token: Option<Secret>,
-    /// `parquet` (default), `csv` or `ndjson`.
-    #[serde(default)]
-    pub format: FileFormat,
-    /// CSV options.
-    #[serde(default)]
-    pub format_options: serde_json::Map<String, serde_json::Value>,
-    /// Parquet codec.
-    #[serde(default)]
-    pub compression: Codec,
-    /// Codec level.
-    #[serde(default)]
-    pub compression_level: Option<i32>,
-    /// File names.
-    #[serde(default)]
-    pub file_pattern: Option<String>,
-    /// Rows per file, default 100,000.
-    #[serde(default = "batch_size")]
-    pub batch_size: usize,
-    /// Rows per Parquet row group.
-    #[serde(default)]
-    pub row_group_size: Option<usize>,
-    /// Parquet: copy row groups page by page.
-    #[serde(default)]
-    pub copy_row_groups: Option<bool>,
-    /// null / true (append) / false (replace).
-    #[serde(default)]
-    pub incremental: Option<bool>,
-    /// Not supported (rejected).
-    #[serde(default)]
-    pub polish: Option<serde_json::Value>,
+    /// Files: encoding, names, rows.
+    #[serde(skip)]
+    pub output: FileOutput,
 }
 
 /// `store: {type: gcs, bucket, path, credentials, ...}`: Google Cloud Storage.
@@ -222,69 +258,13 @@ pub struct GcsStoreConfig {
     /// A service account's JSON key itself (for a secret from the environment).
     #[serde(default)]
     pub service_account_key: Option<Secret>,
-    /// `parquet` (default), `csv` or `ndjson`.
-    #[serde(default)]
-    pub format: FileFormat,
-    /// CSV options.
-    #[serde(default)]
-    pub format_options: serde_json::Map<String, serde_json::Value>,
-    /// Parquet codec.
-    #[serde(default)]
-    pub compression: Codec,
-    /// Codec level.
-    #[serde(default)]
-    pub compression_level: Option<i32>,
-    /// File names.
-    #[serde(default)]
-    pub file_pattern: Option<String>,
-    /// Rows per file, default 100,000.
-    #[serde(default = "batch_size")]
-    pub batch_size: usize,
-    /// Rows per Parquet row group.
-    #[serde(default)]
-    pub row_group_size: Option<usize>,
-    /// Parquet: copy row groups page by page.
-    #[serde(default)]
-    pub copy_row_groups: Option<bool>,
-    /// null / true (append) / false (replace).
-    #[serde(default)]
-    pub incremental: Option<bool>,
-    /// Not supported (rejected).
-    #[serde(default)]
-    pub polish: Option<serde_json::Value>,
-}
-
-/// The file keys every cloud store shares.
-struct FileKeys<'a> {
-    format: FileFormat,
-    format_options: &'a serde_json::Map<String, serde_json::Value>,
-    compression: Codec,
-    compression_level: Option<i32>,
-    file_pattern: &'a Option<String>,
-    batch_size: usize,
-    row_group_size: Option<usize>,
-    copy_row_groups: Option<bool>,
-    polish: &'a Option<serde_json::Value>,
-}
-
-macro_rules! file_keys {
-    ($c:expr) => {
-        FileKeys {
-            format: $c.format,
-            format_options: &$c.format_options,
-            compression: $c.compression,
-            compression_level: $c.compression_level,
-            file_pattern: &$c.file_pattern,
-            batch_size: $c.batch_size,
-            row_group_size: $c.row_group_size,
-            copy_row_groups: $c.copy_row_groups,
-            polish: &$c.polish,
-        }
-    };
+    /// Files: encoding, names, rows.
+    #[serde(skip)]
+    pub output: FileOutput,
 }
 
 /// Encoding, names and rows per file, checked as the local store checks them.
-fn file_settings(k: FileKeys<'_>) -> Result<(WriteOptions, FilePattern, usize), String> {
+fn file_settings(k: &FileOutput) -> Result<(WriteOptions, FilePattern, usize), String> {
     if k.polish.is_some() {
         return Err(
             "polish: last-mile transforms are not supported by this version of hygge yet; remove `polish` (nothing was run)"
@@ -303,7 +283,7 @@ fn file_settings(k: FileKeys<'_>) -> Result<(WriteOptions, FilePattern, usize), 
         .clone()
         .unwrap_or_else(|| format!("{{sequence:020d}}.{}", k.format.extension()));
     let pattern = FilePattern::parse_with_timestamp(&pattern)?;
-    let options = Some(k.format_options).filter(|o| !o.is_empty());
+    let options = Some(&k.format_options).filter(|o| !o.is_empty());
     let write = match k.format {
         FileFormat::Parquet => {
             if let Some(o) = options {
@@ -584,10 +564,10 @@ fn settings(
     location: Location,
     path: String,
     entity_folder: bool,
-    keys: FileKeys<'_>,
-    incremental: Option<bool>,
+    output: &FileOutput,
 ) -> Result<CloudSettings, String> {
-    let (write, pattern, rows_per_file) = file_settings(keys)?;
+    let (write, pattern, rows_per_file) = file_settings(output)?;
+    let incremental = output.incremental;
     Ok(CloudSettings {
         kind,
         location,
@@ -603,31 +583,24 @@ fn settings(
 impl AdlsStoreConfig {
     /// Checks the keys; builds nothing.
     pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let url = parse_account_url(&self.account_url)?;
+        let url = parse_account_url(&self.azure.account_url)?;
         let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
         let auth = azure_auth(
-            self.credential,
+            self.azure.credential,
             &url,
-            &self.tenant_id,
-            &self.client_id,
-            &self.client_secret,
-            &self.storage_account_key,
-            &self.sas_token,
+            &self.azure.tenant_id,
+            &self.azure.client_id,
+            &self.azure.client_secret,
+            &self.azure.storage_account_key,
+            &self.azure.sas_token,
         )?;
         let location = Location::Azure(AzureLocation {
-            container: container_name("filesystem", &self.filesystem)?,
+            container: container_name("filesystem", &self.azure.filesystem)?,
             url,
-            account_url: self.account_url.trim_end_matches('/').to_string(),
+            account_url: self.azure.account_url.trim_end_matches('/').to_string(),
             auth,
         });
-        settings(
-            "adls",
-            location,
-            path,
-            entity_folder,
-            file_keys!(self),
-            self.incremental,
-        )
+        settings("adls", location, path, entity_folder, &self.output)
     }
 }
 
@@ -670,31 +643,24 @@ impl OneLakeStoreConfig {
 
     /// Checks the keys; builds nothing.
     pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let url = parse_account_url(&self.account_url)?;
+        let url = parse_account_url(&self.azure.account_url)?;
         let path = self.entity_path()?;
         let auth = azure_auth(
-            self.credential,
+            self.azure.credential,
             &url,
-            &self.tenant_id,
-            &self.client_id,
-            &self.client_secret,
-            &self.storage_account_key,
-            &self.sas_token,
+            &self.azure.tenant_id,
+            &self.azure.client_id,
+            &self.azure.client_secret,
+            &self.azure.storage_account_key,
+            &self.azure.sas_token,
         )?;
         let location = Location::Azure(AzureLocation {
-            container: container_name("filesystem", &self.filesystem)?,
+            container: container_name("filesystem", &self.azure.filesystem)?,
             url,
-            account_url: self.account_url.trim_end_matches('/').to_string(),
+            account_url: self.azure.account_url.trim_end_matches('/').to_string(),
             auth,
         });
-        settings(
-            "onelake",
-            location,
-            path,
-            entity_folder,
-            file_keys!(self),
-            self.incremental,
-        )
+        settings("onelake", location, path, entity_folder, &self.output)
     }
 }
 
@@ -740,14 +706,7 @@ impl S3StoreConfig {
             keys,
             session_token: self.session_token.clone(),
         });
-        settings(
-            "s3",
-            location,
-            path,
-            entity_folder,
-            file_keys!(self),
-            self.incremental,
-        )
+        settings("s3", location, path, entity_folder, &self.output)
     }
 }
 
@@ -770,14 +729,35 @@ impl GcsStoreConfig {
             (None, None) => GcsAuth::Default,
         };
         let location = Location::Gcs(GcsLocation { bucket, auth });
-        settings(
-            "gcs",
-            location,
-            path,
-            entity_folder,
-            file_keys!(self),
-            self.incremental,
-        )
+        settings("gcs", location, path, entity_folder, &self.output)
+    }
+}
+
+impl CloudKeys for AdlsStoreConfig {
+    const AZURE: bool = true;
+    fn set(&mut self, azure: AzureKeys, output: FileOutput) {
+        (self.azure, self.output) = (azure, output);
+    }
+}
+
+impl CloudKeys for OneLakeStoreConfig {
+    const AZURE: bool = true;
+    fn set(&mut self, azure: AzureKeys, output: FileOutput) {
+        (self.azure, self.output) = (azure, output);
+    }
+}
+
+impl CloudKeys for S3StoreConfig {
+    const AZURE: bool = false;
+    fn set(&mut self, _: AzureKeys, output: FileOutput) {
+        self.output = output;
+    }
+}
+
+impl CloudKeys for GcsStoreConfig {
+    const AZURE: bool = false;
+    fn set(&mut self, _: AzureKeys, output: FileOutput) {
+        self.output = output;
     }
 }
 
@@ -786,7 +766,7 @@ mod tests {
     use super::*;
 
     fn adls(v: serde_json::Value) -> Result<CloudSettings, String> {
-        serde_json::from_value::<AdlsStoreConfig>(v)
+        crate::cloud::config::from_json::<AdlsStoreConfig>(v)
             .map_err(|e| e.to_string())?
             .validate(true)
     }
@@ -917,7 +897,7 @@ mod tests {
             base.as_object_mut()
                 .unwrap()
                 .extend(v.as_object().unwrap().clone());
-            serde_json::from_value::<OneLakeStoreConfig>(base)
+            crate::cloud::config::from_json::<OneLakeStoreConfig>(base)
                 .unwrap()
                 .entity_path()
         };
@@ -942,7 +922,7 @@ mod tests {
     #[test]
     fn paths_and_files_are_checked() {
         let s3 = |v: serde_json::Value| {
-            serde_json::from_value::<S3StoreConfig>(v)
+            crate::cloud::config::from_json::<S3StoreConfig>(v)
                 .map_err(|e| e.to_string())
                 .and_then(|c| c.validate(true))
         };
@@ -972,7 +952,7 @@ mod tests {
     #[test]
     fn gcs_credentials() {
         let gcs = |v: serde_json::Value| {
-            serde_json::from_value::<GcsStoreConfig>(v)
+            crate::cloud::config::from_json::<GcsStoreConfig>(v)
                 .unwrap()
                 .validate(true)
         };

@@ -1232,7 +1232,7 @@ mod tests {
     use super::*;
 
     fn settings(path: &str) -> CloudSettings {
-        serde_json::from_value::<super::super::config::S3StoreConfig>(serde_json::json!({
+        crate::cloud::config::from_json::<super::super::config::S3StoreConfig>(serde_json::json!({
             "bucket": "b", "path": path, "access_key_id": "a", "secret_access_key": "s"
         }))
         .unwrap()
