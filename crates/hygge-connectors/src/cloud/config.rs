@@ -115,6 +115,28 @@ pub struct FileOutput {
     pub polish: Option<serde_json::Value>,
 }
 
+impl AzureKeys {
+    /// The container and how to sign in to it, checked.
+    fn location(&self) -> Result<Location, String> {
+        let url = parse_account_url(&self.account_url)?;
+        let auth = azure_auth(
+            self.credential,
+            &url,
+            &self.tenant_id,
+            &self.client_id,
+            &self.client_secret,
+            &self.storage_account_key,
+            &self.sas_token,
+        )?;
+        Ok(Location::Azure(AzureLocation {
+            container: container_name("filesystem", &self.filesystem)?,
+            url,
+            account_url: self.account_url.trim_end_matches('/').to_string(),
+            auth,
+        }))
+    }
+}
+
 impl Default for FileOutput {
     fn default() -> Self {
         FileOutput {
@@ -583,23 +605,8 @@ fn settings(
 impl AdlsStoreConfig {
     /// Checks the keys; builds nothing.
     pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let url = parse_account_url(&self.azure.account_url)?;
+        let location = self.azure.location()?;
         let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
-        let auth = azure_auth(
-            self.azure.credential,
-            &url,
-            &self.azure.tenant_id,
-            &self.azure.client_id,
-            &self.azure.client_secret,
-            &self.azure.storage_account_key,
-            &self.azure.sas_token,
-        )?;
-        let location = Location::Azure(AzureLocation {
-            container: container_name("filesystem", &self.azure.filesystem)?,
-            url,
-            account_url: self.azure.account_url.trim_end_matches('/').to_string(),
-            auth,
-        });
         settings("adls", location, path, entity_folder, &self.output)
     }
 }
@@ -643,23 +650,8 @@ impl OneLakeStoreConfig {
 
     /// Checks the keys; builds nothing.
     pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let url = parse_account_url(&self.azure.account_url)?;
+        let location = self.azure.location()?;
         let path = self.entity_path()?;
-        let auth = azure_auth(
-            self.azure.credential,
-            &url,
-            &self.azure.tenant_id,
-            &self.azure.client_id,
-            &self.azure.client_secret,
-            &self.azure.storage_account_key,
-            &self.azure.sas_token,
-        )?;
-        let location = Location::Azure(AzureLocation {
-            container: container_name("filesystem", &self.azure.filesystem)?,
-            url,
-            account_url: self.azure.account_url.trim_end_matches('/').to_string(),
-            auth,
-        });
         settings("onelake", location, path, entity_folder, &self.output)
     }
 }
