@@ -219,3 +219,25 @@ impl<D: Dialect> Source<D> {
         }
     }
 }
+
+/// Refuses a name no SQL database can hold: empty, or with a NUL character. `database`
+/// names the database in the message.
+pub fn check_name(name: &str, database: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!(
+            "an empty name is not a valid {database} identifier"
+        ));
+    }
+    if name.contains('\0') {
+        return Err(format!(
+            "`{}` contains a NUL character",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// `"name"`, with embedded quotes doubled (the SQL standard's quoting).
+pub fn double_quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1104,15 +1104,7 @@ impl Encoder {
     fn write_encoded(&mut self, src: &RowGroupSource) -> Result<Vec<Done>, FileError> {
         let rows = src.rows();
         let in_file = self.current.as_ref().map_or(0, |(_, n, _)| *n);
-        let fits = match &self.s.write {
-            WriteOptions::Parquet(o) => {
-                rows <= o.row_group_size
-                    && rows >= o.row_group_size / 4
-                    && in_file + rows <= self.s.rows_per_file
-                    && src.memory() <= parquet_copy::MAX_COPIED_CHUNK
-            }
-            _ => false,
-        };
+        let fits = self.s.write.copies(src, in_file, self.s.rows_per_file);
         if fits {
             if self.current.is_none() {
                 self.open_file()?;

@@ -266,6 +266,30 @@ pub enum WriteOptions {
 }
 
 impl WriteOptions {
+    /// Whether a source row group is copied as it is encoded (page by page) into a file
+    /// that already holds `in_file` of at most `rows_per_file` rows; otherwise it is
+    /// decoded and written like any batch. Row groups far smaller than the store's are
+    /// merged by decoding them, so that a source of many small row groups does not make an
+    /// output of many small ones; and a recompressing copy assembles a whole column chunk
+    /// in memory, so a row group with a larger one is decoded instead, a batch at a time.
+    pub fn copies(
+        &self,
+        src: &parquet_copy::RowGroupSource,
+        in_file: usize,
+        rows_per_file: usize,
+    ) -> bool {
+        let rows = src.rows();
+        match self {
+            WriteOptions::Parquet(o) => {
+                rows <= o.row_group_size
+                    && rows >= o.row_group_size / 4
+                    && in_file + rows <= rows_per_file
+                    && src.memory() <= parquet_copy::MAX_COPIED_CHUNK
+            }
+            _ => false,
+        }
+    }
+
     /// The format these options encode.
     pub fn format(&self) -> FileFormat {
         match self {

@@ -5,15 +5,7 @@ pub const MAX_IDENT: usize = 128;
 
 /// `[name]`, with `]` doubled. Errors for names SQL Server cannot hold.
 pub fn ident(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("an empty name is not a valid SQL Server identifier".into());
-    }
-    if name.chars().any(|c| c == '\0') {
-        return Err(format!(
-            "`{}` contains a NUL character",
-            name.escape_debug()
-        ));
-    }
+    crate::sql::check_name(name, "SQL Server")?;
     if name.encode_utf16().count() > MAX_IDENT {
         return Err(format!(
             "`{name}` is longer than SQL Server's {MAX_IDENT} characters"

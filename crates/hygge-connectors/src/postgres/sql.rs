@@ -5,22 +5,14 @@ pub const MAX_IDENT: usize = 63;
 
 /// `"name"`, with embedded quotes doubled. Errors for names PostgreSQL cannot hold.
 pub fn ident(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("an empty name is not a valid PostgreSQL identifier".into());
-    }
-    if name.contains('\0') {
-        return Err(format!(
-            "`{}` contains a NUL character",
-            name.escape_debug()
-        ));
-    }
+    crate::sql::check_name(name, "PostgreSQL")?;
     if name.len() > MAX_IDENT {
         return Err(format!(
             "`{name}` is {} bytes long; PostgreSQL names hold at most {MAX_IDENT}",
             name.len()
         ));
     }
-    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
+    Ok(crate::sql::double_quoted(name))
 }
 
 /// Postgres's quoting of names.

@@ -2,16 +2,8 @@
 
 /// `"name"`, with embedded quotes doubled. Errors for names SQLite cannot hold.
 pub fn ident(name: &str) -> Result<String, String> {
-    if name.is_empty() {
-        return Err("an empty name is not a valid SQLite identifier".into());
-    }
-    if name.contains('\0') {
-        return Err(format!(
-            "`{}` contains a NUL character",
-            name.escape_debug()
-        ));
-    }
-    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
+    crate::sql::check_name(name, "SQLite")?;
+    Ok(crate::sql::double_quoted(name))
 }
 
 /// SQLite's quoting of names.

@@ -493,19 +493,7 @@ impl Run {
     fn write_encoded(&mut self, src: &RowGroupSource) -> Result<(), FileError> {
         let rows = src.rows();
         let in_file = self.current.as_ref().map_or(0, |(_, n)| *n);
-        // Row groups far smaller than the store's are merged by decoding them, so that a
-        // source of many small row groups does not make an output of many small ones.
-        // A recompressing copy assembles a whole column chunk in memory: a row group with
-        // a larger one is decoded instead, a batch at a time.
-        let fits = match &self.s.write {
-            WriteOptions::Parquet(o) => {
-                rows <= o.row_group_size
-                    && rows >= o.row_group_size / 4
-                    && in_file + rows <= self.s.rows_per_file
-                    && src.memory() <= parquet_copy::MAX_COPIED_CHUNK
-            }
-            _ => false,
-        };
+        let fits = self.s.write.copies(src, in_file, self.s.rows_per_file);
         if fits {
             if self.current.is_none() {
                 self.open_file()?;
