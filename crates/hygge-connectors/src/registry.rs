@@ -9,6 +9,8 @@ use std::sync::Arc;
 use hygge_core::{Home, RunType, Store};
 use serde::Deserialize;
 
+#[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+use crate::cloud::CloudKeys;
 use crate::files::home::{FileHome, LocalHomeConfig, ParquetHomeConfig, ReadFormat};
 use crate::files::store::{
     FilePattern, FileStore, FileStoreSettings, LocalStoreConfig, ParquetStoreConfig,
@@ -33,6 +35,14 @@ pub const HOME_TYPES: &[&str] = &[
     "mssql",
     #[cfg(feature = "sqlite")]
     "sqlite",
+    #[cfg(feature = "azure")]
+    "adls",
+    #[cfg(feature = "azure")]
+    "onelake",
+    #[cfg(feature = "s3")]
+    "s3",
+    #[cfg(feature = "gcs")]
+    "gcs",
 ];
 /// Store types this build implements.
 pub const STORE_TYPES: &[&str] = &[
@@ -93,6 +103,18 @@ pub enum HomeConfig {
     /// A SQLite table or query.
     #[cfg(feature = "sqlite")]
     Sqlite(crate::sqlite::home::SqliteHomeConfig),
+    /// Files in Azure Data Lake Storage Gen2 / Blob Storage.
+    #[cfg(feature = "azure")]
+    Adls(crate::cloud::CloudHomeConfig<crate::cloud::AdlsStoreConfig>),
+    /// Files in a Fabric Lakehouse (OneLake).
+    #[cfg(feature = "azure")]
+    Onelake(crate::cloud::CloudHomeConfig<crate::cloud::OneLakeStoreConfig>),
+    /// Files in S3 (or an S3-compatible server).
+    #[cfg(feature = "s3")]
+    S3(crate::cloud::CloudHomeConfig<crate::cloud::S3StoreConfig>),
+    /// Files in Google Cloud Storage.
+    #[cfg(feature = "gcs")]
+    Gcs(crate::cloud::CloudHomeConfig<crate::cloud::GcsStoreConfig>),
 }
 
 /// A store's configuration, by `type`.
@@ -200,6 +222,38 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
         keys: || crate::keys::field_names::<crate::sqlite::home::SqliteHomeConfig>().to_vec(),
         parse: |v| parse(v).map(HomeConfig::Sqlite),
         remote: false,
+    },
+    #[cfg(feature = "azure")]
+    Kind {
+        name: "adls",
+        aliases: &[],
+        keys: crate::cloud::CloudHomeConfig::<crate::cloud::AdlsStoreConfig>::keys,
+        parse: |v| crate::cloud::CloudHomeConfig::parse(v).map(HomeConfig::Adls),
+        remote: true,
+    },
+    #[cfg(feature = "azure")]
+    Kind {
+        name: "onelake",
+        aliases: &[],
+        keys: crate::cloud::CloudHomeConfig::<crate::cloud::OneLakeStoreConfig>::keys,
+        parse: |v| crate::cloud::CloudHomeConfig::parse(v).map(HomeConfig::Onelake),
+        remote: true,
+    },
+    #[cfg(feature = "s3")]
+    Kind {
+        name: "s3",
+        aliases: &[],
+        keys: crate::cloud::CloudHomeConfig::<crate::cloud::S3StoreConfig>::keys,
+        parse: |v| crate::cloud::CloudHomeConfig::parse(v).map(HomeConfig::S3),
+        remote: true,
+    },
+    #[cfg(feature = "gcs")]
+    Kind {
+        name: "gcs",
+        aliases: &[],
+        keys: crate::cloud::CloudHomeConfig::<crate::cloud::GcsStoreConfig>::keys,
+        parse: |v| crate::cloud::CloudHomeConfig::parse(v).map(HomeConfig::Gcs),
+        remote: true,
     },
 ];
 
@@ -437,33 +491,57 @@ impl HomeConfig {
                     batch_size,
                 })
             }
+            #[cfg(feature = "azure")]
+            HomeConfig::Adls(c) => c.validate(entity_folder).map(files_home),
+            #[cfg(feature = "azure")]
+            HomeConfig::Onelake(c) => c.validate(entity_folder).map(files_home),
+            #[cfg(feature = "s3")]
+            HomeConfig::S3(c) => c.validate(entity_folder).map(files_home),
+            #[cfg(feature = "gcs")]
+            HomeConfig::Gcs(c) => c.validate(entity_folder).map(files_home),
             HomeConfig::Parquet(c) => {
                 crate::common::positive("batch_size", c.batch_size)?;
-                Ok(ValidHome {
-                    home: HomeImpl::Files(FileHome::new(
-                        "parquet",
-                        c.path.clone(),
-                        entity_folder,
-                        ReadFormat::Parquet,
-                    )),
-                    batch_size: c.batch_size,
-                })
+                let home = file_home("parquet", &c.path, entity_folder, ReadFormat::Parquet)?;
+                Ok(files_home((home, c.batch_size)))
             }
             HomeConfig::Local(c) => {
                 crate::common::positive("batch_size", c.batch_size)?;
                 let read = ReadFormat::parse(c.format, &c.format_options)?;
-                Ok(ValidHome {
-                    home: HomeImpl::Files(FileHome::new(
-                        "local",
-                        c.path.clone(),
-                        entity_folder,
-                        read,
-                    )),
-                    batch_size: c.batch_size,
-                })
+                let home = file_home("local", &c.path, entity_folder, read)?;
+                Ok(files_home((home, c.batch_size)))
             }
         }
     }
+}
+
+fn files_home((home, batch_size): (FileHome, usize)) -> ValidHome {
+    ValidHome {
+        home: HomeImpl::Files(home),
+        batch_size,
+    }
+}
+
+/// A `parquet` or `local` home: local files, or a container's when `path` is a URL
+/// (`s3://`, `gs://`, `abfss://`).
+fn file_home(
+    kind: &'static str,
+    path: &std::path::Path,
+    entity_folder: bool,
+    read: ReadFormat,
+) -> Result<FileHome, String> {
+    let text = path.to_string_lossy();
+    #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+    if let Some(files) = crate::cloud::home::from_url(&text, entity_folder) {
+        return Ok(FileHome::remote(kind, std::sync::Arc::new(files?), read));
+    }
+    if let Some((scheme, _)) = text.split_once("://")
+        && matches!(scheme, "s3" | "s3a" | "gs" | "gcs" | "abfss" | "abfs")
+    {
+        return Err(format!(
+            "path {text:?}: this build of hygge has no cloud storage support (built without the `azure`, `s3` and `gcs` features)"
+        ));
+    }
+    Ok(FileHome::new(kind, path.to_path_buf(), entity_folder, read))
 }
 
 impl HomeConfig {
@@ -529,7 +607,7 @@ impl ValidHome {
     /// The local path `entity` is read from, for homes of local files (`None` for others).
     pub fn local_path(&self, entity: &str) -> Option<std::path::PathBuf> {
         match &self.home {
-            HomeImpl::Files(h) => Some(h.entity_path(entity)),
+            HomeImpl::Files(h) => h.entity_path(entity),
             #[cfg(feature = "postgres")]
             HomeImpl::Postgres(_) => None,
             #[cfg(feature = "mssql")]
@@ -593,13 +671,13 @@ impl StoreConfig {
                 });
             }
             #[cfg(feature = "azure")]
-            StoreConfig::Adls(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            StoreConfig::Adls(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
             #[cfg(feature = "azure")]
-            StoreConfig::Onelake(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            StoreConfig::Onelake(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
             #[cfg(feature = "s3")]
-            StoreConfig::S3(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            StoreConfig::S3(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
             #[cfg(feature = "gcs")]
-            StoreConfig::Gcs(c) => return Ok(cloud(c.validate(entity_folder)?)),
+            StoreConfig::Gcs(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
             #[cfg(feature = "sqlite")]
             StoreConfig::Sqlite(c) => {
                 return Ok(ValidStore {

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use hygge_connectors::registry::store_from_json;
-use hygge_core::{Publish, RunType, Store, WriteTarget};
+use hygge_connectors::cloud::CloudKeys;
+use hygge_connectors::registry::{home_from_json, store_from_json};
+use hygge_core::{Home, Publish, ReadRequest, RunType, Store, WriteTarget};
 use hygge_testkit::cloud;
-use hygge_testkit::conformance::StoreHarness;
+use hygge_testkit::conformance::{HomeHarness, StoreHarness};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -170,6 +171,43 @@ impl StoreHarness for Cloud {
 mod adls_parquet {
     use super::*;
     hygge_testkit::store_conformance!(Cloud::azurite("parquet").await);
+}
+
+// The cloud homes read what the cloud stores publish (by the folder's state) and what
+// others put there (by listing): the home suite on both emulators and every format.
+#[async_trait::async_trait]
+impl HomeHarness for Cloud {
+    async fn home(&self) -> Arc<dyn Home> {
+        home_from_json(self.config.clone(), true).unwrap().build()
+    }
+
+    async fn seed(&self, entity: &str, ids: std::ops::Range<i64>) {
+        load(self, entity, RunType::FullDrop, "seed", ids).await;
+    }
+
+    fn encoded(&self) -> Option<&'static str> {
+        (self.config["format"] == "parquet").then_some("parquet")
+    }
+}
+
+mod adls_parquet_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Cloud::azurite("parquet").await);
+}
+
+mod adls_csv_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Cloud::azurite("csv").await);
+}
+
+mod s3_parquet_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Cloud::moto("parquet").await);
+}
+
+mod s3_ndjson_home {
+    use super::*;
+    hygge_testkit::home_conformance!(Cloud::moto("ndjson").await);
 }
 
 mod adls_ndjson {
@@ -403,4 +441,211 @@ async fn gcs_live_store_conformance() {
         config["credentials"] = serde_json::json!(f);
     }
     hygge_testkit::conformance::run_store_conformance(&Cloud::new(config)).await;
+}
+
+/// A Parquet file of `ids` (rows of `hygge_testkit::batch`), in row groups of `group` rows.
+fn parquet_bytes(ids: std::ops::Range<i64>, group: usize) -> Bytes {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(group))
+        .build();
+    let mut out = Vec::new();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(&mut out, hygge_testkit::schema(), Some(props))
+            .unwrap();
+    w.write(&hygge_testkit::batch(
+        ids.start,
+        (ids.end - ids.start) as usize,
+    ))
+    .unwrap();
+    w.close().unwrap();
+    Bytes::from(out)
+}
+
+async fn read_all(home: &Arc<dyn Home>, entity: &str, batch_size: usize) -> Vec<i64> {
+    use futures::StreamExt;
+    let req = ReadRequest {
+        flow_name: "t".into(),
+        entity: entity.into(),
+        batch_size,
+        after: None,
+        after_inclusive: false,
+    };
+    let (_, stream) = home.read(&req).await.unwrap();
+    let batches: Vec<RecordBatch> = stream.map(|b| b.unwrap()).collect().await;
+    let mut ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("id")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+impl Cloud {
+    async fn put_bytes(&self, key: &str, bytes: Bytes) {
+        self.client
+            .put(&Key::from(key), PutPayload::from(bytes))
+            .await
+            .unwrap();
+    }
+}
+
+/// Files another tool wrote: every data file below the folder, in sub-folders too, but
+/// none in `_` or `.` folders or of another format; a file with many row groups is read
+/// by ranges (each row group once), decoded and copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_home_lists_what_others_wrote() {
+    for h in [
+        Cloud::azurite("parquet").await,
+        Cloud::moto("parquet").await,
+    ] {
+        let root = &h.root;
+        h.put_bytes(
+            &format!("{root}/e/part-0.parquet"),
+            parquet_bytes(0..5_000, 700),
+        )
+        .await;
+        h.put_bytes(
+            &format!("{root}/e/day=2/part-1.PARQUET"),
+            parquet_bytes(5_000..5_100, 64),
+        )
+        .await;
+        h.put_bytes(&format!("{root}/e/_tmp/x.parquet"), parquet_bytes(0..10, 5))
+            .await;
+        h.put_bytes(&format!("{root}/e/.x.parquet"), parquet_bytes(0..10, 5))
+            .await;
+        h.put(&format!("{root}/e/notes.txt"), b"not data").await;
+        let home = h.home().await;
+        assert_eq!(
+            read_all(&home, "e", 999).await,
+            (0..5_100).collect::<Vec<_>>()
+        );
+        // The row-group copy reads the same rows, a row group per chunk.
+        let req = ReadRequest {
+            flow_name: "t".into(),
+            entity: "e".into(),
+            batch_size: 1000,
+            after: None,
+            after_inclusive: false,
+        };
+        let (_, chunks) = home.read_encoded(&req, "parquet").await.unwrap().unwrap();
+        let chunks: Vec<_> = chunks.try_collect().await.unwrap();
+        assert_eq!(chunks.len(), 8 + 2, "one chunk per row group");
+        assert_eq!(chunks.iter().map(|c| c.rows).sum::<u64>(), 5_100);
+        // A single object, by its name or with the format's extension.
+        h.put_bytes(&format!("{root}/one.parquet"), parquet_bytes(0..3, 3))
+            .await;
+        assert_eq!(read_all(&home, "one", 10).await, vec![0, 1, 2]);
+    }
+}
+
+/// A folder a hygge cloud store published is read by its state: a copy of a run that
+/// never committed (or any other file dropped there) is not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_home_reads_what_the_state_commits() {
+    let h = Cloud::moto("parquet").await;
+    load(&h, "c", RunType::FullDrop, "r1", 0..300).await;
+    h.put_bytes(
+        &format!("{}/c/99999999999999999999.parquet", h.root),
+        parquet_bytes(1_000..1_100, 50),
+    )
+    .await;
+    let home = h.home().await;
+    assert_eq!(
+        read_all(&home, "c", 100).await,
+        (0..300).collect::<Vec<_>>()
+    );
+}
+
+/// A glob `path` reads the keys it matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_path_reads_the_keys_it_matches() {
+    let h = Cloud::azurite("parquet").await;
+    let root = &h.root;
+    for (day, ids) in [(1, 0..10), (2, 10..20), (3, 20..30)] {
+        h.put_bytes(
+            &format!("{root}/g/day={day}/a.parquet"),
+            parquet_bytes(ids, 4),
+        )
+        .await;
+    }
+    let home = home_from_json(
+        h.with(
+            "path",
+            serde_json::json!(format!("{root}/{{entity}}/day=[12]/*.parquet")),
+        )
+        .clone(),
+        true,
+    );
+    // `[` is not a glob character here: nothing matches, and the error says where.
+    let err = match home {
+        Ok(home) => match home.build().check("g").await {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("day=[12] matched"),
+        },
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("holds no parquet files") || err.contains("does not exist"),
+        "{err}"
+    );
+    let home = home_from_json(
+        h.with(
+            "path",
+            serde_json::json!(format!("{root}/{{entity}}/day=?/*.parquet")),
+        ),
+        true,
+    )
+    .unwrap()
+    .build();
+    assert_eq!(read_all(&home, "g", 100).await, (0..30).collect::<Vec<_>>());
+    let home = home_from_json(
+        h.with(
+            "path",
+            serde_json::json!(format!("{root}/**/day=2/*.parquet")),
+        ),
+        true,
+    )
+    .unwrap()
+    .build();
+    assert_eq!(
+        read_all(&home, "anything", 100).await,
+        (10..20).collect::<Vec<_>>()
+    );
+}
+
+/// A damaged object fails the read naming its URL; a wrong key fails naming the container
+/// and never the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_home_names_what_it_cannot_read_and_never_a_secret() {
+    let h = Cloud::azurite("parquet").await;
+    h.put(&format!("{}/bad/x.parquet", h.root), b"PAR1 not really")
+        .await;
+    let home = h.home().await;
+    let err = home.check("bad").await.unwrap_err().to_string();
+    assert!(err.contains("bad/x.parquet"), "{err}");
+    let wrong = "d3Jvbmcga2V5IHdyb25nIGtleSB3cm9uZyBrZXkgd3Jvbmcga2V5IHdyb25nIGtleQ==";
+    let home = home_from_json(
+        h.with("credential", "storage_key".into())
+            .as_object()
+            .map(|m| {
+                let mut m = m.clone();
+                m.insert("storage_account_key".into(), wrong.into());
+                serde_json::Value::Object(m)
+            })
+            .unwrap(),
+        true,
+    )
+    .unwrap()
+    .build();
+    let err = home.check("bad").await.unwrap_err().to_string();
+    assert!(!err.contains(wrong), "{err}");
+    assert!(err.contains("devstoreaccount1"), "names the account: {err}");
 }

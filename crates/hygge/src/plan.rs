@@ -811,11 +811,11 @@ fn normal(p: &Path) -> PathBuf {
 }
 
 /// Relative paths are relative to the project folder (where `hygge.yml` is), so `hygge go`
-/// works from any folder inside the project.
+/// works from any folder inside the project. A URL (`s3://…`) is left as it is.
 fn resolve_path(side: &mut Node, root: &Path) {
     if let Some(p) = side.get("path").and_then(Node::as_str) {
         let path = Path::new(p);
-        if path.is_relative() {
+        if path.is_relative() && !p.contains("://") {
             let loc = side.get("path").map(|n| n.loc.clone()).unwrap_or_default();
             let abs = root.join(path).display().to_string();
             side.set("path", Node::synthetic(Value::Str(abs), &loc));

@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use common::*;
 use futures::TryStreamExt;
+use hygge_connectors::cloud::CloudKeys;
 use hygge_testkit::cloud;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -330,4 +331,117 @@ async fn kill_9_while_publishing_is_repaired_by_the_next_run() {
         (range(0..30), vec!["_hygge/state.json".to_string()]),
         "rows once, no leftovers"
     );
+}
+
+/// An original-style `adls` home on Azurite feeds a local Parquet store: what an `adls`
+/// store published there is read by its state, every row once, types kept; an incremental
+/// run from the cloud home loads only rows past the watermark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adls_home_on_azurite_feeds_a_local_store() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("h");
+    cloud::create_container(&url, &container).await;
+    let account = format!(
+        "  type: adls\n  account_url: {url}\n  filesystem: {container}\n  path: raw/{{entity}}/\n  credential: managed_identity\n"
+    );
+    let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
+    // Flow `up`: local files -> ADLS. Flow `down`: ADLS -> local Parquet, incremental.
+    p.write(
+        "flows/up/flow.yml",
+        &format!("home: data\nstore:\n{account}  batch_size: 25\nentities: [t]\n"),
+    );
+    p.write(
+        "flows/down/flow.yml",
+        &format!(
+            "home:\n{account}store: out\nrun_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [t]\n"
+        ),
+    );
+    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..100)]);
+    let out = p.run(&["go", "--flow", "up", "--full-drop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = p.run(&["go", "--flow", "down"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let got = read_parquet_dir(&p.join("out/t"));
+    assert_eq!(ids(&got), range(0..100));
+    assert_eq!(
+        got[0].schema().field(1).data_type(),
+        ts_batch(0..1).schema().field(1).data_type()
+    );
+
+    // New rows upstream (appended by the cloud store), then the incremental run downstream.
+    write_parquet(&p.join("data/t/b.parquet"), &[ts_batch(100..130)]);
+    let out = p.run(&["go", "--flow", "up", "--incremental"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = p.run(&["go", "--flow", "down"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/t"))),
+        range(0..130),
+        "no row twice"
+    );
+
+    let out = p.run(&["debug"]);
+    assert!(
+        out.status.success() && text(&out).contains("down_t  home ✓"),
+        "debug reaches the cloud home: {}",
+        text(&out)
+    );
+}
+
+/// A home `path` that is a URL (`s3://bucket/folder`), with credentials and the endpoint
+/// from AWS's standard variables, in CSV: the original's `local` home shape, pointed at
+/// object storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_home_reads_csv_from_s3_with_the_standard_chain() {
+    let endpoint = cloud::s3_endpoint();
+    let bucket = cloud::unique_name("u");
+    cloud::create_bucket(&endpoint, &bucket).await;
+    let client =
+        hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::S3StoreConfig>(
+            serde_json::json!({
+                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": cloud::S3_SECRET,
+            }),
+        )
+        .unwrap()
+        .validate(true)
+        .unwrap()
+        .location
+        .build()
+        .unwrap();
+    let mut csv = String::from("id,name\n");
+    for i in 0..500 {
+        csv.push_str(&format!("{i},n{i}\n"));
+    }
+    client
+        .put(&Key::from("csv/people/a.csv"), csv.into_bytes().into())
+        .await
+        .unwrap();
+    client
+        .put(
+            &Key::from("csv/people/b.csv"),
+            b"id,name\n500,last\n".to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let p = Project::new("name: urls\njournal:\n  path: .hygge_journal\n");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home:\n  type: local\n  path: s3://{bucket}/csv\n  format: csv\n  batch_size: 64\nstore: out\nentities: [people]\n"
+        ),
+    );
+    let out = hygge()
+        .args(["go"])
+        .current_dir(p.path())
+        .env("AWS_ACCESS_KEY_ID", cloud::S3_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", cloud::S3_SECRET)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let got = read_parquet_dir(&p.join("out/people"));
+    assert_eq!(ids(&got), range(0..501));
 }

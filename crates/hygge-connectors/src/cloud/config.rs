@@ -154,25 +154,44 @@ impl Default for FileOutput {
     }
 }
 
-/// A cloud store's config: its own keys, written beside the shared ones ([`FileOutput`],
-/// and [`AzureKeys`] for the Azure stores), each struct typing its own.
+/// The keys naming a container or bucket and how to sign in to it: [`AzureKeys`],
+/// [`S3Keys`], [`GcsKeys`].
+pub trait AccountKeys: serde::de::DeserializeOwned + Default {
+    /// The container and its credential, checked.
+    fn location(&self) -> Result<Location, String>;
+}
+
+/// A cloud connector's config: its own keys (the entity's path), written beside the shared
+/// ones ([`AccountKeys`], and [`FileOutput`] for a store or [`FileInput`] for a home), each
+/// struct typing its own.
 pub trait CloudKeys: serde::de::DeserializeOwned {
-    /// Takes [`AzureKeys`].
-    const AZURE: bool;
+    /// `adls`, `onelake`, `s3` or `gcs`.
+    const KIND: &'static str;
+    /// Its account keys.
+    type Account: AccountKeys;
     /// Keeps the shared keys, typed.
-    fn set(&mut self, azure: AzureKeys, output: FileOutput);
+    fn set(&mut self, account: Self::Account, output: FileOutput);
+    /// The account keys.
+    fn account(&self) -> &Self::Account;
+    /// A store's file keys.
+    fn output(&self) -> &FileOutput;
+    /// The entity's path in the container, with `{entity}`, checked.
+    fn entity_path(&self) -> Result<String, String>;
+
+    /// Checks a store's keys; builds nothing.
+    fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        let location = self.account().location()?;
+        let path = self.entity_path()?;
+        settings(Self::KIND, location, path, entity_folder, self.output())
+    }
 }
 
 /// Types a cloud store's mapping: the shared keys by their structs, the rest by `T`.
 pub fn parse<T: CloudKeys>(node: &Node) -> Result<T, TreeError> {
     let (output, rest) = crate::common::split_off::<FileOutput>(node)?;
-    let (azure, rest) = if T::AZURE {
-        crate::common::split_off::<AzureKeys>(&rest)?
-    } else {
-        (AzureKeys::default(), rest)
-    };
+    let (account, rest) = crate::common::split_off::<T::Account>(&rest)?;
     let mut c: T = from_node(&rest)?;
-    c.set(azure, output);
+    c.set(account, output);
     Ok(c)
 }
 
@@ -184,11 +203,89 @@ pub fn from_json<T: CloudKeys>(v: serde_json::Value) -> Result<T, TreeError> {
 /// The keys [`parse`] takes for `T`.
 pub fn keys<T: CloudKeys>() -> Vec<&'static str> {
     let mut keys = field_names::<T>().to_vec();
-    if T::AZURE {
-        keys.extend_from_slice(field_names::<AzureKeys>());
-    }
+    keys.extend_from_slice(field_names::<T::Account>());
     keys.extend_from_slice(field_names::<FileOutput>());
     keys
+}
+
+/// The keys every cloud home shares: how its files are read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileInput {
+    /// `parquet` (default), `csv` or `ndjson`.
+    pub format: FileFormat,
+    /// CSV / NDJSON options, as the local home's (Polars' names).
+    pub format_options: serde_json::Map<String, serde_json::Value>,
+    /// Rows per batch, default 50,000 (as the local home).
+    pub batch_size: usize,
+    /// Accepted for compatibility; progress is reported per batch.
+    pub row_multiplier: Option<u64>,
+}
+
+impl Default for FileInput {
+    fn default() -> Self {
+        FileInput {
+            format: FileFormat::default(),
+            format_options: serde_json::Map::new(),
+            batch_size: 50_000,
+            row_multiplier: None,
+        }
+    }
+}
+
+/// `home: {type: adls | onelake | s3 | gcs, ...}`: the store's keys naming the container,
+/// the credential and the entity's path (`T`), and how the files are read.
+#[derive(Debug, Clone)]
+pub struct CloudHomeConfig<T> {
+    /// The container, credential and path (a store's config without its file keys).
+    pub keys: T,
+    /// How the files are read.
+    pub input: FileInput,
+}
+
+impl<T: CloudKeys> CloudHomeConfig<T> {
+    /// Types a cloud home's mapping.
+    pub fn parse(node: &Node) -> Result<Self, TreeError> {
+        let (input, rest) = crate::common::split_off::<FileInput>(node)?;
+        let (account, rest) = crate::common::split_off::<T::Account>(&rest)?;
+        let mut keys: T = from_node(&rest)?;
+        keys.set(account, FileOutput::default());
+        Ok(CloudHomeConfig { keys, input })
+    }
+
+    /// The keys [`CloudHomeConfig::parse`] takes.
+    pub fn keys() -> Vec<&'static str> {
+        let mut keys = field_names::<T>().to_vec();
+        keys.extend_from_slice(field_names::<T::Account>());
+        keys.extend_from_slice(field_names::<FileInput>());
+        keys
+    }
+
+    /// Checks the keys; builds nothing. The home, and its rows per batch.
+    pub fn validate(
+        &self,
+        entity_folder: bool,
+    ) -> Result<(crate::files::home::FileHome, usize), String> {
+        crate::common::positive("batch_size", self.input.batch_size)?;
+        let read =
+            crate::files::home::ReadFormat::parse(self.input.format, &self.input.format_options)?;
+        let location = self.keys.account().location()?;
+        let path = self.keys.entity_path()?;
+        let files = super::home::CloudFiles::new(location, path, entity_folder);
+        Ok((
+            crate::files::home::FileHome::remote(T::KIND, std::sync::Arc::new(files), read),
+            self.input.batch_size,
+        ))
+    }
+}
+
+impl<'de, T: CloudKeys> Deserialize<'de> for CloudHomeConfig<T> {
+    /// Through the located tree (for configuration given as JSON).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Self::parse(&Node::from_json(&v, &crate::tree::Loc::default()))
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// `store: {type: adls, account_url, filesystem, path, credential, ...}`: Azure Data Lake
@@ -238,11 +335,23 @@ pub struct OneLakeStoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3StoreConfig {
-    /// The bucket.
-    pub bucket: String,
     /// The entity's folder in the bucket, with `{entity}` (default `{entity}`).
     #[serde(default)]
     pub path: Option<String>,
+    /// The bucket and how to sign in.
+    #[serde(skip)]
+    pub s3: S3Keys,
+    /// Files: encoding, names, rows.
+    #[serde(skip)]
+    pub output: FileOutput,
+}
+
+/// The keys of an S3 bucket and its credentials (stores and homes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Keys {
+    /// The bucket.
+    pub bucket: String,
     /// The region (default: `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`).
     #[serde(default)]
     pub region: Option<String>,
@@ -259,20 +368,29 @@ pub struct S3StoreConfig {
     /// Session token of temporary keys.
     #[serde(default)]
     pub session_token: Option<Secret>,
-    /// Files: encoding, names, rows.
-    #[serde(skip)]
-    pub output: FileOutput,
 }
 
 /// `store: {type: gcs, bucket, path, credentials, ...}`: Google Cloud Storage.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GcsStoreConfig {
-    /// The bucket.
-    pub bucket: String,
     /// The entity's folder in the bucket, with `{entity}` (default `{entity}`).
     #[serde(default)]
     pub path: Option<String>,
+    /// The bucket and how to sign in.
+    #[serde(skip)]
+    pub gcs: GcsKeys,
+    /// Files: encoding, names, rows.
+    #[serde(skip)]
+    pub output: FileOutput,
+}
+
+/// The keys of a GCS bucket and its credentials (stores and homes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsKeys {
+    /// The bucket.
+    pub bucket: String,
     /// A service account's JSON key file; without it, Google's application default
     /// credentials (`GOOGLE_APPLICATION_CREDENTIALS`, gcloud's login, the metadata server).
     #[serde(default)]
@@ -280,9 +398,6 @@ pub struct GcsStoreConfig {
     /// A service account's JSON key itself (for a secret from the environment).
     #[serde(default)]
     pub service_account_key: Option<Secret>,
-    /// Files: encoding, names, rows.
-    #[serde(skip)]
-    pub output: FileOutput,
 }
 
 /// Encoding, names and rows per file, checked as the local store checks them.
@@ -602,19 +717,39 @@ fn settings(
     })
 }
 
-impl AdlsStoreConfig {
-    /// Checks the keys; builds nothing.
-    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let location = self.azure.location()?;
-        let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
-        settings("adls", location, path, entity_folder, &self.output)
+impl CloudKeys for AdlsStoreConfig {
+    const KIND: &'static str = "adls";
+    type Account = AzureKeys;
+    fn set(&mut self, account: AzureKeys, output: FileOutput) {
+        (self.azure, self.output) = (account, output);
+    }
+    fn account(&self) -> &AzureKeys {
+        &self.azure
+    }
+    fn output(&self) -> &FileOutput {
+        &self.output
+    }
+    fn entity_path(&self) -> Result<String, String> {
+        clean_path("path", self.path.as_deref().unwrap_or("{entity}"))
     }
 }
 
-impl OneLakeStoreConfig {
-    /// The entity path: `path` as given, or `Files/{entity}` / `Files/<schema>.schema/{entity}`,
-    /// under `<lakehouse>.Lakehouse/` when `lakehouse` is set.
-    pub fn entity_path(&self) -> Result<String, String> {
+impl CloudKeys for OneLakeStoreConfig {
+    const KIND: &'static str = "onelake";
+    type Account = AzureKeys;
+    fn set(&mut self, account: AzureKeys, output: FileOutput) {
+        (self.azure, self.output) = (account, output);
+    }
+    fn account(&self) -> &AzureKeys {
+        &self.azure
+    }
+    fn output(&self) -> &FileOutput {
+        &self.output
+    }
+
+    /// `path` as given, or `Files/{entity}` / `Files/<schema>.schema/{entity}`, under
+    /// `<lakehouse>.Lakehouse/` when `lakehouse` is set.
+    fn entity_path(&self) -> Result<String, String> {
         let schema = match (&self.schema, &self.schema_name) {
             (Some(a), Some(b)) if a != b => {
                 return Err(format!(
@@ -647,19 +782,16 @@ impl OneLakeStoreConfig {
             Some(l) => format!("{}.Lakehouse/{path}", l.trim()),
         })
     }
+}
 
-    /// Checks the keys; builds nothing.
-    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let location = self.azure.location()?;
-        let path = self.entity_path()?;
-        settings("onelake", location, path, entity_folder, &self.output)
+impl AccountKeys for AzureKeys {
+    fn location(&self) -> Result<Location, String> {
+        AzureKeys::location(self)
     }
 }
 
-impl S3StoreConfig {
-    /// Checks the keys; builds nothing.
-    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
+impl AccountKeys for S3Keys {
+    fn location(&self) -> Result<Location, String> {
         let bucket = container_name("bucket", &self.bucket)?;
         let keys = match (&self.access_key_id, &self.secret_access_key) {
             (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
@@ -691,21 +823,18 @@ impl S3StoreConfig {
             }
             None => None,
         };
-        let location = Location::S3(S3Location {
+        Ok(Location::S3(S3Location {
             bucket,
             region: self.region.clone(),
             endpoint,
             keys,
             session_token: self.session_token.clone(),
-        });
-        settings("s3", location, path, entity_folder, &self.output)
+        }))
     }
 }
 
-impl GcsStoreConfig {
-    /// Checks the keys; builds nothing.
-    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let path = clean_path("path", self.path.as_deref().unwrap_or("{entity}"))?;
+impl AccountKeys for GcsKeys {
+    fn location(&self) -> Result<Location, String> {
         let bucket = container_name("bucket", &self.bucket)?;
         let auth = match (&self.credentials, &self.service_account_key) {
             (Some(_), Some(_)) => {
@@ -720,36 +849,41 @@ impl GcsStoreConfig {
             (None, Some(key)) => GcsAuth::Key(key.clone()),
             (None, None) => GcsAuth::Default,
         };
-        let location = Location::Gcs(GcsLocation { bucket, auth });
-        settings("gcs", location, path, entity_folder, &self.output)
-    }
-}
-
-impl CloudKeys for AdlsStoreConfig {
-    const AZURE: bool = true;
-    fn set(&mut self, azure: AzureKeys, output: FileOutput) {
-        (self.azure, self.output) = (azure, output);
-    }
-}
-
-impl CloudKeys for OneLakeStoreConfig {
-    const AZURE: bool = true;
-    fn set(&mut self, azure: AzureKeys, output: FileOutput) {
-        (self.azure, self.output) = (azure, output);
+        Ok(Location::Gcs(GcsLocation { bucket, auth }))
     }
 }
 
 impl CloudKeys for S3StoreConfig {
-    const AZURE: bool = false;
-    fn set(&mut self, _: AzureKeys, output: FileOutput) {
-        self.output = output;
+    const KIND: &'static str = "s3";
+    type Account = S3Keys;
+    fn set(&mut self, account: S3Keys, output: FileOutput) {
+        (self.s3, self.output) = (account, output);
+    }
+    fn account(&self) -> &S3Keys {
+        &self.s3
+    }
+    fn output(&self) -> &FileOutput {
+        &self.output
+    }
+    fn entity_path(&self) -> Result<String, String> {
+        clean_path("path", self.path.as_deref().unwrap_or("{entity}"))
     }
 }
 
 impl CloudKeys for GcsStoreConfig {
-    const AZURE: bool = false;
-    fn set(&mut self, _: AzureKeys, output: FileOutput) {
-        self.output = output;
+    const KIND: &'static str = "gcs";
+    type Account = GcsKeys;
+    fn set(&mut self, account: GcsKeys, output: FileOutput) {
+        (self.gcs, self.output) = (account, output);
+    }
+    fn account(&self) -> &GcsKeys {
+        &self.gcs
+    }
+    fn output(&self) -> &FileOutput {
+        &self.output
+    }
+    fn entity_path(&self) -> Result<String, String> {
+        clean_path("path", self.path.as_deref().unwrap_or("{entity}"))
     }
 }
 

@@ -348,6 +348,13 @@ fn build_s3(s: &S3Location) -> Result<object_store::aws::AmazonS3, String> {
         if e.starts_with("http://") {
             b = b.with_allow_http(true);
         }
+    } else if s.keys.is_none()
+        && ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+            .iter()
+            .any(|v| std::env::var(v).is_ok_and(|e| e.starts_with("http://")))
+    {
+        // The standard chain's S3-compatible server (AWS_ENDPOINT_URL), on plain http.
+        b = b.with_allow_http(true);
     }
     b.build().map_err(|e| format!("s3://{}: {e}", s.bucket))
 }

@@ -105,13 +105,7 @@ pub struct CloudSettings {
 impl CloudSettings {
     /// The entity's folder in the container.
     pub fn prefix(&self, entity: &str) -> String {
-        if self.path.contains("{entity}") {
-            self.path.replace("{entity}", entity)
-        } else if self.entity_folder {
-            format!("{}/{entity}", self.path)
-        } else {
-            self.path.clone()
-        }
+        entity_prefix(&self.path, self.entity_folder, entity)
     }
 
     /// One line for plans.
@@ -157,6 +151,37 @@ impl CloudSettings {
             Some(true) => RunType::Incremental,
         }
     }
+}
+
+/// An entity's key in a container: `path` with `{entity}` replaced, else `<path>/<entity>`
+/// with `entity_folder`, else `path`.
+pub(crate) fn entity_prefix(path: &str, entity_folder: bool, entity: &str) -> String {
+    if path.contains("{entity}") {
+        path.replace("{entity}", entity)
+    } else if entity_folder {
+        format!("{path}/{entity}")
+    } else {
+        path.to_string()
+    }
+}
+
+/// The data files `<prefix>/_hygge/state.json` lists (names relative to `prefix`), or
+/// `None` when the folder has no state (hygge's cloud store did not publish it). A state
+/// that cannot be read is an error, never "no state".
+pub(crate) async fn committed_files(
+    client: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let key = Key::from(format!("{prefix}/{STATE_OBJECT}"));
+    let got = match client.get(&key).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let bytes = got.bytes().await.map_err(|e| e.to_string())?;
+    let doc: StateDoc = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("hygge's state of this folder cannot be read ({e})"))?;
+    Ok(Some(doc.files))
 }
 
 /// A store of files in a cloud container.
@@ -1222,6 +1247,7 @@ impl StoreWriter for CloudWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::CloudKeys;
 
     fn settings(path: &str) -> CloudSettings {
         crate::cloud::config::from_json::<super::super::config::S3StoreConfig>(serde_json::json!({

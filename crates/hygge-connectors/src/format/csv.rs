@@ -15,6 +15,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
 use super::csv_read::{Dialect, ReadSpec};
+use super::input::Input;
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
@@ -145,22 +146,24 @@ impl CsvReadOptions {
     }
 
     /// Infers the schema of a file from its first `infer_schema_length` rows, as Polars.
-    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
+    pub fn infer_schema(&self, input: &Input) -> Result<SchemaRef, FileError> {
+        let path = input.name();
         let spec = self.spec().map_err(|e| bad_options(path, e))?;
-        spec.infer_schema(path)
+        spec.infer_schema(input.open_read(1 << 20)?)
             .map_err(|e| FileError::read(path, e))
     }
 
     /// Opens a file for lazy decoding with a known schema.
     pub fn open(
         &self,
-        path: &Path,
+        input: &Input,
         schema: SchemaRef,
         batch_size: usize,
     ) -> Result<BatchIter, FileError> {
+        let path = input.name();
         let spec = self.spec().map_err(|e| bad_options(path, e))?;
         let decoder = spec
-            .open(path, schema, batch_size)
+            .open(input.open_read(1 << 20)?, schema, batch_size)
             .map_err(|e| FileError::read(path, e))?;
         Ok(Box::new(decoder))
     }

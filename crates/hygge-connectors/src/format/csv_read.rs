@@ -10,9 +10,7 @@
 //! everything else, and a column of NULLs only, → Utf8. Integers and floats mix to Float64,
 //! Int64 and the wide integers to Decimal128(38, 0), anything else to Utf8.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::BufRead;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -22,6 +20,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use super::input::InputRead;
 
 /// How records are split.
 #[derive(Debug, Clone)]
@@ -422,9 +422,7 @@ impl ReadSpec {
                 .is_some_and(|n| n.as_bytes() == s)
     }
 
-    fn records(&self, path: &Path) -> Result<Records<BufReader<File>>, ArrowError> {
-        let file = File::open(path).map_err(|e| ArrowError::IoError(e.to_string(), e))?;
-        let mut input = BufReader::with_capacity(1 << 20, file);
+    fn records(&self, mut input: InputRead) -> Result<Records<InputRead>, ArrowError> {
         let mut skipped = Vec::new();
         let mut lines = 0;
         for _ in 0..self.skip_lines {
@@ -452,9 +450,9 @@ impl ReadSpec {
         Ok(records)
     }
 
-    /// Infers the schema of the file at `path`.
-    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, ArrowError> {
-        let mut records = self.records(path)?;
+    /// Infers the schema of a file read from its start.
+    pub fn infer_schema(&self, input: InputRead) -> Result<SchemaRef, ArrowError> {
+        let mut records = self.records(input)?;
         let mut rec = Record::default();
         let io = |e: std::io::Error| ArrowError::IoError(e.to_string(), e);
         let mut names = Vec::new();
@@ -500,14 +498,14 @@ impl ReadSpec {
         Ok(Arc::new(Schema::new(fields)))
     }
 
-    /// Decodes the file at `path` with `schema`, `batch_size` rows at a time.
+    /// Decodes a file read from its start with `schema`, `batch_size` rows at a time.
     pub fn open(
         &self,
-        path: &Path,
+        input: InputRead,
         schema: SchemaRef,
         batch_size: usize,
     ) -> Result<Decoder, ArrowError> {
-        let mut records = self.records(path)?;
+        let mut records = self.records(input)?;
         let mut rec = Record::default();
         if self.has_header {
             records
@@ -528,7 +526,7 @@ impl ReadSpec {
 /// Decodes a CSV file into batches.
 pub struct Decoder {
     spec: ReadSpec,
-    records: Records<BufReader<File>>,
+    records: Records<InputRead>,
     rec: Record,
     schema: SchemaRef,
     batch_size: usize,
@@ -732,6 +730,7 @@ impl Iterator for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufReader;
 
     fn records(text: &str, cap: usize) -> Vec<Vec<(String, bool)>> {
         let d = Dialect {

@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod csv_read;
+pub mod input;
 pub mod ndjson;
 pub mod parquet;
 pub mod parquet_copy;

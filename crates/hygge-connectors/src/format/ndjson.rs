@@ -2,8 +2,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Seek};
-use std::path::Path;
+use std::io::{BufRead, BufWriter};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -11,6 +10,7 @@ use arrow::json::{LineDelimitedWriter, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use super::input::Input;
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
@@ -34,15 +34,14 @@ impl NdjsonReadOptions {
     /// Infers the schema from the file's first lines, as Polars: columns in Polars' order
     /// (see [`Keys`]; arrow-json sorts them), and integers beyond i64 as
     /// Decimal128(38, 0) (Polars: Int128; arrow-json: a lossy Float64).
-    pub fn infer_schema(&self, path: &Path) -> Result<SchemaRef, FileError> {
-        let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-        let mut reader = BufReader::new(file);
+    pub fn infer_schema(&self, input: &Input) -> Result<SchemaRef, FileError> {
+        let path = input.name();
         let limit = self.infer_schema_length.filter(|n| *n > 0);
-        let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(&mut reader, limit)
-            .map_err(|e| FileError::read(path, e))?;
-        reader
-            .rewind()
-            .map_err(|e| FileError::io("read", path, e))?;
+        let (schema, _) =
+            arrow::json::reader::infer_json_schema(&mut input.open_read(1 << 16)?, limit)
+                .map_err(|e| FileError::read(path, e))?;
+        // Read again from the start (an object cannot seek back).
+        let mut reader = input.open_read(1 << 16)?;
         let keys = first_seen_keys(&mut reader, limit)
             .map_err(|e| FileError::read(path, std::io::Error::other(e)))?;
         let mut fields: Vec<Field> = Vec::with_capacity(schema.fields().len());
@@ -73,11 +72,11 @@ impl NdjsonReadOptions {
     /// Opens a file for lazy decoding with a known schema.
     pub fn open(
         &self,
-        path: &Path,
+        input: &Input,
         schema: SchemaRef,
         batch_size: usize,
     ) -> Result<BatchIter, FileError> {
-        let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
+        let path = input.name();
         // Strict: a field the schema (inferred from the first lines) does not have is an
         // error naming the file, never silently dropped.
         // Coerced: a number or boolean in a text column (`"a"` then `1`) is read as its
@@ -86,7 +85,7 @@ impl NdjsonReadOptions {
             .with_batch_size(batch_size)
             .with_strict_mode(true)
             .with_coerce_primitive(true)
-            .build(BufReader::with_capacity(1 << 20, file))
+            .build(input.open_read(1 << 20)?)
             .map_err(|e| FileError::read(path, e))?;
         Ok(Box::new(reader))
     }
@@ -152,7 +151,7 @@ impl<'de> serde::de::Visitor<'de> for &mut Keys {
     }
 }
 
-fn first_seen_keys(reader: &mut BufReader<File>, limit: Option<usize>) -> Result<Keys, String> {
+fn first_seen_keys(reader: &mut impl BufRead, limit: Option<usize>) -> Result<Keys, String> {
     let mut keys = Keys::default();
     let mut line = String::new();
     let mut rows = 0;

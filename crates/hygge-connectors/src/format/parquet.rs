@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, SchemaRef};
@@ -21,23 +20,27 @@ use parquet::schema::types::ColumnPath;
 use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
+use super::input::Input;
 use super::parquet_copy::{self, RowGroupSource};
 use super::{BatchIter, FileWriter, Output};
 use crate::error::FileError;
 
 /// Reads a file's Arrow schema from its footer (no data pages are read).
-pub fn read_schema(path: &Path) -> Result<SchemaRef, FileError> {
-    let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| FileError::read(path, e))?;
+pub fn read_schema(input: &Input) -> Result<SchemaRef, FileError> {
+    let path = input.name();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input.chunks()?)
+        .map_err(|e| FileError::read(path, e))?;
     Ok(builder.schema().clone())
 }
 
 /// Opens a file for lazy decoding in batches of `batch_size` rows.
-pub fn open(path: &Path, batch_size: usize) -> Result<BatchIter, FileError> {
-    let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| FileError::read(path, e))?
+pub fn open(input: &Input, batch_size: usize) -> Result<BatchIter, FileError> {
+    let path = input.name();
+    let chunks = input.chunks()?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(chunks.clone())
+        .map_err(|e| FileError::read(path, e))?;
+    chunks.plan_windows(builder.metadata());
+    let reader = builder
         .with_batch_size(batch_size)
         .build()
         .map_err(|e| FileError::read(path, e))?;

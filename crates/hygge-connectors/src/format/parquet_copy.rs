@@ -18,9 +18,8 @@
 //! exceed the file's, and a source's offset index is written only when it describes the
 //! pages actually walked (else it is counted from them, or the row group is decoded).
 
-use std::fs::File;
-use std::io::{BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,6 +43,7 @@ use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedW
 use parquet::schema::types::SchemaDescriptor;
 
 use super::BatchIter;
+use super::input::{ChunkRead, Chunks, Input};
 use crate::error::FileError;
 
 /// The `format` name of encoded Parquet row groups (`Store::takes_encoded`).
@@ -59,8 +59,8 @@ pub const MAX_COPIED_CHUNK: usize = 64 << 20;
 pub struct RowGroupSource {
     /// The source file, for messages.
     pub path: PathBuf,
-    /// The open source file.
-    pub file: Arc<File>,
+    /// The open source file (a local file, or a remote object read by ranges).
+    pub file: Chunks,
     /// Its footer (with the page index, when the file has one) and Arrow schema.
     pub metadata: ArrowReaderMetadata,
     /// Which row group.
@@ -77,29 +77,27 @@ impl RowGroupSource {
     /// Opens `path` and returns its row groups, after checking that the file's Arrow
     /// schema is `schema`, field for field.
     pub fn open_all(
-        path: &Path,
+        input: &Input,
         schema: &SchemaRef,
         batch_size: usize,
     ) -> std::result::Result<Vec<Self>, FileError> {
-        let file = File::open(path).map_err(|e| FileError::io("open", path, e))?;
+        let path = input.name();
+        let file = input.chunks()?;
         let metadata = ArrowReaderMetadata::load(
             &file,
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
         )
         .map_err(|e| FileError::read(path, e))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| FileError::io("read the length of", path, e))?
-            .len();
+        let file_len = file.len();
         check_byte_ranges(metadata.metadata(), file_len)
             .map_err(|e| FileError::read(path, std::io::Error::other(e)))?;
+        file.plan_windows(metadata.metadata());
         if metadata.schema().fields() != schema.fields() {
             return Err(FileError::read(
                 path,
                 std::io::Error::other("its schema changed while it was being read"),
             ));
         }
-        let file = Arc::new(file);
         Ok((0..metadata.metadata().num_row_groups())
             .map(|index| RowGroupSource {
                 path: path.to_path_buf(),
@@ -119,17 +117,23 @@ impl RowGroupSource {
     }
 
     /// Bytes a copy holds in memory at most: the largest column chunk, which is assembled
-    /// in memory when it is recompressed (a page at a time is read). Never more than the
+    /// in memory when it is recompressed (a page at a time is read), plus, for a remote
+    /// file, the row group's bytes (held while its pages are read). Never more than the
     /// file (`open_all` checked every chunk against its length).
     pub fn memory(&self) -> usize {
-        self.metadata
-            .metadata()
-            .row_group(self.index)
-            .columns()
-            .iter()
-            .map(|c| (c.compressed_size().max(0) as u64).min(self.file_len) as usize)
-            .max()
-            .unwrap_or(0)
+        let chunks = self.metadata.metadata().row_group(self.index).columns();
+        let size = |c: &ColumnChunkMetaData| (c.compressed_size().max(0) as u64).min(self.file_len);
+        let largest = chunks.iter().map(size).max().unwrap_or(0);
+        let held = if self.file.is_remote() {
+            chunks
+                .iter()
+                .map(size)
+                .sum::<u64>()
+                .min(super::input::MAX_WINDOW)
+        } else {
+            0
+        };
+        (largest + held) as usize
     }
 
     /// The source file's Parquet schema.
@@ -140,16 +144,14 @@ impl RowGroupSource {
     /// Decodes the row group into batches (the fallback). Their fields are the entity's:
     /// [`RowGroupSource::open_all`] checked the file's schema.
     pub fn decode(&self) -> std::result::Result<BatchIter, FileError> {
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| FileError::io("open", &self.path, e))?;
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-                .with_row_groups(vec![self.index])
-                .with_batch_size(self.batch_size.max(1))
-                .build()
-                .map_err(|e| FileError::read(&self.path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.file.clone(),
+            self.metadata.clone(),
+        )
+        .with_row_groups(vec![self.index])
+        .with_batch_size(self.batch_size.max(1))
+        .build()
+        .map_err(|e| FileError::read(&self.path, e))?;
         Ok(Box::new(reader))
     }
 }
@@ -313,7 +315,7 @@ pub fn copy_row_group<W: Write + Send>(
                     column_index,
                     offset_index: Some(offsets),
                 };
-                writer.append_column(src.file.as_ref(), close)?;
+                writer.append_column(&src.file, close)?;
             }
             Plan::Transcode(offsets) => {
                 let (bytes, mut close) = transcode(src, column, offsets.as_ref(), codec)?;
@@ -351,7 +353,7 @@ struct Span {
 /// A file that notes where the page reader reads: the start of the last header read
 /// (`get_read`) and the end of the last page data read (`get_bytes`).
 struct Recorder {
-    file: Arc<File>,
+    file: Chunks,
     start: AtomicU64,
     end: AtomicU64,
 }
@@ -363,7 +365,7 @@ impl Length for Recorder {
 }
 
 impl ChunkReader for Recorder {
-    type T = BufReader<File>;
+    type T = ChunkRead;
 
     fn get_read(&self, start: u64) -> Result<Self::T> {
         self.start.store(start, Ordering::Relaxed);
@@ -528,7 +530,7 @@ fn transcode(
 ) -> Result<(Bytes, ColumnCloseResult)> {
     let rows = src.rows();
     let mut compressor = PageCompressor::new(codec)?;
-    let mut pages = SerializedPageReader::new(src.file.clone(), column, rows, None)?;
+    let mut pages = SerializedPageReader::new(Arc::new(src.file.clone()), column, rows, None)?;
     // Sized from the footer, bounded by what `open_all` checked (the file) and a cap.
     let capacity = (column.compressed_size().max(0) as u64)
         .min(src.file_len)
@@ -741,6 +743,8 @@ mod tests {
     use arrow::record_batch::RecordBatch;
     use parquet::file::metadata::ParquetMetaDataReader;
     use parquet::file::properties::WriterProperties;
+    use std::fs::File;
+    use std::path::Path;
 
     fn span(offset: i64, size: i64, rows: Option<i64>) -> Span {
         Span {
@@ -846,7 +850,7 @@ mod tests {
             .unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
-        RowGroupSource::open_all(&path, &schema, 1000)
+        RowGroupSource::open_all(&Input::Local(path), &schema, 1000)
             .unwrap()
             .remove(0)
     }

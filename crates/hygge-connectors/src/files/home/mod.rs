@@ -4,4 +4,4 @@ mod config;
 mod read;
 
 pub use config::{LocalHomeConfig, ParquetHomeConfig, ReadFormat};
-pub use read::FileHome;
+pub use read::{FileHome, RemoteFiles};

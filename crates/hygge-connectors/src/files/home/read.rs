@@ -1,4 +1,5 @@
-//! Reads Parquet, CSV or NDJSON files lazily, one batch at a time, on the blocking pool.
+//! Reads Parquet, CSV or NDJSON files lazily, one batch at a time, on the blocking pool:
+//! local files, or objects a cloud connector lists ([`RemoteFiles`]).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -11,15 +12,35 @@ use hygge_core::{BatchStream, BoxError, Encoded, EncodedStream, Home, ReadReques
 
 use super::config::ReadFormat;
 use crate::error::FileError;
+use crate::format::input::Input;
 use crate::format::parquet_copy::{self, RowGroupSource};
-use crate::format::{self, BatchIter};
+use crate::format::{self, BatchIter, FileFormat};
 
-/// A home over local files.
+/// Files somewhere else than on this machine (a cloud container): who lists an entity's
+/// files, each read through [`crate::format::input::RemoteObject`].
+#[async_trait]
+pub trait RemoteFiles: Send + Sync + std::fmt::Debug {
+    /// Where `entity` is read from (a URL), for plans and messages.
+    fn describe(&self, entity: &str) -> String;
+    /// The entity's files of `format`, in reading order; [`FileError::NotFound`] or
+    /// [`FileError::NoFiles`] when there are none.
+    async fn list(&self, entity: &str, format: FileFormat) -> Result<Vec<Input>, FileError>;
+}
+
+/// Where a file home's files are.
+#[derive(Debug, Clone)]
+enum Files {
+    /// `path` (a file or a folder), or `<path>/<entity>` with `entity_folder`.
+    Local { path: PathBuf, entity_folder: bool },
+    /// Listed by a cloud connector.
+    Remote(Arc<dyn RemoteFiles>),
+}
+
+/// A home over files.
 #[derive(Debug, Clone)]
 pub struct FileHome {
     kind: &'static str,
-    path: PathBuf,
-    entity_folder: bool,
+    files: Files,
     read: ReadFormat,
 }
 
@@ -29,8 +50,19 @@ impl FileHome {
     pub fn new(kind: &'static str, path: PathBuf, entity_folder: bool, read: ReadFormat) -> Self {
         FileHome {
             kind,
-            path,
-            entity_folder,
+            files: Files::Local {
+                path,
+                entity_folder,
+            },
+            read,
+        }
+    }
+
+    /// A home reading the files `files` lists, in `read`'s format.
+    pub fn remote(kind: &'static str, files: Arc<dyn RemoteFiles>, read: ReadFormat) -> Self {
+        FileHome {
+            kind,
+            files: Files::Remote(files),
             read,
         }
     }
@@ -41,22 +73,36 @@ impl FileHome {
             "{} ({} files) {}",
             self.kind,
             self.read.format().name(),
-            self.entity_path(entity).display()
+            self.describe_entity(entity)
         )
     }
 
-    /// Where `entity` is read from.
-    pub fn entity_path(&self, entity: &str) -> PathBuf {
-        if self.entity_folder {
-            self.path.join(entity)
-        } else {
-            self.path.clone()
+    /// Where `entity` is read from: a path or a URL.
+    fn describe_entity(&self, entity: &str) -> String {
+        match &self.files {
+            Files::Local { .. } => self
+                .entity_path(entity)
+                .unwrap_or_default()
+                .display()
+                .to_string(),
+            Files::Remote(r) => r.describe(entity),
+        }
+    }
+
+    /// The local path `entity` is read from (`None` for remote files).
+    pub fn entity_path(&self, entity: &str) -> Option<PathBuf> {
+        match &self.files {
+            Files::Local {
+                path,
+                entity_folder: true,
+            } => Some(path.join(entity)),
+            Files::Local { path, .. } => Some(path.clone()),
+            Files::Remote(_) => None,
         }
     }
 
     /// The path, or `<path>.<ext>` when only that exists (`users` -> `users.parquet`).
-    fn resolve(&self, entity: &str) -> PathBuf {
-        let path = self.entity_path(entity);
+    fn resolve(&self, path: PathBuf) -> PathBuf {
         if !path.exists() {
             let ext = self.read.format().extension();
             let mut with_ext = path.clone().into_os_string();
@@ -70,12 +116,29 @@ impl FileHome {
         path
     }
 
-    /// Lists the files and settles the schema they share; `true` when every file has that
-    /// schema exactly (Parquet files may differ in nullability, which the schema widens).
-    fn plan(&self, entity: &str) -> Result<(SchemaRef, Vec<PathBuf>, bool), FileError> {
-        let files = format::list_files(&self.resolve(entity), self.read.format())?;
-        let first = &files[0];
-        let schema = self.schema_of(first)?;
+    /// The entity's files.
+    async fn list(&self, entity: &str) -> Result<Vec<Input>, BoxError> {
+        let format = self.read.format();
+        match self.entity_path(entity) {
+            Some(path) => {
+                let path = self.resolve(path);
+                let listed = tokio::task::spawn_blocking(move || format::list_files(&path, format))
+                    .await
+                    .map_err(|e| BoxError::from(e.to_string()))??;
+                Ok(listed.into_iter().map(Input::Local).collect())
+            }
+            None => match &self.files {
+                Files::Remote(r) => Ok(r.list(entity, format).await?),
+                Files::Local { .. } => unreachable!("a local home has a path"),
+            },
+        }
+    }
+
+    /// Settles the schema the files share; `true` when every file has that schema exactly
+    /// (Parquet files may differ in nullability, which the schema widens).
+    fn settle(&self, files: &[Input]) -> Result<(SchemaRef, bool), FileError> {
+        let first = files[0].name();
+        let schema = self.schema_of(&files[0])?;
         let mut nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
         let mut uniform = true;
         match self.read {
@@ -92,8 +155,8 @@ impl FileHome {
                     };
                     if names(&s) != names(&schema) {
                         return Err(FileError::SchemaMismatch {
-                            first: first.clone(),
-                            other: other.clone(),
+                            first: first.to_path_buf(),
+                            other: other.name().to_path_buf(),
                             detail: format!(
                                 "its columns are [{}] instead of [{}]",
                                 names(&s).join(", "),
@@ -111,8 +174,8 @@ impl FileHome {
                 let s = self.schema_of(other)?;
                 if let Some(detail) = format::schema_difference(&schema, &s) {
                     return Err(FileError::SchemaMismatch {
-                        first: first.clone(),
-                        other: other.clone(),
+                        first: first.to_path_buf(),
+                        other: other.name().to_path_buf(),
                         detail,
                     });
                 }
@@ -129,40 +192,41 @@ impl FileHome {
             .map(|(f, n)| f.as_ref().clone().with_nullable(n))
             .collect();
         let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-        Ok((schema, files, uniform))
+        Ok((schema, uniform))
     }
 
-    /// [`FileHome::plan`] on the blocking pool (it reads every file's footer or header).
-    async fn plan_blocking(
-        &self,
-        entity: &str,
-    ) -> Result<(SchemaRef, Vec<PathBuf>, bool), BoxError> {
+    /// Lists the entity's files and settles their schema (on the blocking pool: it reads
+    /// every file's footer or header).
+    async fn plan(&self, entity: &str) -> Result<(SchemaRef, Vec<Input>, bool), BoxError> {
+        let files = self.list(entity).await?;
         let me = self.clone();
-        let entity = entity.to_string();
-        let planned = tokio::task::spawn_blocking(move || me.plan(&entity))
-            .await
-            .map_err(|e| BoxError::from(e.to_string()))??;
+        let planned = tokio::task::spawn_blocking(move || {
+            me.settle(&files)
+                .map(|(schema, uniform)| (schema, files, uniform))
+        })
+        .await
+        .map_err(|e| BoxError::from(e.to_string()))??;
         Ok(planned)
     }
 
-    fn schema_of(&self, path: &Path) -> Result<SchemaRef, FileError> {
+    fn schema_of(&self, input: &Input) -> Result<SchemaRef, FileError> {
         match &self.read {
-            ReadFormat::Parquet => format::parquet::read_schema(path),
-            ReadFormat::Csv(o) => o.infer_schema(path),
-            ReadFormat::Ndjson(o) => o.infer_schema(path),
+            ReadFormat::Parquet => format::parquet::read_schema(input),
+            ReadFormat::Csv(o) => o.infer_schema(input),
+            ReadFormat::Ndjson(o) => o.infer_schema(input),
         }
     }
 
     fn open(
         &self,
-        path: &Path,
+        input: &Input,
         schema: &SchemaRef,
         batch_size: usize,
     ) -> Result<BatchIter, FileError> {
         match &self.read {
-            ReadFormat::Parquet => format::parquet::open(path, batch_size),
-            ReadFormat::Csv(o) => o.open(path, schema.clone(), batch_size),
-            ReadFormat::Ndjson(o) => o.open(path, schema.clone(), batch_size),
+            ReadFormat::Parquet => format::parquet::open(input, batch_size),
+            ReadFormat::Csv(o) => o.open(input, schema.clone(), batch_size),
+            ReadFormat::Ndjson(o) => o.open(input, schema.clone(), batch_size),
         }
     }
 }
@@ -172,8 +236,8 @@ struct Cursor {
     home: FileHome,
     schema: SchemaRef,
     batch_size: usize,
-    files: VecDeque<PathBuf>,
-    current: Option<(PathBuf, BatchIter)>,
+    files: VecDeque<Input>,
+    current: Option<(Input, BatchIter)>,
     failed: bool,
 }
 
@@ -191,17 +255,18 @@ impl Cursor {
                     Err(e) => return self.fail(e),
                 }
             }
-            let (path, iter) = self.current.as_mut().expect("opened");
+            let (input, iter) = self.current.as_mut().expect("opened");
+            let path = input.name();
             let next = format::panic_names_file(path, || Ok(iter.next()));
             match next {
                 Ok(None) => self.current = None,
                 Err(e) => return self.fail(e),
                 Ok(Some(Err(e))) => {
-                    let e = FileError::read(path.clone(), e);
+                    let e = FileError::read(path, e);
                     return self.fail(e);
                 }
                 Ok(Some(Ok(batch))) => {
-                    let path = path.clone();
+                    let path = path.to_path_buf();
                     return Some(self.conform(batch, &path));
                 }
             }
@@ -232,20 +297,20 @@ impl Home for FileHome {
     }
 
     fn describe(&self, entity: &str) -> String {
-        self.entity_path(entity).display().to_string()
+        self.describe_entity(entity)
     }
 
     async fn check(&self, entity: &str) -> Result<(), BoxError> {
-        self.plan_blocking(entity).await.map(|_| ())
+        self.plan(entity).await.map(|_| ())
     }
 
     async fn read(&self, req: &ReadRequest) -> Result<(SchemaRef, BatchStream), BoxError> {
-        let (schema, files, _) = self.plan_blocking(&req.entity).await?;
+        let (schema, files, _) = self.plan(&req.entity).await?;
         tracing::debug!(
             "reading {} {} file(s) from {}",
             files.len(),
             self.read.format().name(),
-            self.entity_path(&req.entity).display()
+            self.describe_entity(&req.entity)
         );
         let cursor = Cursor {
             home: self.clone(),
@@ -286,7 +351,7 @@ impl Home for FileHome {
         if format != parquet_copy::FORMAT || !matches!(self.read, ReadFormat::Parquet) {
             return Ok(None);
         }
-        let (schema, files, uniform) = self.plan_blocking(&req.entity).await?;
+        let (schema, files, uniform) = self.plan(&req.entity).await?;
         if !uniform {
             tracing::debug!("the files differ in nullability: their rows are decoded");
             return Ok(None);
@@ -294,10 +359,10 @@ impl Home for FileHome {
         tracing::debug!(
             "reading {} parquet file(s) from {} as row groups, for the store to copy",
             files.len(),
-            self.entity_path(&req.entity).display()
+            self.describe_entity(&req.entity)
         );
         let batch_size = req.batch_size;
-        let files: VecDeque<PathBuf> = files.into();
+        let files: VecDeque<Input> = files.into();
         let row_groups = VecDeque::<RowGroupSource>::new();
         let announced = schema.clone();
         // One file's footer is read when its row groups are needed; each row group is one
@@ -316,10 +381,10 @@ impl Home for FileHome {
                         };
                         return Some((Ok(chunk), Some((files, row_groups))));
                     }
-                    let path = files.pop_front()?;
+                    let input = files.pop_front()?;
                     let schema = schema.clone();
                     let opened = tokio::task::spawn_blocking(move || {
-                        RowGroupSource::open_all(&path, &schema, batch_size)
+                        RowGroupSource::open_all(&input, &schema, batch_size)
                     })
                     .await;
                     match opened {
