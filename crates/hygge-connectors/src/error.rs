@@ -64,6 +64,15 @@ pub enum FileError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A `polish` transform failed on the rows bound for a destination.
+    #[error("cannot write {path}: {source}")]
+    Polish {
+        /// The destination (entity folder, or the cloud folder's URL).
+        path: PathBuf,
+        /// Which transform, which column, why.
+        #[source]
+        source: crate::polish::PolishError,
+    },
     /// Copying a Parquet row group's pages into a new file failed.
     #[error(
         "cannot copy row group {row_group} of {from}: {detail} (is the file damaged? a reader of it would fail too)"

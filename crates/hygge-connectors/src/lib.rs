@@ -31,6 +31,7 @@ pub mod format;
 pub mod keys;
 #[cfg(feature = "mssql")]
 pub mod mssql;
+pub mod polish;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod registry;

@@ -687,14 +687,9 @@ impl StoreConfig {
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
             StoreConfig::Local(c) => ("local", c.clone()),
         };
-        let (path, format, batch, polish) = (&c.path, c.format, c.batch_size, &c.polish);
+        let (path, format, batch) = (&c.path, c.format, c.batch_size);
         let options = Some(&c.format_options);
-        if polish.is_some() {
-            return Err(
-                "polish: last-mile transforms are not supported by this version of hygge yet; remove `polish` (nothing was run)"
-                    .into(),
-            );
-        }
+        let (polish, copy_row_groups) = crate::polish::for_store(&c.polish, c.copy_row_groups)?;
         crate::common::positive("batch_size", batch)?;
         if c.copy_row_groups.is_some() && format != FileFormat::Parquet {
             return Err(format!(
@@ -721,7 +716,7 @@ impl StoreConfig {
                     row_group_size: c
                         .row_group_size
                         .unwrap_or(batch.min(DEFAULT_ROW_GROUP_SIZE)),
-                    copy_row_groups: c.copy_row_groups.unwrap_or(true),
+                    copy_row_groups,
                 };
                 crate::common::positive("row_group_size", o.row_group_size)?;
                 o.compression()
@@ -755,6 +750,7 @@ impl StoreConfig {
                 pattern,
                 rows_per_file: batch,
                 durable: c.fsync,
+                polish,
             }),
         })
     }

@@ -264,6 +264,41 @@ async fn assert_rows(h: &Cloud, entity: &str, ids: std::ops::Range<i64>, why: &s
     );
 }
 
+/// `polish` on a cloud store: every file holds the polished rows (names rewritten, a
+/// constant appended), on both emulators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polish_is_applied_to_every_file() {
+    for mut h in [
+        Cloud::azurite("parquet").await,
+        Cloud::moto("parquet").await,
+    ] {
+        h.config["polish"] = serde_json::json!({
+            "columns": {"case": "pascal"},
+            "constants": [{"name": "__rowMarker__", "value": 4}],
+        });
+        load(&h, "e", RunType::FullDrop, "r1", 0..150).await;
+        let files = h.published("e").await;
+        assert!(files.len() >= 3, "70 rows per file");
+        for b in &files {
+            let schema = b.schema();
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(names, ["Id", "Name", "__rowMarker__"]);
+        }
+        let ids: Vec<i64> = files
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(ids, (0..150).collect::<Vec<_>>());
+    }
+}
+
 /// A run that died after copying some of its files but before its commit: the next run
 /// removes those copies and the staging (the state never listed them), then publishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use crate::files::store::FilePattern;
 use crate::format::csv::CsvWriteOptions;
 use crate::format::parquet::{Codec, ParquetWriteOptions};
 use crate::format::{FileFormat, WriteOptions};
+use crate::polish::Polish;
 use crate::secret::Secret;
 
 /// `credential:` of an `adls` or `onelake` store (the original's four, and ours).
@@ -111,8 +112,9 @@ pub struct FileOutput {
     pub copy_row_groups: Option<bool>,
     /// null: as the run type says; true: always append; false: always replace.
     pub incremental: Option<bool>,
-    /// The original's last-mile transforms: not supported yet (rejected).
-    pub polish: Option<serde_json::Value>,
+    /// The original's last-mile transforms, applied to every batch before it is encoded
+    /// (see [`crate::polish`]).
+    pub polish: Option<crate::polish::PolishConfig>,
 }
 
 impl AzureKeys {
@@ -400,14 +402,11 @@ pub struct GcsKeys {
     pub service_account_key: Option<Secret>,
 }
 
-/// Encoding, names and rows per file, checked as the local store checks them.
-fn file_settings(k: &FileOutput) -> Result<(WriteOptions, FilePattern, usize), String> {
-    if k.polish.is_some() {
-        return Err(
-            "polish: last-mile transforms are not supported by this version of hygge yet; remove `polish` (nothing was run)"
-                .into(),
-        );
-    }
+/// Encoding, names, rows per file and polish, checked as the local store checks them.
+fn file_settings(
+    k: &FileOutput,
+) -> Result<(WriteOptions, FilePattern, usize, Option<Polish>), String> {
+    let (polish, copy_row_groups) = crate::polish::for_store(&k.polish, k.copy_row_groups)?;
     crate::common::positive("batch_size", k.batch_size)?;
     if k.copy_row_groups.is_some() && k.format != FileFormat::Parquet {
         return Err(format!(
@@ -435,7 +434,7 @@ fn file_settings(k: &FileOutput) -> Result<(WriteOptions, FilePattern, usize), S
                 row_group_size: k
                     .row_group_size
                     .unwrap_or(k.batch_size.min(crate::registry::DEFAULT_ROW_GROUP_SIZE)),
-                copy_row_groups: k.copy_row_groups.unwrap_or(true),
+                copy_row_groups,
             };
             crate::common::positive("row_group_size", o.row_group_size)?;
             o.compression()
@@ -459,7 +458,7 @@ fn file_settings(k: &FileOutput) -> Result<(WriteOptions, FilePattern, usize), S
             WriteOptions::Ndjson
         }
     };
-    Ok((write, pattern, k.batch_size))
+    Ok((write, pattern, k.batch_size, polish))
 }
 
 /// A store path: `/`-separated, no leading or trailing `/`, no `.`/`..` segments, no `_hygge`
@@ -703,7 +702,7 @@ fn settings(
     entity_folder: bool,
     output: &FileOutput,
 ) -> Result<CloudSettings, String> {
-    let (write, pattern, rows_per_file) = file_settings(output)?;
+    let (write, pattern, rows_per_file, polish) = file_settings(output)?;
     let incremental = output.incremental;
     Ok(CloudSettings {
         kind,
@@ -714,6 +713,7 @@ fn settings(
         pattern,
         rows_per_file,
         incremental,
+        polish,
     })
 }
 
@@ -1071,8 +1071,22 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(s.write.format(), FileFormat::Csv);
-        let e = s3(serde_json::json!({"bucket": "b", "polish": {}})).unwrap_err();
-        assert!(e.contains("polish"), "{e}");
+        // polish: an empty one is none; one that changes the rows turns the row-group copy
+        // off, and cannot be asked to copy.
+        let s = s3(serde_json::json!({"bucket": "b", "polish": {}})).unwrap();
+        assert!(s.polish.is_none());
+        let s = s3(serde_json::json!({"bucket": "b", "polish": {"columns": {"case": "snake"}}}))
+            .unwrap();
+        assert!(s.polish.is_some());
+        assert!(matches!(&s.write, WriteOptions::Parquet(o) if !o.copy_row_groups));
+        let e = s3(serde_json::json!({
+            "bucket": "b", "copy_row_groups": true, "polish": {"columns": {"case": "snake"}}
+        }))
+        .unwrap_err();
+        assert!(e.contains("copy_row_groups") && e.contains("polish"), "{e}");
+        let e = s3(serde_json::json!({"bucket": "b", "polish": {"columns": {"case": "upper"}}}))
+            .unwrap_err();
+        assert!(e.contains("polish.columns.case"), "{e}");
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct CloudSettings {
     pub rows_per_file: usize,
     /// `incremental`: None follows the run type; true appends; false replaces.
     pub incremental: Option<bool>,
+    /// Last-mile transforms applied to every batch before it is encoded.
+    pub polish: Option<crate::polish::Polish>,
 }
 
 impl CloudSettings {
@@ -118,8 +120,12 @@ impl CloudSettings {
             ),
             _ => String::new(),
         };
+        let polish = match &self.polish {
+            Some(p) => format!("; polish: {}", p.summary()),
+            None => String::new(),
+        };
         format!(
-            "{} ({} files: {encoding}{} rows per file, {}; {}) {}/",
+            "{} ({} files: {encoding}{} rows per file, {}; {}{polish}) {}/",
             self.kind,
             self.write.format().name(),
             self.rows_per_file,
@@ -758,6 +764,17 @@ impl Run {
 
     fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), BoxError> {
         let s = &self.ctx.s;
+        // The files hold the polished rows: their schema is settled here, once.
+        let polish = match &s.polish {
+            Some(p) => Some(p.plan(&schema).map_err(|e| {
+                BoxError::from(format!(
+                    "cannot write {}: {e}",
+                    s.location.url_of(&self.prefix)
+                ))
+            })?),
+            None => None,
+        };
+        let schema = polish.as_ref().map_or(schema, |p| p.schema().clone());
         let refused = match s.write {
             WriteOptions::Csv(_) => format::csv::check_schema(&schema).err(),
             WriteOptions::Parquet(_) => format::parquet::storable_schema(&schema).err(),
@@ -794,6 +811,8 @@ impl Run {
         self.encoder = Some(Encoder {
             s: s.clone(),
             schema,
+            polish,
+            url: s.location.url_of(&self.prefix),
             dir,
             name: store,
             flow_name: self.target.flow_name.clone(),
@@ -1065,6 +1084,10 @@ impl Drop for Run {
 struct Encoder {
     s: Arc<CloudSettings>,
     schema: SchemaRef,
+    /// The run's polish, settled at `begin`.
+    polish: Option<crate::polish::PolishPlan>,
+    /// The entity folder's URL, for messages.
+    url: String,
     dir: tempfile::TempDir,
     /// `{name}` in file names.
     name: String,
@@ -1105,6 +1128,17 @@ impl Encoder {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<Vec<Done>, FileError> {
+        let polished;
+        let batch = match &self.polish {
+            Some(plan) => {
+                polished = plan.apply(batch).map_err(|e| FileError::Polish {
+                    path: self.url.clone().into(),
+                    source: e,
+                })?;
+                &polished
+            }
+            None => batch,
+        };
         let mut out = vec![];
         let mut offset = 0;
         while offset < batch.num_rows() {

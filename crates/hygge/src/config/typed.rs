@@ -145,12 +145,37 @@ fn report(e: &TreeError, node: &Node, prefix: &str, diags: &mut Diagnostics) {
 }
 
 fn explain(msg: &str) -> String {
+    if let Some(m) = unknown_field(msg) {
+        return m;
+    }
     // serde says "invalid type: string \"x\", expected usize": say it for people.
     msg.replace("expected usize", "expected a whole number (0 or more)")
         .replace("expected u64", "expected a whole number (0 or more)")
         .replace("expected i64", "expected a whole number")
         .replace("expected i32", "expected a whole number")
         .replace("expected a boolean", "expected true or false")
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" (a nested mapping that denies
+/// unknown keys, e.g. `polish.columns`) as the top-level keys are reported: with a "did
+/// you mean".
+fn unknown_field(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    // "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`, `c`"
+    let valid: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let hint = match did_you_mean(key, &valid) {
+        Some(s) => format!("did you mean `{s}`? "),
+        None => String::new(),
+    };
+    Some(if valid.is_empty() {
+        format!("unknown key `{key}`; this mapping takes no keys")
+    } else {
+        format!(
+            "unknown key `{key}`; {hint}valid keys: {}",
+            valid.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -180,6 +205,19 @@ mod tests {
         let o: Outer = typed(&n, "", &mut d).expect("typed");
         assert_eq!(o.items[0].n, 12);
         assert!(o.items[0].flag);
+    }
+
+    #[test]
+    fn unknown_keys_of_nested_mappings_get_a_did_you_mean() {
+        let n = parse("items:\n  - n: 1\n    flgg: true\n", Path::new("f.yml")).unwrap();
+        let mut d = Diagnostics::default();
+        assert!(typed::<Outer>(&n, "", &mut d).is_none());
+        let e = d.errors().next().unwrap();
+        assert_eq!(e.key, "items[0].flgg");
+        assert_eq!(
+            e.message,
+            "unknown key `flgg`; did you mean `flag`? valid keys: n, flag"
+        );
     }
 
     #[test]

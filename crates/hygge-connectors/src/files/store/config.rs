@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::format::FileFormat;
 use crate::format::parquet::Codec;
+use crate::polish::PolishConfig;
 
 fn batch_size() -> usize {
     100_000
@@ -45,9 +46,10 @@ pub struct ParquetStoreConfig {
     /// decoding and encoding every value (default true).
     #[serde(default)]
     pub copy_row_groups: Option<bool>,
-    /// The original's last-mile transforms: not supported by this version (rejected).
+    /// The original's last-mile transforms, applied to every batch before it is encoded
+    /// (see [`crate::polish`]).
     #[serde(default)]
-    pub polish: Option<serde_json::Value>,
+    pub polish: Option<PolishConfig>,
 }
 
 fn yes() -> bool {
@@ -106,7 +108,7 @@ pub struct LocalStoreConfig {
     /// Parquet only: copy source row groups page by page; see the parquet store.
     #[serde(default)]
     pub copy_row_groups: Option<bool>,
-    /// Not supported by this version (rejected).
+    /// Last-mile transforms; see the parquet store.
     #[serde(default)]
-    pub polish: Option<serde_json::Value>,
+    pub polish: Option<PolishConfig>,
 }

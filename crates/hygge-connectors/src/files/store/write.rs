@@ -16,6 +16,7 @@ use super::publish::{Staging, link_tree, remove_all};
 use crate::error::FileError;
 use crate::format::parquet_copy::{self, RowGroupSource};
 use crate::format::{self, FileWriter, WriteOptions};
+use crate::polish::{Polish, PolishPlan};
 
 /// A validated file store for one entity folder.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct FileStoreSettings {
     pub rows_per_file: usize,
     /// fsync files and folders before publishing (`fsync`, default true).
     pub durable: bool,
+    /// Last-mile transforms applied to every batch before it is encoded.
+    pub polish: Option<Polish>,
 }
 
 /// A store over local files.
@@ -71,8 +74,12 @@ impl FileStore {
             ),
             _ => String::new(),
         };
+        let polish = match &s.polish {
+            Some(p) => format!(", polish: {}", p.summary()),
+            None => String::new(),
+        };
         format!(
-            "{} ({} files: {encoding}{} rows per file, {}{}) {}",
+            "{} ({} files: {encoding}{} rows per file, {}{}{polish}) {}",
             s.kind,
             s.write.format().name(),
             s.rows_per_file,
@@ -332,6 +339,8 @@ struct Run {
     s: Arc<FileStoreSettings>,
     target: WriteTarget,
     schema: Option<SchemaRef>,
+    /// The run's polish, settled from the rows' schema at `begin`.
+    polish: Option<PolishPlan>,
     publish: Publish,
     staging: Staging,
     /// The visible entity folder.
@@ -401,6 +410,7 @@ impl Run {
             },
             target,
             schema: None,
+            polish: None,
             staging,
             entity_dir,
             dir,
@@ -420,6 +430,18 @@ impl Run {
 
     /// Creates this run's staging folder for rows of `schema`.
     fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), FileError> {
+        // The files hold the polished rows: their schema is settled here, once.
+        if let Some(p) = &self.s.polish {
+            let plan = p.plan(&schema).map_err(|e| FileError::Polish {
+                path: self.entity_dir.clone(),
+                source: e,
+            })?;
+            self.polish = Some(plan);
+        }
+        let schema = match &self.polish {
+            Some(plan) => plan.schema().clone(),
+            None => schema,
+        };
         let refused = match self.s.write {
             WriteOptions::Csv(_) => format::csv::check_schema(&schema).err(),
             // Refused before anything is written (the writer converts what it can).
@@ -470,6 +492,17 @@ impl Run {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), FileError> {
+        let polished;
+        let batch = match &self.polish {
+            Some(plan) => {
+                polished = plan.apply(batch).map_err(|e| FileError::Polish {
+                    path: self.entity_dir.clone(),
+                    source: e,
+                })?;
+                &polished
+            }
+            None => batch,
+        };
         let mut offset = 0;
         while offset < batch.num_rows() {
             if self.current.is_none() {
