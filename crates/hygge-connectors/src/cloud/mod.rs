@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod location;
+pub mod probe;
 pub mod store;
 
 pub use config::{AdlsStoreConfig, GcsStoreConfig, OneLakeStoreConfig, S3StoreConfig};
