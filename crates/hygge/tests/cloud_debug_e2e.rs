@@ -1,8 +1,8 @@
 //! `hygge debug` on cloud stores, through the binary, on the emulators scripts/test.sh
 //! starts: each store's folder is listed and a probe object written, read back and deleted
 //! (none is left); the credential source is printed; a wrong account key (Azurite), a wrong
-//! secret (a moto server of the test's own that checks signatures) and a missing container
-//! or bucket fail with a message naming the account, container or bucket, never the secret,
+//! secret and a key that may not write (a moto server of the test's own that checks
+//! signatures and policies) and a missing container or bucket fail with a message naming the account, container or bucket, never the secret,
 //! and a fix that says what to do. A test fails, never skips, when its emulator cannot be
 //! reached.
 #![cfg(all(feature = "azure", feature = "s3"))]
@@ -222,13 +222,14 @@ async fn debug_says_an_s3_bucket_is_missing() {
 // ---------------------------------------------------------------------------------------
 
 /// A moto server of this test's own, on a free port, that checks every request's
-/// signature against an IAM user it holds (`key_id`, `secret`, allowed everything) and
-/// holds `bucket`. Stopped when dropped.
+/// signature against the IAM users it holds (`key_id`/`secret`: allowed everything;
+/// `reader`: may list and read, not write) and holds `bucket`. Stopped when dropped.
 struct AuthMoto {
     child: Child,
     endpoint: String,
     key_id: String,
     secret: String,
+    reader: (String, String),
 }
 
 impl Drop for AuthMoto {
@@ -327,6 +328,7 @@ impl AuthMoto {
             endpoint: format!("http://127.0.0.1:{port}"),
             key_id: String::new(),
             secret: String::new(),
+            reader: (String::new(), String::new()),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -347,20 +349,26 @@ impl AuthMoto {
             body
         };
         let v = ("Version", "2010-05-08");
-        call(&[("Action", "CreateUser"), ("UserName", "hygge"), v]);
-        call(&[
-            ("Action", "PutUserPolicy"),
-            ("UserName", "hygge"),
-            ("PolicyName", "all"),
+        let user = |name: &str, actions: &str| {
+            call(&[("Action", "CreateUser"), ("UserName", name), v]);
+            let policy = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}"#
+            );
+            call(&[
+                ("Action", "PutUserPolicy"),
+                ("UserName", name),
+                ("PolicyName", "p"),
+                ("PolicyDocument", &policy),
+                v,
+            ]);
+            let key = call(&[("Action", "CreateAccessKey"), ("UserName", name), v]);
             (
-                "PolicyDocument",
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-            ),
-            v,
-        ]);
-        let key = call(&[("Action", "CreateAccessKey"), ("UserName", "hygge"), v]);
-        m.key_id = between(&key, "<AccessKeyId>", "</AccessKeyId>").to_string();
-        m.secret = between(&key, "<SecretAccessKey>", "</SecretAccessKey>").to_string();
+                between(&key, "<AccessKeyId>", "</AccessKeyId>").to_string(),
+                between(&key, "<SecretAccessKey>", "</SecretAccessKey>").to_string(),
+            )
+        };
+        (m.key_id, m.secret) = user("hygge", r#""*""#);
+        m.reader = user("reader", r#"["s3:ListBucket","s3:GetObject"]"#);
         let (status, body) = http(
             port,
             "POST",
@@ -374,7 +382,7 @@ impl AuthMoto {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn debug_names_the_bucket_when_s3_refuses_the_secret() {
+async fn debug_names_the_bucket_when_s3_refuses_the_secret_or_a_write() {
     // The shared server must be there too (the suite's contract), though this test runs
     // its own: moto checks signatures only when told to, for every client at once.
     let _ = cloud::s3_endpoint();
@@ -406,5 +414,16 @@ async fn debug_names_the_bucket_when_s3_refuses_the_secret() {
         "refused",
     );
     let client = s3_client(&moto.endpoint, &bucket, &moto.key_id, &moto.secret);
+    assert_eq!(all_keys(&client).await, Vec::<String>::new());
+
+    // A key that may list and read but not write.
+    let p = project(&s3_store(&moto.endpoint, &bucket, &moto.reader.0));
+    let out = debug(&p, ("TEST_S3_SECRET", &moto.reader.1));
+    assert_fails(
+        &out,
+        &[&bucket, "lake/t/_hygge/probe-"],
+        &[&moto.reader.1],
+        &format!("may list the bucket {bucket} but not write to it"),
+    );
     assert_eq!(all_keys(&client).await, Vec::<String>::new());
 }
