@@ -148,3 +148,14 @@ impl FileError {
         }
     }
 }
+
+/// A `check` (for `hygge debug`) that failed and knows what to do about it: `hygge debug`
+/// prints `fix` instead of its generic hint. Neither holds a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CheckFailed {
+    /// What failed, naming the place (URL, container, key).
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}

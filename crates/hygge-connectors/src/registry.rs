@@ -797,16 +797,22 @@ impl ValidStore {
 
     /// For `hygge debug`: checks the store can take `entity` (of entity flow `flow_name`,
     /// which file stores need for `{name}` and `{flow_name}` in `file_pattern`); writes
-    /// nothing.
-    pub async fn check(&self, entity: &str, flow_name: &str) -> Result<(), hygge_core::BoxError> {
+    /// nothing visible (a cloud store writes and deletes a probe object in `_hygge/`).
+    /// Returns lines saying what was checked (a cloud store's credential source).
+    pub async fn check(
+        &self,
+        entity: &str,
+        flow_name: &str,
+    ) -> Result<Vec<String>, hygge_core::BoxError> {
         match &self.store {
-            StoreImpl::Files(s) => {
-                FileStore::new(s.clone())
-                    .check_flow(entity, flow_name)
-                    .await
-            }
+            StoreImpl::Files(s) => FileStore::new(s.clone())
+                .check_flow(entity, flow_name)
+                .await
+                .map(|()| vec![]),
+            #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+            StoreImpl::Cloud(s) => s.probe(entity).await,
             #[allow(unreachable_patterns)] // the SQL stores are features
-            _ => self.build().check(entity).await,
+            _ => self.build().check(entity).await.map(|()| vec![]),
         }
     }
 

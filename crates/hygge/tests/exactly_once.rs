@@ -273,14 +273,24 @@ trait Subject {
     }
     /// Failpoints before and after publishing that this pair passes.
     fn points(&self) -> &'static [&'static str];
+    /// After a normal run: checks what the destination holds beside its data (a cloud
+    /// store: no staging, lock, stray copy or replaced file left).
+    fn check_tidy(&self, _ctx: &str) {}
 }
+
+/// Failpoints after the commit and before the journal: a kill there has published.
+const AFTER_PUBLISHING: &[&str] = &["journal.append", "cloud.committed"];
 
 /// 50 pairs of (a run killed at a random point, a normal run); after each pair the
 /// destination equals the source. A third of the kills land at random times within a normal
 /// run's duration, a third abort at a failpoint, a third are SIGKILLs while the run waits
 /// at one.
 fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
-    const PAIRS: usize = 50;
+    campaign_of(50, name, s, seed)
+}
+
+/// [`campaign`] of `pairs` pairs.
+fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
     eprintln!("{name}: seed {seed} (HYGGE_TEST_SEED={seed} replays it)");
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -307,7 +317,7 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
     let mut halves = 0; // kills between the two renames of a publication by manifest
     let mut timed = [0usize; 3]; // time kills: before publishing, in the window, after
     let run_id = |c: &Option<serde_json::Value>| c.as_ref().map(|c| c["run_id"].clone());
-    for pair in 1..=PAIRS {
+    for pair in 1..=pairs {
         let before_ids = growth.ids();
         let rows = growth.more(&mut rng);
         s.grow(&rows, pair);
@@ -346,9 +356,9 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
             assert_eq!(s.destination(), before_ids, "{ctx}: after the kill");
         }
         match kill.point() {
-            Some("journal.append") => assert!(
+            Some(p) if AFTER_PUBLISHING.contains(&p) => assert!(
                 published && !journaled,
-                "{ctx}: a kill at journal.append comes after publishing and before the journal"
+                "{ctx}: a kill at {p} comes after publishing and before the journal"
             ),
             Some("files.renamed") => assert!(half, "{ctx}: a kill between the renames"),
             Some(_) => assert!(
@@ -370,6 +380,7 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
             "{ctx}: after the normal run (a row lost or duplicated): {}",
             text(&out)
         );
+        s.check_tidy(&ctx);
         let last = s.checkpoint();
         if half {
             // The killed run's publication, rolled forward; this run found nothing new.
@@ -424,14 +435,14 @@ fn campaign(name: &str, s: &mut dyn Subject, seed: u64) {
         "{name}, seed {seed}: {entries:#?}"
     );
     eprintln!(
-        "{name}: {PAIRS} pairs in {:.1}s; {window} kills after publishing and before the journal ({forced_window} forced), {halves} between two renames; time kills: {} before publishing, {} in that window, {} after",
+        "{name}: {pairs} pairs in {:.1}s; {window} kills after publishing and before the journal ({forced_window} forced), {halves} between two renames; time kills: {} before publishing, {} in that window, {} after",
         started.elapsed().as_secs_f64(),
         timed[0],
         timed[1],
         timed[2]
     );
     assert!(
-        forced_window >= PAIRS / 12,
+        forced_window >= pairs / 12,
         "{name}, seed {seed}: only {forced_window} kills landed between publishing and the journal"
     );
 }
@@ -687,6 +698,251 @@ fn kill_9_at_50_random_points_of_incremental_runs_postgres_store_loses_and_dupli
         "postgres store",
         &mut PgStore::new("kill_store", ""),
         seed(2028),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// kill -9 campaigns on the cloud stores (Azurite, moto: started by scripts/test.sh)
+// ---------------------------------------------------------------------------------------
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+mod cloud_campaigns {
+    use super::*;
+    use futures::TryStreamExt;
+    use hygge_testkit::cloud;
+    use object_store::path::Path as Key;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    /// The entity folder in the container or bucket.
+    const PREFIX: &str = "lake/t";
+
+    /// Parquet home, a cloud store (a few rows a file, so a run copies several files),
+    /// read as hygge reads it: the files `_hygge/state.json` lists.
+    pub(super) struct Cloud {
+        p: Project,
+        client: Arc<dyn ObjectStore>,
+        rt: tokio::runtime::Runtime,
+    }
+
+    impl Cloud {
+        /// An `adls` store on Azurite.
+        pub(super) fn adls(full_drop: bool) -> Self {
+            let rt = runtime();
+            let url = cloud::azurite_url();
+            let container = cloud::unique_name("kill");
+            rt.block_on(cloud::create_container(&url, &container));
+            let client =
+                hygge_connectors::cloud::config::from_json::<
+                    hygge_connectors::cloud::AdlsStoreConfig,
+                >(serde_json::json!({"account_url": url, "filesystem": container}))
+                .unwrap()
+                .validate(true)
+                .unwrap()
+                .location
+                .build()
+                .unwrap();
+            let store = format!(
+                "\n  type: adls\n  account_url: {url}\n  filesystem: {container}\n  path: lake/{{entity}}\n  batch_size: 2"
+            );
+            Self::new(store, client, rt, full_drop)
+        }
+
+        /// An `s3` store on moto.
+        pub(super) fn s3(full_drop: bool) -> Self {
+            let rt = runtime();
+            let endpoint = cloud::s3_endpoint();
+            let bucket = cloud::unique_name("kill");
+            rt.block_on(cloud::create_bucket(&endpoint, &bucket));
+            let client = hygge_connectors::cloud::config::from_json::<
+                hygge_connectors::cloud::S3StoreConfig,
+            >(serde_json::json!({
+                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": cloud::S3_SECRET,
+            }))
+            .unwrap()
+            .validate(true)
+            .unwrap()
+            .location
+            .build()
+            .unwrap();
+            let store = format!(
+                "\n  type: s3\n  bucket: {bucket}\n  endpoint: {endpoint}\n  region: us-east-1\n  access_key_id: {}\n  secret_access_key: {}\n  path: lake/{{entity}}\n  batch_size: 2",
+                cloud::S3_KEY_ID,
+                cloud::S3_SECRET
+            );
+            Self::new(store, client, rt, full_drop)
+        }
+
+        fn new(
+            store: String,
+            client: Arc<dyn ObjectStore>,
+            rt: tokio::runtime::Runtime,
+            full_drop: bool,
+        ) -> Self {
+            let p = Project::new("name: exactly\njournal:\n  path: .hygge_journal\n");
+            // A replacing run writes every row: six a file keeps it to a few files.
+            let store = if full_drop {
+                store.replace("batch_size: 2", "batch_size: 6")
+            } else {
+                store
+            };
+            let flow = if full_drop {
+                format!("home: data\nstore: {store}\nrun_type: full_drop\nentities: [t]\n")
+            } else {
+                flow_yml("data", &store, "")
+            };
+            p.write("flows/f/flow.yml", &flow);
+            Cloud { p, client, rt }
+        }
+
+        fn get(
+            &self,
+            name: &str,
+        ) -> Option<impl parquet::file::reader::ChunkReader + AsRef<[u8]> + 'static> {
+            let key = Key::from(format!("{PREFIX}/{name}"));
+            self.rt.block_on(async {
+                match self.client.get(&key).await {
+                    Ok(g) => Some(g.bytes().await.unwrap()),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => panic!("{key}: {e}"),
+                }
+            })
+        }
+
+        fn state(&self) -> Option<serde_json::Value> {
+            self.get("_hygge/state.json")
+                .map(|b| serde_json::from_slice(b.as_ref()).unwrap())
+        }
+
+        /// Every object in the entity folder (names relative to it).
+        fn listing(&self) -> Vec<String> {
+            let mut names: Vec<String> = self.rt.block_on(async {
+                self.client
+                    .list(Some(&Key::from(PREFIX)))
+                    .map_ok(|m| m.location.as_ref()[PREFIX.len() + 1..].to_string())
+                    .try_collect()
+                    .await
+                    .unwrap()
+            });
+            names.sort();
+            names
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    impl Subject for Cloud {
+        fn dir(&self) -> &Path {
+            self.p.path()
+        }
+        fn grow(&mut self, rows: &[(i64, i64)], pair: usize) {
+            write_parquet(
+                &self.p.join(&format!("data/t/part-{pair:04}.parquet")),
+                &[rows_batch(rows)],
+            );
+        }
+        /// What a reader going by the state sees: the files it lists (each must be there).
+        fn destination(&self) -> Vec<i64> {
+            let Some(state) = self.state() else {
+                return vec![];
+            };
+            let mut batches = vec![];
+            for f in state["files"].as_array().unwrap() {
+                let f = f.as_str().unwrap();
+                let bytes = self
+                    .get(f)
+                    .unwrap_or_else(|| panic!("{f}, listed in the state, is missing: {state}"));
+                batches.extend(
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                        .unwrap()
+                        .build()
+                        .unwrap()
+                        .map(Result::unwrap),
+                );
+            }
+            ids(&batches)
+        }
+        fn checkpoint(&self) -> Option<serde_json::Value> {
+            self.state().map(|s| s["checkpoint"].clone())
+        }
+        fn points(&self) -> &'static [&'static str] {
+            &[
+                "flow.publish",
+                "cloud.staged",
+                "cloud.copied",
+                "cloud.publish",
+                "cloud.committed",
+                "journal.append",
+            ]
+        }
+        /// After a normal run the folder holds the state and the files it lists, nothing
+        /// else: no staging, no lock, no uncommitted copy, no replaced file.
+        fn check_tidy(&self, ctx: &str) {
+            let state = self.state().expect("a state");
+            let mut want: Vec<String> = state["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            want.push("_hygge/state.json".into());
+            want.sort();
+            assert_eq!(
+                self.listing(),
+                want,
+                "{ctx}: the folder after the normal run"
+            );
+        }
+    }
+}
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+#[test]
+fn kill_9_at_random_points_of_incremental_runs_adls_on_azurite_loses_and_duplicates_nothing() {
+    campaign_of(
+        20,
+        "adls incremental",
+        &mut cloud_campaigns::Cloud::adls(false),
+        seed(2031),
+    );
+}
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+#[test]
+fn kill_9_at_random_points_of_full_drop_runs_adls_on_azurite_shows_old_or_new() {
+    campaign_of(
+        20,
+        "adls full_drop",
+        &mut cloud_campaigns::Cloud::adls(true),
+        seed(2032),
+    );
+}
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+#[test]
+fn kill_9_at_random_points_of_incremental_runs_s3_on_moto_loses_and_duplicates_nothing() {
+    campaign_of(
+        20,
+        "s3 incremental",
+        &mut cloud_campaigns::Cloud::s3(false),
+        seed(2033),
+    );
+}
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+#[test]
+fn kill_9_at_random_points_of_full_drop_runs_s3_on_moto_shows_old_or_new() {
+    campaign_of(
+        20,
+        "s3 full_drop",
+        &mut cloud_campaigns::Cloud::s3(true),
+        seed(2034),
     );
 }
 

@@ -132,7 +132,9 @@ impl Location {
     pub fn credential_source(&self) -> &'static str {
         match self {
             Location::Azure(a) => match &a.auth {
-                AzureAuth::Key(_) if a.url.emulator => "the emulator's well-known account key",
+                AzureAuth::Key(k) if a.url.emulator && k.0 == super::config::EMULATOR_KEY => {
+                    "the emulator's well-known account key"
+                }
                 AzureAuth::Key(_) => "the storage account key",
                 AzureAuth::Sas(_) => "a SAS token",
                 AzureAuth::ManagedIdentity { .. } => "the managed identity",

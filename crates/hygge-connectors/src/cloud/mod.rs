@@ -14,6 +14,7 @@
 pub mod config;
 pub mod home;
 pub mod location;
+pub mod probe;
 pub mod store;
 
 pub use config::{

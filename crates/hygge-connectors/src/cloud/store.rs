@@ -575,22 +575,7 @@ impl Store for CloudStore {
     }
 
     async fn check(&self, entity: &str) -> Result<(), BoxError> {
-        let ctx = self.ctx()?;
-        let prefix = self.s.prefix(entity);
-        let listed = ctx.list(&prefix).await?;
-        let state = read_state(&ctx, &prefix).await?;
-        let target = WriteTarget {
-            flow: String::new(),
-            entity: entity.into(),
-            flow_name: String::new(),
-            run_type: RunType::FullDrop,
-            run_id: String::new(),
-        };
-        let names: Vec<String> = listed.into_iter().map(|(n, _)| n).collect();
-        if let Some(f) = foreign(&self.s, &names, &state, &[], &target) {
-            return Err(foreign_error(&ctx, &prefix, &f));
-        }
-        Ok(())
+        self.probe(entity).await.map(|_| ())
     }
 
     fn takes_encoded(&self) -> Option<&'static str> {
@@ -611,6 +596,37 @@ impl Store for CloudStore {
                 Err(e)
             }
         }
+    }
+}
+
+impl CloudStore {
+    /// For `hygge debug`: [`probe`](super::probe::probe)s the entity's folder (lists it,
+    /// writes, reads back and deletes `_hygge/probe-<unique>`), then checks that it holds
+    /// nothing hygge did not write. Returns what it did (the credential source first).
+    pub async fn probe(&self, entity: &str) -> Result<Vec<String>, BoxError> {
+        let ctx = self.ctx()?;
+        let prefix = self.s.prefix(entity);
+        let lines = super::probe::probe(
+            &self.s.location,
+            ctx.client.as_ref(),
+            &prefix,
+            super::probe::Access::ReadWrite,
+        )
+        .await?;
+        let listed = ctx.list(&prefix).await?;
+        let state = read_state(&ctx, &prefix).await?;
+        let target = WriteTarget {
+            flow: String::new(),
+            entity: entity.into(),
+            flow_name: String::new(),
+            run_type: RunType::FullDrop,
+            run_id: String::new(),
+        };
+        let names: Vec<String> = listed.into_iter().map(|(n, _)| n).collect();
+        if let Some(f) = foreign(&self.s, &names, &state, &[], &target) {
+            return Err(foreign_error(&ctx, &prefix, &f));
+        }
+        Ok(lines)
     }
 }
 
@@ -909,6 +925,10 @@ impl Run {
         self.upload(done).await?;
 
         // Publish: copies to the final names, then the state (the commit).
+        if let Err(e) = hygge_core::failpoint::hit("cloud.staged") {
+            self.discard(&[]).await;
+            return Err(BoxError::from(e));
+        }
         let mut copies = vec![];
         let staging = self.staging();
         for name in self.staged.clone() {
@@ -920,6 +940,10 @@ impl Run {
                 return Err(e);
             }
             copies.push(name);
+            if let Err(e) = hygge_core::failpoint::hit("cloud.copied") {
+                self.discard(&copies).await;
+                return Err(BoxError::from(e));
+            }
         }
         if let Err(e) = hygge_core::failpoint::hit("cloud.publish") {
             self.discard(&copies).await;
@@ -1013,12 +1037,22 @@ impl Run {
         }
         // Committed. What is left is tidying; a failure is a leftover the next run removes.
         self.done = true;
-        for name in &obsolete {
-            if let Err(e) = self.ctx.delete(&Ctx::key(&self.prefix, name)).await {
-                tracing::warn!("published, but could not remove a replaced file: {e}");
+        let tidy = match hygge_core::failpoint::hit("cloud.committed") {
+            Ok(()) => true,
+            Err(e) => {
+                // Published: the replaced files and the staging stay for the next run.
+                tracing::warn!("published, but left the tidying to the next run: {e}");
+                false
             }
+        };
+        if tidy {
+            for name in &obsolete {
+                if let Err(e) = self.ctx.delete(&Ctx::key(&self.prefix, name)).await {
+                    tracing::warn!("published, but could not remove a replaced file: {e}");
+                }
+            }
+            self.remove_staging().await;
         }
-        self.remove_staging().await;
         if let Some(lock) = self.lock.take() {
             lock.release(&self.ctx).await;
         }

@@ -2,11 +2,13 @@
 //! that every home can be read and every store written, with a fix-it hint per failure.
 //! A home whose data is not there yet (a missing or empty folder) is a warning, as in the
 //! original hygge, whose users' scripts expect `hygge debug` to succeed then; `--strict`
-//! fails on any warning.
+//! fails on any warning. A cloud store is probed (its folder listed, a probe object
+//! written, read back and deleted in its `_hygge/`) and says which credential it used.
 
 use std::collections::BTreeSet;
 
 use hygge_connectors::FileError;
+use hygge_connectors::error::CheckFailed;
 use hygge_connectors::registry;
 use hygge_core::BoxError;
 use hygge_core::error::chain;
@@ -170,10 +172,21 @@ async fn check_entities(plans: &[EntityPlan], tally: &mut Tally) {
             }
             Ok(_) => {}
         }
-        if let Err(e) = store {
-            tally.failed += 1;
-            println!("    store: {}", chain(e.as_ref()));
-            println!("    fix:   {}", store_fix(p));
+        match store {
+            Ok(lines) => {
+                for line in lines {
+                    println!("    store: {line}");
+                }
+            }
+            Err(e) => {
+                tally.failed += 1;
+                println!("    store: {}", chain(e.as_ref()));
+                // A check that knows what to do says it; else the generic hint.
+                match e.downcast_ref::<CheckFailed>() {
+                    Some(c) => println!("    fix:   {}", c.fix),
+                    None => println!("    fix:   {}", store_fix(p)),
+                }
+            }
         }
     }
 }
