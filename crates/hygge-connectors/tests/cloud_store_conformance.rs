@@ -10,7 +10,6 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use hygge_connectors::cloud::CloudKeys;
 use hygge_connectors::registry::{home_from_json, store_from_json};
 use hygge_core::{Home, Publish, ReadRequest, RunType, Store, WriteTarget};
 use hygge_testkit::cloud;

@@ -14,7 +14,6 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use common::*;
 use futures::TryStreamExt;
-use hygge_connectors::cloud::CloudKeys;
 use hygge_testkit::cloud;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};

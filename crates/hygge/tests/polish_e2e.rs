@@ -352,7 +352,6 @@ async fn an_adls_store_writes_the_polished_rows() {
     let (out, _) = p.go_json(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    use hygge_connectors::cloud::CloudKeys;
     let client = hygge_connectors::cloud::config::from_json::<
         hygge_connectors::cloud::AdlsStoreConfig,
     >(serde_json::json!({"account_url": url, "filesystem": container}))

@@ -784,6 +784,24 @@ impl CloudKeys for OneLakeStoreConfig {
     }
 }
 
+/// `validate` callable without importing [`CloudKeys`] (tests, tools).
+macro_rules! inherent_validate {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// Checks the store's keys; builds nothing.
+            pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+                CloudKeys::validate(self, entity_folder)
+            }
+        }
+    )*};
+}
+inherent_validate!(
+    AdlsStoreConfig,
+    OneLakeStoreConfig,
+    S3StoreConfig,
+    GcsStoreConfig
+);
+
 impl AccountKeys for AzureKeys {
     fn location(&self) -> Result<Location, String> {
         AzureKeys::location(self)

@@ -1315,7 +1315,6 @@ impl StoreWriter for CloudWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::CloudKeys;
 
     fn settings(path: &str) -> CloudSettings {
         crate::cloud::config::from_json::<super::super::config::S3StoreConfig>(serde_json::json!({
