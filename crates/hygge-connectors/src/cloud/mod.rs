@@ -6,10 +6,13 @@
 //!   file encoding);
 //! - `location.rs`: the container or bucket and its credential, turned into an
 //!   `object_store` client when a run opens the store; secrets kept out of every message;
+//! - `journal.rs`: the folder beside the data where a journal is kept (`.hygge_journal/`),
+//!   read and replaced with conditional puts;
 //! - `store.rs`: the store and its writer: lock, staging, publish, cleanup after a crash
 //!   (the protocol, and what a reader sees while it runs, is described there).
 
 pub mod config;
+pub mod journal;
 pub mod location;
 pub mod store;
 
