@@ -701,10 +701,11 @@ impl<'a> OptionKeys<'a> {
 
 /// Where an entity's journal lives, as the original: `journal.path` (relative to the
 /// project), else `.hygge_journal/` in the store's folder (`location: store`, the default)
-/// or the home's (`location: home`). (A cloud store's journal, `location: store`, is in its
-/// container: [`ValidStore::journal_folder`], settled before this is asked.) A flow without entities writes its store folder
+/// or the home's (`location: home`). A flow without entities writes its store folder
 /// itself, which a run replaces whole: its journal goes beside that folder, not inside
-/// (the original put it inside; [`legacy_journal_dir`] finds it there).
+/// (the original put it inside; [`legacy_journal_dir`] finds it there). A cloud store's
+/// journal (`location: store`) is in its container instead
+/// ([`ValidStore::journal_folder`]), settled before this is asked.
 fn journal_dir(
     j: &JournalConfig,
     root: &Path,
