@@ -40,6 +40,7 @@ pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod tree;
+pub mod versioned;
 
 pub use error::FileError;
 pub use registry::{HomeConfig, StoreConfig};

@@ -795,6 +795,18 @@ impl ValidStore {
         }
     }
 
+    /// Where a journal kept by this store (`journal: {location: store}`) goes, for stores
+    /// that hold no local folder but can keep one beside their data (the cloud stores:
+    /// `.hygge_journal/` in their container); `None` for the others.
+    pub fn journal_folder(&self) -> Option<Arc<dyn crate::versioned::VersionedFolder>> {
+        match &self.store {
+            #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+            StoreImpl::Cloud(s) => Some(Arc::new(s.settings().journal_folder())),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// For `hygge debug`: checks the store can take `entity` (of entity flow `flow_name`,
     /// which file stores need for `{name}` and `{flow_name}` in `file_pattern`); writes
     /// nothing visible (a cloud store writes and deletes a probe object in `_hygge/`).

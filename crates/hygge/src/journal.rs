@@ -26,6 +26,18 @@
 //! (`hygge.journal.archived`), which is the rotation's commit point: an append that finds a
 //! newer archive than the one named finishes that rotation (drops its rows from
 //! `journal.parquet`) before anything else, so a `kill -9` in between duplicates nothing.
+//!
+//! On object storage ([`JournalAt::Objects`]: a cloud store's `.hygge_journal/` folder)
+//! there is no lock and no rename; the same files are objects, and an append is a
+//! compare-and-swap: read `journal.parquet` and its version (ETag), write the whole new
+//! object only if it is still that version (`PutMode::Update`; `PutMode::Create` when there
+//! is none yet), and on a conflict (another process, on any machine, appended first) read
+//! it again and retry, up to [`OBJECT_ATTEMPTS`] times with a growing, jittered pause. A
+//! put shows the whole object or nothing, so readers see the old journal or the new. An
+//! entry already in the journal (by `entity_run_id`: an earlier attempt whose put reached
+//! the server though its answer did not) is not appended twice. Rotation keeps its commit
+//! point: the archive object is created first (`PutMode::Create`: two appenders rotating
+//! at once cannot both take one number), then `journal.parquet` naming it is swapped in.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -38,10 +50,12 @@ use arrow::array::{
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use hygge_connectors::versioned::{Version, VersionedFolder, Written};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::ChunkReader;
 
 /// The journal's file name inside its folder.
 pub const JOURNAL_FILE: &str = "journal.parquet";
@@ -56,6 +70,53 @@ pub const KEEP_RECENT: usize = 1_000;
 const ARCHIVED_KEY: &str = "hygge.journal.archived";
 /// Archive files: `journal-archive-<n>.parquet`.
 const ARCHIVE_PREFIX: &str = "journal-archive-";
+/// Attempts of an append on object storage before it gives up (each conflict with another
+/// appender costs one).
+pub const OBJECT_ATTEMPTS: u32 = 40;
+
+/// Appends on object storage that lost a race with another appender and read again (for
+/// tests and logs).
+static OBJECT_CONFLICTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many appends on object storage this process retried after a conflict.
+pub fn object_conflicts() -> u64 {
+    OBJECT_CONFLICTS.load(Ordering::Relaxed)
+}
+
+/// Where a journal is kept.
+#[derive(Debug, Clone)]
+pub enum JournalAt {
+    /// `<folder>/journal.parquet` on this machine.
+    Folder(PathBuf),
+    /// `journal.parquet` in a folder of object storage (a cloud store's `.hygge_journal/`).
+    Objects(Arc<dyn VersionedFolder>),
+}
+
+impl JournalAt {
+    /// The journal kept there.
+    pub fn journal(&self) -> Journal {
+        match self {
+            JournalAt::Folder(dir) => Journal::at(dir),
+            JournalAt::Objects(f) => Journal::in_objects(f.clone()),
+        }
+    }
+
+    /// The local folder, for a journal on this machine.
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            JournalAt::Folder(dir) => Some(dir),
+            JournalAt::Objects(_) => None,
+        }
+    }
+
+    /// `journal.parquet`'s path or URL, for messages (and to tell journals apart).
+    pub fn describe(&self) -> String {
+        match self {
+            JournalAt::Folder(dir) => dir.join(JOURNAL_FILE).display().to_string(),
+            JournalAt::Objects(f) => f.url(JOURNAL_FILE),
+        }
+    }
+}
 
 /// One finished entity run (one row of the journal).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -100,7 +161,8 @@ pub struct JournalEntry {
     pub watermark_boundary_keys: Option<String>,
 }
 
-/// What went wrong with a journal; every message names the file and what to do.
+/// What went wrong with a journal; every message names the file (or object URL) and what
+/// to do.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("cannot {action} the journal file {path}: {source}")]
@@ -110,14 +172,25 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// `path`: the file's path, or the object's URL.
     #[error(
         "the journal {path} cannot be read ({detail}); hygge will not treat it as empty, \
          because that would reload every incremental entity in full: restore it from a \
          backup, or move it aside to start a new journal"
     )]
-    Unreadable { path: PathBuf, detail: String },
+    Unreadable { path: String, detail: String },
+    /// `path`: the file's path, or the object's URL.
     #[error("cannot write the journal {path}: {detail}; the previous journal is unchanged")]
-    Write { path: PathBuf, detail: String },
+    Write { path: String, detail: String },
+    /// Object storage could not be read (the message names the object).
+    #[error(
+        "the journal cannot be read: {0}; hygge will not treat it as empty, because that \
+         would reload every incremental entity in full"
+    )]
+    ObjectRead(String),
+    /// Object storage could not be written (the message names the object).
+    #[error("the journal cannot be written: {0}; the previous journal is unchanged")]
+    ObjectWrite(String),
 }
 
 impl JournalError {
@@ -137,6 +210,8 @@ pub struct Journal {
     path: PathBuf,
     active_rows: usize,
     keep_recent: usize,
+    /// On object storage: the folder (`dir` is then empty and `path` the URL).
+    objects: Option<Arc<dyn VersionedFolder>>,
 }
 
 /// Distinguishes temp files of appends from one process (threads may append concurrently).
@@ -150,6 +225,19 @@ impl Journal {
             path: dir.join(JOURNAL_FILE),
             active_rows: ACTIVE_ROWS,
             keep_recent: KEEP_RECENT,
+            objects: None,
+        }
+    }
+
+    /// The journal `journal.parquet` in a folder of object storage; the object is created
+    /// by the first append.
+    pub fn in_objects(folder: Arc<dyn VersionedFolder>) -> Journal {
+        Journal {
+            dir: PathBuf::new(),
+            path: PathBuf::from(folder.url(JOURNAL_FILE)),
+            active_rows: ACTIVE_ROWS,
+            keep_recent: KEEP_RECENT,
+            objects: Some(folder),
         }
     }
 
@@ -160,9 +248,14 @@ impl Journal {
         self
     }
 
-    /// Path of `journal.parquet`.
+    /// Path of `journal.parquet` (on object storage: its URL, for messages).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `journal.parquet`'s path or URL, for messages.
+    pub fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 
     /// Path of the lock file appends hold.
@@ -184,9 +277,12 @@ impl Journal {
             active.iter().map(|e| e.entity_run_id.as_str()).collect();
         let mut out = Vec::new();
         for name in self.archives()? {
+            let rows = match &self.objects {
+                Some(f) => read_object(f.as_ref(), &name)?.map_or(vec![], |r| r.entries),
+                None => read_file(&self.dir_or_cwd().join(&name))?,
+            };
             out.extend(
-                read_file(&self.dir_or_cwd().join(&name))?
-                    .into_iter()
+                rows.into_iter()
                     .filter(|e| !current.contains(e.entity_run_id.as_str())),
             );
         }
@@ -196,16 +292,27 @@ impl Journal {
 
     /// `journal.parquet`'s entries and the archive it names.
     fn read_active(&self) -> Result<(Vec<JournalEntry>, Option<String>), JournalError> {
+        if let Some(f) = &self.objects {
+            return Ok(read_object(f.as_ref(), JOURNAL_FILE)?
+                .map(|o| (o.entries, o.archived))
+                .unwrap_or_default());
+        }
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
             Err(e) => return Err(JournalError::io("open", &self.path, e)),
         };
-        read_entries(&self.path, file)
+        read_entries(&self.path.display().to_string(), file)
     }
 
     /// Archive file names, oldest first.
     fn archives(&self) -> Result<Vec<String>, JournalError> {
+        if let Some(f) = &self.objects {
+            let mut names = f.list().map_err(JournalError::ObjectRead)?;
+            names.retain(|n| is_archive(n));
+            names.sort();
+            return Ok(names);
+        }
         let dir = self.dir_or_cwd();
         let list = match fs::read_dir(&dir) {
             Ok(l) => l,
@@ -215,7 +322,7 @@ impl Journal {
         let mut names: Vec<String> = list
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(ARCHIVE_PREFIX) && n.ends_with(".parquet"))
+            .filter(|n| is_archive(n))
             .collect();
         names.sort();
         Ok(names)
@@ -237,6 +344,9 @@ impl Journal {
     ) -> Result<(), JournalError> {
         if entries.is_empty() && recovered.is_empty() {
             return Ok(());
+        }
+        if let Some(f) = &self.objects {
+            return self.append_to_objects(f.as_ref(), recovered, entries);
         }
         let dir = self.dir_or_cwd();
         if !dir.is_dir() {
@@ -287,16 +397,7 @@ impl Journal {
         all.extend_from_slice(entries);
         if all.len() > self.active_rows {
             let (keep, old) = self.split_for_archive(all);
-            let n = self
-                .archives()?
-                .last()
-                .and_then(|a| {
-                    a.strip_prefix(ARCHIVE_PREFIX)
-                        .and_then(|a| a.strip_suffix(".parquet"))
-                        .and_then(|a| a.parse::<u64>().ok())
-                })
-                .map_or(1, |n| n + 1);
-            let name = format!("{ARCHIVE_PREFIX}{n:06}.parquet");
+            let name = next_archive(&self.archives()?);
             self.write_atomically(&dir, &dir.join(&name), &old, None)?;
             tracing::debug!("journal: {} older rows moved to {name}", old.len());
             archived = Some(name);
@@ -305,6 +406,112 @@ impl Journal {
         let result = self.write_atomically(&dir, &self.path, &all, archived.as_deref());
         drop(lock); // releases the flock
         result
+    }
+
+    /// [`Journal::append_unless_present`] on object storage: read, change, write back if
+    /// nobody wrote meanwhile, else again.
+    fn append_to_objects(
+        &self,
+        f: &dyn VersionedFolder,
+        recovered: &[JournalEntry],
+        entries: &[JournalEntry],
+    ) -> Result<(), JournalError> {
+        let url = f.url(JOURNAL_FILE);
+        let mut pause = std::time::Duration::from_millis(20);
+        for attempt in 1..=OBJECT_ATTEMPTS {
+            if attempt > 1 {
+                OBJECT_CONFLICTS.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(jittered(pause));
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            let (mut all, mut archived, version) = match read_object(f, JOURNAL_FILE)? {
+                Some(o) => (o.entries, o.archived, Some(o.version)),
+                None => (Vec::new(), None, None),
+            };
+            // Every run the journal holds, or held until a rotation moved it.
+            let mut present: std::collections::HashSet<String> =
+                all.iter().map(|e| e.entity_run_id.clone()).collect();
+            let archives = self.archives()?;
+            // A rotation that archived rows but did not get to swap `journal.parquet` in.
+            if let Some(newest) = archives.last()
+                && archived.as_deref() != Some(newest.as_str())
+            {
+                let moved: std::collections::HashSet<String> = read_object(f, newest)?
+                    .map(|o| o.entries)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| e.entity_run_id)
+                    .collect();
+                all.retain(|e| !moved.contains(&e.entity_run_id));
+                present.extend(moved);
+                archived = Some(newest.clone());
+            }
+            let missing: Vec<&JournalEntry> = recovered
+                .iter()
+                .take_while(|r| !present.contains(&r.entity_run_id))
+                .collect();
+            let new: Vec<&JournalEntry> = entries
+                .iter()
+                .filter(|e| !present.contains(&e.entity_run_id))
+                .collect();
+            if new.is_empty() && missing.is_empty() {
+                // An earlier attempt's put reached the server after all.
+                return Ok(());
+            }
+            for r in missing.into_iter().rev() {
+                tracing::warn!(
+                    "{}.{}: a run that published here stopped before journaling it (run {}); its entry is recorded now, from the destination's checkpoint",
+                    r.flow,
+                    r.entity,
+                    r.start_time
+                );
+                all.push(r.clone());
+            }
+            all.extend(new.into_iter().cloned());
+            if all.len() > self.active_rows {
+                let (keep, old) = self.split_for_archive(all);
+                let name = next_archive(&archives);
+                let bytes = encode(&old, None).map_err(|detail| JournalError::Write {
+                    path: f.url(&name),
+                    detail,
+                })?;
+                match f
+                    .put(&name, bytes.into(), None)
+                    .map_err(JournalError::ObjectWrite)?
+                {
+                    Written::Done => {}
+                    // Another appender is rotating too: start again from what it wrote.
+                    Written::Conflict => continue,
+                }
+                tracing::debug!(
+                    "journal: {} older rows moved to {}",
+                    old.len(),
+                    f.url(&name)
+                );
+                archived = Some(name);
+                all = keep;
+            }
+            let bytes =
+                encode(&all, archived.as_deref()).map_err(|detail| JournalError::Write {
+                    path: url.clone(),
+                    detail,
+                })?;
+            match f
+                .put(JOURNAL_FILE, bytes.into(), version.as_ref())
+                .map_err(JournalError::ObjectWrite)?
+            {
+                Written::Done => return Ok(()),
+                Written::Conflict => {
+                    tracing::debug!("journal {url}: another appender wrote first; reading it again")
+                }
+            }
+        }
+        Err(JournalError::Write {
+            path: url,
+            detail: format!(
+                "{OBJECT_ATTEMPTS} attempts in a row found that another appender had written it first"
+            ),
+        })
     }
 
     /// Splits the rows (in file order) into those `journal.parquet` keeps and those that
@@ -395,6 +602,59 @@ impl Journal {
             }
         }
     }
+}
+
+/// Whether `name` is an archive's file name.
+fn is_archive(name: &str) -> bool {
+    name.starts_with(ARCHIVE_PREFIX) && name.ends_with(".parquet")
+}
+
+/// The name of the archive after the last of `archives` (sorted).
+fn next_archive(archives: &[String]) -> String {
+    let n = archives
+        .last()
+        .and_then(|a| {
+            a.strip_prefix(ARCHIVE_PREFIX)
+                .and_then(|a| a.strip_suffix(".parquet"))
+                .and_then(|a| a.parse::<u64>().ok())
+        })
+        .map_or(1, |n| n + 1);
+    format!("{ARCHIVE_PREFIX}{n:06}.parquet")
+}
+
+/// `d` give or take half, so appenders that collided do not collide again in step.
+fn jittered(d: std::time::Duration) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_nanos()),
+    );
+    let r = (h.finish() % 1000) as u32; // 0..1000
+    d / 2 + d * r / 1000
+}
+
+/// One object of a journal on object storage, as read.
+struct ObjectFile {
+    entries: Vec<JournalEntry>,
+    /// The archive it names.
+    archived: Option<String>,
+    version: Version,
+}
+
+/// One object of a journal on object storage; `None` when it does not exist. A failure to
+/// read it is an error naming it.
+fn read_object(f: &dyn VersionedFolder, name: &str) -> Result<Option<ObjectFile>, JournalError> {
+    let Some((bytes, version)) = f.get(name).map_err(JournalError::ObjectRead)? else {
+        return Ok(None);
+    };
+    let (entries, archived) = read_entries(&f.url(name), bytes)?;
+    Ok(Some(ObjectFile {
+        entries,
+        archived,
+        version,
+    }))
 }
 
 /// The latest `success` entry with a watermark for `(flow, entity)`: greatest `finish_time`,
@@ -532,7 +792,7 @@ fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::error::Arrow
 /// Every entry of one journal file.
 fn read_file(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
     let file = File::open(path).map_err(|e| JournalError::io("open", path, e))?;
-    Ok(read_entries(path, file)?.0)
+    Ok(read_entries(&path.display().to_string(), file)?.0)
 }
 
 /// Writes `entries` to a new file at `path` and fsyncs it; `archived` names the last
@@ -542,16 +802,32 @@ fn write_file(
     entries: &[JournalEntry],
     archived: Option<&str>,
 ) -> Result<(), JournalError> {
-    let werr = |detail: String| JournalError::Write {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let batch = to_batch(entries).map_err(|e| werr(e.to_string()))?;
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| JournalError::io("create", path, e))?;
+    let file = write_to(file, entries, archived).map_err(|detail| JournalError::Write {
+        path: path.display().to_string(),
+        detail,
+    })?;
+    file.sync_all()
+        .map_err(|e| JournalError::io("sync", path, e))
+}
+
+/// `entries` as the bytes of a journal file; `archived` names the last archive in its
+/// metadata.
+fn encode(entries: &[JournalEntry], archived: Option<&str>) -> Result<Vec<u8>, String> {
+    write_to(Vec::new(), entries, archived)
+}
+
+/// Writes `entries` as a Parquet file into `w`.
+fn write_to<W: std::io::Write + Send>(
+    w: W,
+    entries: &[JournalEntry],
+    archived: Option<&str>,
+) -> Result<W, String> {
+    let batch = to_batch(entries).map_err(|e| e.to_string())?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_key_value_metadata(archived.map(|a| {
@@ -561,12 +837,9 @@ fn write_file(
             )]
         }))
         .build();
-    let mut writer =
-        ArrowWriter::try_new(file, schema(), Some(props)).map_err(|e| werr(e.to_string()))?;
-    writer.write(&batch).map_err(|e| werr(e.to_string()))?;
-    let file = writer.into_inner().map_err(|e| werr(e.to_string()))?;
-    file.sync_all()
-        .map_err(|e| JournalError::io("sync", path, e))
+    let mut writer = ArrowWriter::try_new(w, schema(), Some(props)).map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.into_inner().map_err(|e| e.to_string())
 }
 
 /// fsyncs a folder so a rename into it is durable.
@@ -586,16 +859,16 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 /// null, and a null in a required column as its default (`""`, `0`). Also returns the
 /// archive the file names. A damaged file is an error, never a panic (arrow-rs panics on
 /// some damaged files).
-fn read_entries(
-    path: &Path,
-    file: File,
+fn read_entries<R: ChunkReader + 'static>(
+    path: &str,
+    file: R,
 ) -> Result<(Vec<JournalEntry>, Option<String>), JournalError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         read_entries_unguarded(path, file)
     })) {
         Ok(r) => r,
         Err(panic) => Err(JournalError::Unreadable {
-            path: path.to_path_buf(),
+            path: path.to_string(),
             detail: format!(
                 "the Parquet reader gave up on it ({})",
                 panic
@@ -608,12 +881,12 @@ fn read_entries(
     }
 }
 
-fn read_entries_unguarded(
-    path: &Path,
-    file: File,
+fn read_entries_unguarded<R: ChunkReader + 'static>(
+    path: &str,
+    file: R,
 ) -> Result<(Vec<JournalEntry>, Option<String>), JournalError> {
     let unreadable = |detail: String| JournalError::Unreadable {
-        path: path.to_path_buf(),
+        path: path.to_string(),
         detail,
     };
     let builder =
@@ -706,7 +979,7 @@ fn opt_int(c: &Option<Int64Array>, row: usize) -> Option<i64> {
 /// One batch's columns, converted by name to the types hygge uses.
 struct Columns<'a> {
     batch: &'a RecordBatch,
-    path: &'a Path,
+    path: &'a str,
 }
 
 impl Columns<'_> {
@@ -720,7 +993,7 @@ impl Columns<'_> {
         cast(col, to)
             .map(Some)
             .map_err(|e| JournalError::Unreadable {
-                path: self.path.to_path_buf(),
+                path: self.path.to_string(),
                 detail: format!(
                     "column `{name}` has type {} which cannot be read as {to}: {e}",
                     col.data_type()

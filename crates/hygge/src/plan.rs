@@ -15,6 +15,7 @@ use crate::config::model::{
 use crate::config::typed::{check_keys, typed, typed_with};
 use crate::config::yaml::{Loc, Node, Value};
 use crate::config::{Diagnostics, EntityDef, Project};
+use crate::journal::JournalAt;
 
 /// One entity, validated and ready to build.
 #[derive(Debug, Clone)]
@@ -43,8 +44,9 @@ pub struct EntityPlan {
     pub watermark: Option<Watermark>,
     /// The flow's `timeout`: a limit for each entity run.
     pub timeout: Option<std::time::Duration>,
-    /// The folder of the entity's journal (`journal.parquet`), when one is configured.
-    pub journal: Option<PathBuf>,
+    /// Where the entity's journal (`journal.parquet`) is kept, when one is configured: a
+    /// local folder, or a cloud store's `.hygge_journal/` folder beside its data.
+    pub journal: Option<JournalAt>,
     /// Fail (true) or warn when rows read and rows written differ.
     pub reconcile_strict: bool,
     /// `--full-drop`: a full reload, replacing even where `if_exists: append` is set.
@@ -141,7 +143,18 @@ fn plan_entity(
         diags,
     );
     let journal_cfg = settings.journal.as_ref().or(project.journal.as_ref());
+    // A store that keeps no local folder but can hold a journal beside its data (a cloud
+    // store): `location: store` puts it there.
+    let store_journal = store.as_ref().and_then(|(s, _)| s.journal_folder());
     let journal = journal_cfg.and_then(|j| {
+        if kept_at_store(j)
+            && let Some(folder) = &store_journal
+        {
+            return Some(JournalAt::Objects(folder.clone()));
+        }
+        if kept_at_store(j) && store.is_none() && store_path.is_none() {
+            return None; // the store's own errors say what is wrong
+        }
         let dir = journal_dir(
             j,
             &project.root,
@@ -154,13 +167,15 @@ fn plan_entity(
             diags.error(loc, "journal", msg);
         })
         .ok()
+        .map(JournalAt::Folder)
     });
     if run_type == RunType::Incremental && settings.watermark.is_some() && journal_cfg.is_none() {
         no_journal_for_watermark(e, diags);
     }
     let (home, home_type) = home?;
     let (store, store_type) = store?;
-    check_store_folder(project, e, &home, &store, journal.as_deref(), diags);
+    let local_journal = journal.as_ref().and_then(JournalAt::local);
+    check_store_folder(project, e, &home, &store, local_journal, diags);
     if diags.errors().count() > errors_before {
         return None;
     }
@@ -248,8 +263,9 @@ fn plan_side<S: Side>(
         return (None, None);
     };
     // A remote connector's `path` (a cloud store's folder in its container) is no local
-    // folder: no journal can go beside it yet (the journal on object storage is to come),
-    // so `location: store` asks for a journal `path`.
+    // folder: a cloud store keeps the journal in its container (`ValidStore::
+    // journal_folder`); a database store has none, so `location: store` asks for a
+    // journal `path`.
     let remote = registry::kind(S::kinds(), &ty).is_some_and(|k| k.remote);
     let path = (!remote)
         .then(|| node.get("path").and_then(Node::as_str).map(PathBuf::from))
@@ -687,7 +703,9 @@ impl<'a> OptionKeys<'a> {
 /// project), else `.hygge_journal/` in the store's folder (`location: store`, the default)
 /// or the home's (`location: home`). A flow without entities writes its store folder
 /// itself, which a run replaces whole: its journal goes beside that folder, not inside
-/// (the original put it inside; [`legacy_journal_dir`] finds it there).
+/// (the original put it inside; [`legacy_journal_dir`] finds it there). A cloud store's
+/// journal (`location: store`) is in its container instead
+/// ([`ValidStore::journal_folder`]), settled before this is asked.
 fn journal_dir(
     j: &JournalConfig,
     root: &Path,

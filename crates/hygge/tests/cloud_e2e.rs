@@ -252,29 +252,6 @@ async fn an_s3_project_on_moto_replaces_then_appends_and_never_prints_its_keys()
     assert!(!log.contains(secret), "the log file holds the secret");
 }
 
-/// The journal does not live on object storage yet: `journal: {location: store}` with a
-/// cloud store asks for a journal `path`, before anything runs (no local folder named after
-/// the cloud path is made).
-#[test]
-fn a_journal_beside_a_cloud_store_asks_for_a_path() {
-    let p = Project::new("name: cloud\njournal:\n  location: store\n");
-    p.write(
-        "flows/f/flow.yml",
-        &incremental_flow(
-            "store:\n  type: s3\n  bucket: b\n  endpoint: http://127.0.0.1:1\n  access_key_id: a\n  secret_access_key: s\n  path: raw/{entity}\n",
-        ),
-    );
-    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..3)]);
-    let out = p.run(&["go"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("give the journal its own `path`"),
-        "{}",
-        text(&out)
-    );
-    assert!(!p.join("raw").exists());
-}
-
 /// `kill -9` while a run publishes (its files copied to their final names, the state not
 /// yet written): a lister sees the extra files for now (the documented window), the state
 /// still names the old data, and the next run (which takes over the dead run's lock at

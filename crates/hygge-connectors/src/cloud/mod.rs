@@ -8,11 +8,14 @@
 //!   `object_store` client when a run opens the store; secrets kept out of every message;
 //! - `home.rs`: the homes: an entity's objects listed (what the folder's state commits, or
 //!   by extension, or a glob), each read by ranges through the file home's decoders;
+//! - `journal.rs`: the folder beside the data where a journal is kept (`.hygge_journal/`),
+//!   read and replaced with conditional puts;
 //! - `store.rs`: the store and its writer: lock, staging, publish, cleanup after a crash
 //!   (the protocol, and what a reader sees while it runs, is described there).
 
 pub mod config;
 pub mod home;
+pub mod journal;
 pub mod location;
 pub mod probe;
 pub mod store;

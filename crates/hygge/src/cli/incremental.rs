@@ -9,19 +9,20 @@ use hygge_core::{
     BoundaryKeys, Checkpoint, Event, FlowReport, FlowStatus, Observer, Position, RunType, Watermark,
 };
 
-use crate::journal::{Journal, JournalEntry, SCHEMA_VERSION, latest_watermark};
+use crate::journal::{JournalAt, JournalEntry, SCHEMA_VERSION, latest_watermark};
 use crate::plan::EntityPlan;
 
-/// Journals read during planning, each file once however many entities share it.
+/// Journals read during planning, each file (or object) once however many entities share
+/// it.
 #[derive(Default)]
-pub struct Journals(HashMap<std::path::PathBuf, Result<Vec<JournalEntry>, String>>);
+pub struct Journals(HashMap<String, Result<Vec<JournalEntry>, String>>);
 
 impl Journals {
-    /// The entries of the journal in `dir` (read on first use).
-    pub fn read(&mut self, dir: &std::path::Path) -> Result<&[JournalEntry], String> {
+    /// The entries of the journal kept at `at` (read on first use).
+    pub fn read(&mut self, at: &JournalAt) -> Result<&[JournalEntry], String> {
         self.0
-            .entry(dir.to_path_buf())
-            .or_insert_with(|| Journal::at(dir).read().map_err(|e| e.to_string()))
+            .entry(at.describe())
+            .or_insert_with(|| at.journal().read().map_err(|e| e.to_string()))
             .as_deref()
             .map_err(Clone::clone)
     }
@@ -60,7 +61,7 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
             "full load (full_drop): every row; the watermark is recorded",
         ));
     }
-    let mut journal = Journal::at(dir);
+    let mut journal = dir.describe();
     let entries = journals.read(dir).map_err(|e| format!("{}: {e}", p.name))?;
     let mut last = latest_watermark(entries, &p.flow, &p.entity).cloned();
     if last.is_none()
@@ -68,11 +69,12 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
         && legacy.join(crate::journal::JOURNAL_FILE).exists()
     {
         // A flow without entities whose journal the original kept inside its store folder.
+        let legacy = JournalAt::Folder(legacy.clone());
         let entries = journals
-            .read(legacy)
+            .read(&legacy)
             .map_err(|e| format!("{}: {e}", p.name))?;
         last = latest_watermark(entries, &p.flow, &p.entity).cloned();
-        journal = Journal::at(legacy);
+        journal = legacy.describe();
     }
     let Some(last) = last else {
         return Ok(plain(
@@ -98,8 +100,7 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
     let after = stored(&wm.watermark_column, &last).map_err(|e| {
         format!(
             "{}: the journal {} holds a watermark hygge cannot use ({e}); run with --full-drop to reload and start over",
-            p.name,
-            journal.path().display()
+            p.name, journal
         )
     })?;
     let inclusive = wm.boundary != Some(crate::config::model::Boundary::Strict);
@@ -110,8 +111,7 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
             let keys: Vec<String> = serde_json::from_str(json).map_err(|e| {
                 format!(
                     "{}: the journal {} holds unreadable boundary keys ({e}); run with --full-drop to start over",
-                    p.name,
-                    journal.path().display()
+                    p.name, journal
                 )
             })?;
             Some(BoundaryKeys::from_texts(keys))
@@ -261,7 +261,7 @@ impl JournalObserver {
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 let append = || {
-                    Journal::at(dir)
+                    dir.journal()
                         .append_unless_present(recovered.as_slice(), &[entry])
                         .map_err(|e| e.to_string())
                 };

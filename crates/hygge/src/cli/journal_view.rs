@@ -2,7 +2,7 @@
 
 use super::incremental::Journals;
 use super::{Cli, CliError, Outcome, load_project, plan_project};
-use crate::journal::{Journal, JournalEntry};
+use crate::journal::JournalEntry;
 use crate::plan::{EntityPlan, Overrides};
 
 /// `hygge journal` options.
@@ -43,7 +43,7 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> Result<Outcome, CliError> {
         };
         let all;
         let entries = if args.all {
-            all = Journal::at(dir).read_all().map_err(|e| e.to_string());
+            all = dir.journal().read_all().map_err(|e| e.to_string());
             all.as_deref().map_err(Clone::clone)
         } else {
             journals.read(dir)

@@ -42,6 +42,10 @@ pub fn print(
             println!("  store:     {}", p.store.summary(&p.entity));
             println!("  run type:  {run_type} — {action}");
             println!("  watermark: {watermark}");
+            match &p.journal {
+                Some(j) => println!("  journal:   {}", j.describe()),
+                None => println!("  journal:   none"),
+            }
             println!(
                 "  queue:     {} batches between home and store, {} MiB at most",
                 p.queue_size, p.queue_memory_mb
