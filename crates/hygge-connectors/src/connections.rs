@@ -90,6 +90,8 @@ pub struct Connections {
     pub all: BTreeMap<String, ConnectionConfig>,
     /// Every typed connection's keys as written (less `type`), by name.
     pub nodes: BTreeMap<String, Node>,
+    /// The named credentials (`hygge.yml` `credentials:`), typed.
+    pub credentials: crate::credentials::Credentials,
 }
 
 impl Connections {

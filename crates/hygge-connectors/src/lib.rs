@@ -25,6 +25,7 @@
 pub mod cloud;
 pub mod common;
 pub mod connections;
+pub mod credentials;
 pub mod error;
 pub mod files;
 pub mod format;

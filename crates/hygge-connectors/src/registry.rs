@@ -331,6 +331,44 @@ pub static STORES: &[Kind<StoreConfig>] = &[
     },
 ];
 
+/// Every named credential type of this build (`hygge.yml` `credentials:`).
+pub static CREDENTIALS: &[Kind<crate::credentials::CredentialConfig>] = &[
+    #[cfg(feature = "azure")]
+    Kind {
+        name: "azure_ad",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::credentials::AzureAdCredential>().to_vec(),
+        parse: |v| parse(v).map(crate::credentials::CredentialConfig::AzureAd),
+        remote: true,
+    },
+    #[cfg(feature = "s3")]
+    Kind {
+        name: "s3",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::credentials::S3Credential>().to_vec(),
+        parse: |v| parse(v).map(crate::credentials::CredentialConfig::S3),
+        remote: true,
+    },
+    #[cfg(feature = "gcs")]
+    Kind {
+        name: "gcs",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::credentials::GcsCredential>().to_vec(),
+        parse: |v| parse(v).map(crate::credentials::CredentialConfig::Gcs),
+        remote: true,
+    },
+];
+
+/// Credential types hygge knows but this build does not have.
+pub const PLANNED_CREDENTIALS: &[&str] = &[
+    #[cfg(not(feature = "azure"))]
+    "azure_ad",
+    #[cfg(not(feature = "s3"))]
+    "s3",
+    #[cfg(not(feature = "gcs"))]
+    "gcs",
+];
+
 /// Every connection type of this build (`hygge.yml` `connections:`).
 pub static CONNECTIONS: &[Kind<ConnectionConfig>] = &[
     #[cfg(feature = "mssql")]
@@ -492,13 +530,21 @@ impl HomeConfig {
                 })
             }
             #[cfg(feature = "azure")]
-            HomeConfig::Adls(c) => c.validate(entity_folder).map(files_home),
+            HomeConfig::Adls(c) => c
+                .validate(entity_folder, &ctx.connections.credentials)
+                .map(files_home),
             #[cfg(feature = "azure")]
-            HomeConfig::Onelake(c) => c.validate(entity_folder).map(files_home),
+            HomeConfig::Onelake(c) => c
+                .validate(entity_folder, &ctx.connections.credentials)
+                .map(files_home),
             #[cfg(feature = "s3")]
-            HomeConfig::S3(c) => c.validate(entity_folder).map(files_home),
+            HomeConfig::S3(c) => c
+                .validate(entity_folder, &ctx.connections.credentials)
+                .map(files_home),
             #[cfg(feature = "gcs")]
-            HomeConfig::Gcs(c) => c.validate(entity_folder).map(files_home),
+            HomeConfig::Gcs(c) => c
+                .validate(entity_folder, &ctx.connections.credentials)
+                .map(files_home),
             HomeConfig::Parquet(c) => {
                 crate::common::positive("batch_size", c.batch_size)?;
                 let home = file_home("parquet", &c.path, entity_folder, ReadFormat::Parquet)?;
@@ -671,13 +717,29 @@ impl StoreConfig {
                 });
             }
             #[cfg(feature = "azure")]
-            StoreConfig::Adls(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
+            StoreConfig::Adls(c) => {
+                return Ok(cloud(
+                    c.validate_in(entity_folder, &ctx.connections.credentials)?,
+                ));
+            }
             #[cfg(feature = "azure")]
-            StoreConfig::Onelake(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
+            StoreConfig::Onelake(c) => {
+                return Ok(cloud(
+                    c.validate_in(entity_folder, &ctx.connections.credentials)?,
+                ));
+            }
             #[cfg(feature = "s3")]
-            StoreConfig::S3(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
+            StoreConfig::S3(c) => {
+                return Ok(cloud(
+                    c.validate_in(entity_folder, &ctx.connections.credentials)?,
+                ));
+            }
             #[cfg(feature = "gcs")]
-            StoreConfig::Gcs(c) => return Ok(cloud(CloudKeys::validate(c, entity_folder)?)),
+            StoreConfig::Gcs(c) => {
+                return Ok(cloud(
+                    c.validate_in(entity_folder, &ctx.connections.credentials)?,
+                ));
+            }
             #[cfg(feature = "sqlite")]
             StoreConfig::Sqlite(c) => {
                 return Ok(ValidStore {

@@ -421,3 +421,116 @@ async fn a_url_home_reads_csv_from_s3_with_the_standard_chain() {
     let got = read_parquet_dir(&p.join("out/people"));
     assert_eq!(ids(&got), range(0..501));
 }
+
+/// Named credentials (`hygge.yml` `credentials:`), referenced by name from a store and a
+/// home: an `azure_ad` credential signs an `adls` store in on Azurite, an `s3` credential
+/// an `s3` store and an `s3` home on moto. Their secrets never show; a wrong name, a
+/// credential of the wrong type and keys given twice are errors before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_credentials_sign_in_cloud_stores_and_homes() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("n");
+    cloud::create_container(&url, &container).await;
+    let endpoint = cloud::s3_endpoint();
+    let bucket = cloud::unique_name("n");
+    cloud::create_bucket(&endpoint, &bucket).await;
+    let secret = "n4med-s3cret-never-shown";
+    let p = Project::new(&format!(
+        "name: creds\njournal:\n  path: .hygge_journal\ncredentials:\n  lake:\n    type: azure_ad\n    method: storage_key\n    storage_account_key: ${{AZ_KEY}}\n  aws:\n    type: s3\n    method: access_key\n    region: us-east-1\n    endpoint: {endpoint}\n    access_key_id: {}\n    secret_access_key: ${{S3_SECRET}}\n",
+        cloud::S3_KEY_ID
+    ));
+    p.write(
+        "flows/to_adls/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: adls\n  account_url: {url}\n  filesystem: {container}\n  path: raw/{{entity}}\n  credential: lake\nentities: [t]\n"
+        ),
+    );
+    p.write(
+        "flows/to_s3/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: s3\n  bucket: {bucket}\n  path: raw/{{entity}}\n  credential: aws\nentities: [t]\n"
+        ),
+    );
+    p.write(
+        "flows/from_s3/flow.yml",
+        &format!(
+            "home:\n  type: s3\n  bucket: {bucket}\n  path: raw/{{entity}}\n  credential: aws\nstore: out\nentities: [t]\n"
+        ),
+    );
+    write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..60)]);
+    let run = |args: &[&str]| {
+        hygge()
+            .args(args)
+            .current_dir(p.path())
+            .env("AZ_KEY", cloud::AZURITE_KEY)
+            .env("S3_SECRET", secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    };
+    for flow in ["to_adls", "to_s3", "from_s3"] {
+        let out = run(&["go", "--flow", flow, "-v"]);
+        assert!(out.status.success(), "{flow}: {}", text(&out));
+        assert!(!text(&out).contains(secret), "{}", text(&out));
+    }
+    assert_eq!(ids(&read_parquet_dir(&p.join("out/t"))), range(0..60));
+    let plan = run(&["go", "--dry-run", "-v"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(!text(&plan).contains(secret) && !text(&plan).contains(cloud::AZURITE_KEY));
+    let azure = hygge_connectors::cloud::config::from_json::<
+        hygge_connectors::cloud::AdlsStoreConfig,
+    >(serde_json::json!({"account_url": url, "filesystem": container}))
+    .unwrap()
+    .validate(true)
+    .unwrap()
+    .location
+    .build()
+    .unwrap();
+    assert_eq!(read_cloud(&azure, "raw/t").await.0, range(0..60));
+
+    // Wrong references: each an error naming the key, before anything runs.
+    for (store_credential, want) in [
+        ("nope", "`nope` is neither"),
+        ("aws", "is a `s3` credential; this needs a `azure_ad` one"),
+    ] {
+        p.write(
+            "flows/to_adls/flow.yml",
+            &format!(
+                "home: data\nstore:\n  type: adls\n  account_url: {url}\n  filesystem: {container}\n  credential: {store_credential}\nentities: [t]\n"
+            ),
+        );
+        let out = run(&["go", "--flow", "to_adls"]);
+        assert!(!out.status.success());
+        assert!(text(&out).contains(want), "{want}: {}", text(&out));
+        assert!(
+            text(&out).contains("defines aws, lake") || want != "`nope` is neither",
+            "{}",
+            text(&out)
+        );
+    }
+    p.write(
+        "flows/to_s3/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: s3\n  bucket: {bucket}\n  credential: aws\n  access_key_id: x\n  secret_access_key: y\nentities: [t]\n"
+        ),
+    );
+    let out = run(&["go", "--flow", "to_s3"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("access_key_id: given here and by the credential `aws`"),
+        "{}",
+        text(&out)
+    );
+    // A credential's own keys are checked as any other mapping's.
+    p.write(
+        "hygge.yml",
+        "name: creds\ncredentials:\n  lake:\n    type: azure_ad\n    methd: default\n",
+    );
+    let out = run(&["go", "--flow", "to_adls"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("methd") && text(&out).contains("method"),
+        "{}",
+        text(&out)
+    );
+}

@@ -9,6 +9,7 @@ use crate::tree::{Node, TreeError, from_node};
 
 use super::location::{AzureAuth, AzureLocation, GcsAuth, GcsLocation, Location, S3Location};
 use super::store::CloudSettings;
+use crate::credentials::{CredentialConfig, Credentials, GcsMethod, S3Method};
 use crate::files::store::FilePattern;
 use crate::format::csv::CsvWriteOptions;
 use crate::format::parquet::{Codec, ParquetWriteOptions};
@@ -16,44 +17,7 @@ use crate::format::{FileFormat, WriteOptions};
 use crate::polish::Polish;
 use crate::secret::Secret;
 
-/// `credential:` of an `adls` or `onelake` store (the original's four, and ours).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AzureCredentialKind {
-    /// The machine's managed identity (the original's default); `client_id` picks a
-    /// user-assigned one.
-    #[default]
-    ManagedIdentity,
-    /// An Entra ID app: `tenant_id`, `client_id`, `client_secret`.
-    ServicePrincipal,
-    /// The account key: `storage_account_key`.
-    StorageKey,
-    /// A shared access signature: `sas_token`.
-    Sas,
-    /// The Azure CLI's login (`az account get-access-token`).
-    AzureCli,
-    /// Workload identity (AKS): `tenant_id`, `client_id` and the token file
-    /// (`AZURE_FEDERATED_TOKEN_FILE`).
-    WorkloadIdentity,
-    /// The environment's chain: `AZURE_*` variables (client secret, workload identity),
-    /// then the Azure CLI if `az` is installed, then the managed identity.
-    Default,
-}
-
-impl AzureCredentialKind {
-    /// The YAML name.
-    pub fn name(self) -> &'static str {
-        match self {
-            AzureCredentialKind::ManagedIdentity => "managed_identity",
-            AzureCredentialKind::ServicePrincipal => "service_principal",
-            AzureCredentialKind::StorageKey => "storage_key",
-            AzureCredentialKind::Sas => "sas",
-            AzureCredentialKind::AzureCli => "azure_cli",
-            AzureCredentialKind::WorkloadIdentity => "workload_identity",
-            AzureCredentialKind::Default => "default",
-        }
-    }
-}
+pub use crate::credentials::AzureCredentialKind;
 
 /// The keys `adls` and `onelake` share (the original's): the account, the container and
 /// how to sign in.
@@ -67,9 +31,10 @@ pub struct AzureKeys {
     /// The container (ADLS file system; OneLake: the workspace).
     pub filesystem: String,
     /// `managed_identity` (default), `service_principal`, `storage_key`, `sas`,
-    /// `azure_cli`, `workload_identity` or `default`.
+    /// `azure_cli`, `workload_identity` or `default`; or the name of an `azure_ad`
+    /// credential of hygge.yml's `credentials:`.
     #[serde(default)]
-    pub credential: AzureCredentialKind,
+    pub credential: AzureCredential,
     /// Service principal / workload identity tenant.
     #[serde(default)]
     pub tenant_id: Option<String>,
@@ -117,12 +82,43 @@ pub struct FileOutput {
     pub polish: Option<crate::polish::PolishConfig>,
 }
 
+/// An Azure `credential:`: a way to sign in, or a named credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AzureCredential {
+    /// One of the ways (`managed_identity`, ...), with the keys given beside it.
+    Kind(AzureCredentialKind),
+    /// A credential of hygge.yml's `credentials:`.
+    Named(String),
+}
+
+impl Default for AzureCredential {
+    fn default() -> Self {
+        AzureCredential::Kind(AzureCredentialKind::ManagedIdentity)
+    }
+}
+
+impl<'de> Deserialize<'de> for AzureCredential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(
+            match serde_json::from_value(serde_json::Value::String(name.clone())) {
+                Ok(kind) => AzureCredential::Kind(kind),
+                Err(_) => AzureCredential::Named(name),
+            },
+        )
+    }
+}
+
 impl AzureKeys {
     /// The container and how to sign in to it, checked.
     fn location(&self) -> Result<Location, String> {
         let url = parse_account_url(&self.account_url)?;
+        let kind = match &self.credential {
+            AzureCredential::Kind(k) => *k,
+            AzureCredential::Named(n) => return Err(unknown_credential(n, true)),
+        };
         let auth = azure_auth(
-            self.credential,
+            kind,
             &url,
             &self.tenant_id,
             &self.client_id,
@@ -158,9 +154,69 @@ impl Default for FileOutput {
 
 /// The keys naming a container or bucket and how to sign in to it: [`AzureKeys`],
 /// [`S3Keys`], [`GcsKeys`].
-pub trait AccountKeys: serde::de::DeserializeOwned + Default {
-    /// The container and its credential, checked.
+pub trait AccountKeys: serde::de::DeserializeOwned + Default + Clone {
+    /// Azure's keys, whose `credential` is also a way to sign in.
+    const AZURE: bool = false;
+    /// The container and its credential, checked (a named credential not resolved is an
+    /// error).
     fn location(&self) -> Result<Location, String>;
+    /// The named credential these keys refer to.
+    fn named(&self) -> Option<&str>;
+    /// These keys with the named credential `name`'s laid in (and no name left).
+    fn with_named(&self, name: &str, c: &CredentialConfig) -> Result<Self, String>;
+
+    /// The container and its credential, a named one looked up in `credentials`.
+    fn location_in(&self, credentials: &Credentials) -> Result<Location, String> {
+        match self.named() {
+            None => self.location(),
+            Some(name) => match credentials.get(name) {
+                Some(c) => self.with_named(name, c)?.location(),
+                None => Err(unknown_credential_in(name, credentials, Self::AZURE)),
+            },
+        }
+    }
+}
+
+/// The error for a credential of the wrong type.
+fn wrong_type(name: &str, c: &CredentialConfig, want: &str) -> String {
+    format!(
+        "credential: `{name}` is a `{}` credential; this needs a `{want}` one",
+        c.type_name()
+    )
+}
+
+/// The error for keys given both inline and by a named credential.
+fn both(name: &str, key: &str) -> String {
+    format!(
+        "{key}: given here and by the credential `{name}`; keep it in one place (the credential, in hygge.yml)"
+    )
+}
+
+fn unknown_credential(name: &str, azure: bool) -> String {
+    unknown_credential_in_with(name, &[], azure)
+}
+
+fn unknown_credential_in(name: &str, credentials: &Credentials, azure: bool) -> String {
+    let names: Vec<&str> = credentials.keys().map(String::as_str).collect();
+    unknown_credential_in_with(name, &names, azure)
+}
+
+/// `credential: <name>` that names nothing: what it could have been.
+fn unknown_credential_in_with(name: &str, names: &[&str], azure: bool) -> String {
+    let defined = if names.is_empty() {
+        "hygge.yml defines none".to_string()
+    } else {
+        format!("hygge.yml defines {}", names.join(", "))
+    };
+    if azure {
+        format!(
+            "credential: `{name}` is neither a way to sign in (managed_identity, service_principal, storage_key, sas, azure_cli, workload_identity, default) nor a credential of hygge.yml's `credentials:` ({defined})"
+        )
+    } else {
+        format!(
+            "credential: `{name}` is not a credential of hygge.yml's `credentials:` ({defined})"
+        )
+    }
 }
 
 /// A cloud connector's config: its own keys (the entity's path), written beside the shared
@@ -182,7 +238,16 @@ pub trait CloudKeys: serde::de::DeserializeOwned {
 
     /// Checks a store's keys; builds nothing.
     fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-        let location = self.account().location()?;
+        self.validate_in(entity_folder, &Credentials::new())
+    }
+
+    /// Checks a store's keys, a named credential looked up in `credentials`.
+    fn validate_in(
+        &self,
+        entity_folder: bool,
+        credentials: &Credentials,
+    ) -> Result<CloudSettings, String> {
+        let location = self.account().location_in(credentials)?;
         let path = self.entity_path()?;
         settings(Self::KIND, location, path, entity_folder, self.output())
     }
@@ -267,11 +332,12 @@ impl<T: CloudKeys> CloudHomeConfig<T> {
     pub fn validate(
         &self,
         entity_folder: bool,
+        credentials: &Credentials,
     ) -> Result<(crate::files::home::FileHome, usize), String> {
         crate::common::positive("batch_size", self.input.batch_size)?;
         let read =
             crate::files::home::ReadFormat::parse(self.input.format, &self.input.format_options)?;
-        let location = self.keys.account().location()?;
+        let location = self.keys.account().location_in(credentials)?;
         let path = self.keys.entity_path()?;
         let files = super::home::CloudFiles::new(location, path, entity_folder);
         Ok((
@@ -370,6 +436,9 @@ pub struct S3Keys {
     /// Session token of temporary keys.
     #[serde(default)]
     pub session_token: Option<Secret>,
+    /// The name of an `s3` credential of hygge.yml's `credentials:` (instead of the keys).
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 /// `store: {type: gcs, bucket, path, credentials, ...}`: Google Cloud Storage.
@@ -400,6 +469,9 @@ pub struct GcsKeys {
     /// A service account's JSON key itself (for a secret from the environment).
     #[serde(default)]
     pub service_account_key: Option<Secret>,
+    /// The name of a `gcs` credential of hygge.yml's `credentials:` (instead of the keys).
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 /// Encoding, names, rows per file and polish, checked as the local store checks them.
@@ -803,13 +875,93 @@ inherent_validate!(
 );
 
 impl AccountKeys for AzureKeys {
+    const AZURE: bool = true;
+
     fn location(&self) -> Result<Location, String> {
         AzureKeys::location(self)
+    }
+
+    fn named(&self) -> Option<&str> {
+        match &self.credential {
+            AzureCredential::Named(n) => Some(n),
+            AzureCredential::Kind(_) => None,
+        }
+    }
+
+    fn with_named(&self, name: &str, c: &CredentialConfig) -> Result<Self, String> {
+        let CredentialConfig::AzureAd(a) = c else {
+            return Err(wrong_type(name, c, "azure_ad"));
+        };
+        for (key, set) in [
+            ("tenant_id", self.tenant_id.is_some()),
+            ("client_id", self.client_id.is_some()),
+            ("client_secret", self.client_secret.is_some()),
+            ("storage_account_key", self.storage_account_key.is_some()),
+            ("sas_token", self.sas_token.is_some()),
+        ] {
+            if set {
+                return Err(both(name, key));
+            }
+        }
+        Ok(AzureKeys {
+            credential: AzureCredential::Kind(a.method),
+            tenant_id: a.tenant_id.clone(),
+            client_id: a.client_id.clone(),
+            client_secret: a.client_secret.clone(),
+            storage_account_key: a.storage_account_key.clone(),
+            sas_token: a.sas_token.clone(),
+            ..self.clone()
+        })
     }
 }
 
 impl AccountKeys for S3Keys {
+    fn named(&self) -> Option<&str> {
+        self.credential.as_deref()
+    }
+
+    fn with_named(&self, name: &str, c: &CredentialConfig) -> Result<Self, String> {
+        let CredentialConfig::S3(a) = c else {
+            return Err(wrong_type(name, c, "s3"));
+        };
+        for (key, set) in [
+            ("access_key_id", self.access_key_id.is_some()),
+            ("secret_access_key", self.secret_access_key.is_some()),
+            ("session_token", self.session_token.is_some()),
+        ] {
+            if set {
+                return Err(both(name, key));
+            }
+        }
+        let keyed = a.access_key_id.is_some() || a.secret_access_key.is_some();
+        match (a.method, keyed) {
+            (S3Method::AccessKey, false) => {
+                return Err(format!(
+                    "credential `{name}`: method access_key needs access_key_id and secret_access_key"
+                ));
+            }
+            (S3Method::Default, true) => {
+                return Err(format!(
+                    "credential `{name}`: method default uses AWS's standard chain; give `method: access_key` with the keys"
+                ));
+            }
+            _ => {}
+        }
+        Ok(S3Keys {
+            region: self.region.clone().or_else(|| a.region.clone()),
+            endpoint: self.endpoint.clone().or_else(|| a.endpoint.clone()),
+            access_key_id: a.access_key_id.clone(),
+            secret_access_key: a.secret_access_key.clone(),
+            session_token: a.session_token.clone(),
+            credential: None,
+            ..self.clone()
+        })
+    }
+
     fn location(&self) -> Result<Location, String> {
+        if let Some(n) = &self.credential {
+            return Err(unknown_credential(n, false));
+        }
         let bucket = container_name("bucket", &self.bucket)?;
         let keys = match (&self.access_key_id, &self.secret_access_key) {
             (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
@@ -852,7 +1004,48 @@ impl AccountKeys for S3Keys {
 }
 
 impl AccountKeys for GcsKeys {
+    fn named(&self) -> Option<&str> {
+        self.credential.as_deref()
+    }
+
+    fn with_named(&self, name: &str, c: &CredentialConfig) -> Result<Self, String> {
+        let CredentialConfig::Gcs(a) = c else {
+            return Err(wrong_type(name, c, "gcs"));
+        };
+        for (key, set) in [
+            ("credentials", self.credentials.is_some()),
+            ("service_account_key", self.service_account_key.is_some()),
+        ] {
+            if set {
+                return Err(both(name, key));
+            }
+        }
+        let keyed = a.keyfile.is_some() || a.service_account_key.is_some();
+        match (a.method, keyed) {
+            (GcsMethod::ServiceAccount, false) => {
+                return Err(format!(
+                    "credential `{name}`: method service_account needs `keyfile` (or `service_account_key`)"
+                ));
+            }
+            (GcsMethod::Default, true) => {
+                return Err(format!(
+                    "credential `{name}`: method default uses Google's application default credentials; give `method: service_account` with the key"
+                ));
+            }
+            _ => {}
+        }
+        Ok(GcsKeys {
+            credentials: a.keyfile.clone(),
+            service_account_key: a.service_account_key.clone(),
+            credential: None,
+            ..self.clone()
+        })
+    }
+
     fn location(&self) -> Result<Location, String> {
+        if let Some(n) = &self.credential {
+            return Err(unknown_credential(n, false));
+        }
         let bucket = container_name("bucket", &self.bucket)?;
         let auth = match (&self.credentials, &self.service_account_key) {
             (Some(_), Some(_)) => {
@@ -1008,7 +1201,64 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let e = with(serde_json::json!({"credential": "password"})).unwrap_err();
-        assert!(e.contains("unknown variant `password`"), "{e}");
+        assert!(
+            e.contains("`password` is neither a way to sign in (managed_identity"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_named_credential_fills_the_keys_the_store_leaves_out() {
+        let creds: Credentials = [
+            (
+                "aws".to_string(),
+                CredentialConfig::S3(crate::credentials::S3Credential {
+                    method: S3Method::AccessKey,
+                    region: Some("eu-west-1".into()),
+                    endpoint: Some("http://127.0.0.1:9".into()),
+                    access_key_id: Some(Secret("AKIA".into())),
+                    secret_access_key: Some(Secret("sekret".into())),
+                    session_token: None,
+                }),
+            ),
+            (
+                "g".to_string(),
+                CredentialConfig::Gcs(crate::credentials::GcsCredential::default()),
+            ),
+        ]
+        .into();
+        let store = |v: serde_json::Value| {
+            from_json::<S3StoreConfig>(v)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate_in(true, &creds))
+        };
+        let s =
+            store(serde_json::json!({"bucket": "b", "credential": "aws", "region": "us-east-2"}))
+                .unwrap();
+        match s.location {
+            Location::S3(l) => {
+                assert_eq!(
+                    l.region.as_deref(),
+                    Some("us-east-2"),
+                    "the store's own region wins"
+                );
+                assert_eq!(l.endpoint.as_deref(), Some("http://127.0.0.1:9"));
+                assert_eq!(l.keys.unwrap().0.0, "AKIA");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = store(serde_json::json!({"bucket": "b", "credential": "g"})).unwrap_err();
+        assert!(e.contains("`g` is a `gcs` credential"), "{e}");
+        let e = store(serde_json::json!({"bucket": "b", "credential": "x"})).unwrap_err();
+        assert!(
+            e.contains("`x` is not a credential") && e.contains("defines aws, g"),
+            "{e}"
+        );
+        let e = from_json::<GcsStoreConfig>(serde_json::json!({"bucket": "b", "credential": "g"}))
+            .unwrap()
+            .validate_in(true, &creds)
+            .unwrap_err();
+        assert!(e.contains("service_account needs `keyfile`"), "{e}");
     }
 
     #[test]

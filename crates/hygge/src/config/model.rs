@@ -22,6 +22,9 @@ pub struct ProjectFile {
     /// Named connections (used by SQL homes and stores).
     #[serde(default)]
     pub connections: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Named credentials (used by the cloud homes and stores: `credential: <name>`).
+    #[serde(default)]
+    pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
     /// Project-wide journal.
     #[serde(default)]
     pub journal: Option<JournalConfig>,

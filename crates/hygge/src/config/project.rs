@@ -1,7 +1,7 @@
 //! Finding and reading a project: `hygge.yml`, `flows/<flow>/flow.yml`, `entities/*.yml`,
 //! merged into one located tree per entity, exactly as the original merges them.
 
-use hygge_connectors::registry::{self, Connections};
+use hygge_connectors::registry::{self, Connections, Kind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -205,6 +205,10 @@ fn check_project_keys(
             locs.insert(name.clone(), c.key_or_value_loc().clone());
         }
         clean.set("connections", checked);
+    }
+    if let Some(creds) = clean.get("credentials").cloned() {
+        let checked = check_credentials(&creds, &mut connections, diags);
+        clean.set("credentials", checked);
     }
     (clean, connections, locs)
 }
@@ -544,39 +548,83 @@ fn build_entities(
 /// Validates `connections`: each a mapping with a known `type` and that type's keys, typed
 /// into `typed`. Returns the mapping with what was reported removed.
 fn check_connections(conns: &Node, typed: &mut Connections, diags: &mut Diagnostics) -> Node {
-    let mut out = conns.clone();
-    for (name, c) in conns.entries().unwrap_or_default() {
-        let key = format!("connections.{name}");
+    let section = Section {
+        key: "connections",
+        what: "connection",
+        kinds: registry::CONNECTIONS,
+        planned: registry::PLANNED_CONNECTIONS,
+    };
+    check_named(conns, &section, diags, |name, ty, cfg, clean| {
+        typed.insert(name, ty, cfg, clean)
+    })
+}
+
+/// Validates `credentials` as `connections`, typed into `typed.credentials`.
+fn check_credentials(creds: &Node, typed: &mut Connections, diags: &mut Diagnostics) -> Node {
+    let section = Section {
+        key: "credentials",
+        what: "credential",
+        kinds: registry::CREDENTIALS,
+        planned: registry::PLANNED_CREDENTIALS,
+    };
+    check_named(creds, &section, diags, |name, _, cfg, _| {
+        typed.credentials.insert(name.to_string(), cfg);
+    })
+}
+
+/// A `hygge.yml` map of named things typed by their `type`.
+struct Section<C: 'static> {
+    key: &'static str,
+    what: &'static str,
+    kinds: &'static [Kind<C>],
+    planned: &'static [&'static str],
+}
+
+/// Each entry of `node` a mapping with a known `type` and that type's keys, typed and
+/// handed to `keep` (name, type as written, typed, keys as written less `type`). Returns
+/// the mapping with what was reported removed.
+fn check_named<C>(
+    node: &Node,
+    section: &Section<C>,
+    diags: &mut Diagnostics,
+    mut keep: impl FnMut(&str, &str, C, Node),
+) -> Node {
+    let mut out = node.clone();
+    let available = registry::names(section.kinds).join(" or ");
+    for (name, c) in node.entries().unwrap_or_default() {
+        let key = format!("{}.{name}", section.key);
         let ty = c
             .get("type")
             .and_then(Node::as_str)
             .unwrap_or_default()
             .to_string();
-        let available = registry::names(registry::CONNECTIONS).join(" or ");
-        let kind = match registry::kind(registry::CONNECTIONS, &ty) {
+        let kind = match registry::kind(section.kinds, &ty) {
             Some(k) => k,
             None if ty.is_empty() => {
                 diags.error(
                     c.key_or_value_loc(),
                     &key,
-                    format!("a connection needs `type` ({available})"),
+                    format!("a {} needs `type` ({available})", section.what),
                 );
                 out.remove(name);
                 continue;
             }
             None => {
                 let loc = c.get("type").map_or(&c.loc, |t| &t.loc);
-                let why = if registry::PLANNED_CONNECTIONS.contains(&ty.as_str()) {
-                    format!("connection type `{ty}` is not available in this build of hygge")
+                let why = if section.planned.contains(&ty.as_str()) {
+                    format!(
+                        "{} type `{ty}` is not available in this build of hygge",
+                        section.what
+                    )
                 } else {
-                    format!("unknown connection type `{ty}`")
+                    format!("unknown {} type `{ty}`", section.what)
                 };
                 diags.error(
                     loc,
                     format!("{key}.type"),
                     format!(
                         "{why}; available: {}",
-                        registry::names(registry::CONNECTIONS).join(", ")
+                        registry::names(section.kinds).join(", ")
                     ),
                 );
                 out.remove(name);
@@ -585,10 +633,11 @@ fn check_connections(conns: &Node, typed: &mut Connections, diags: &mut Diagnost
         };
         let mut allowed = vec!["type"];
         allowed.extend((kind.keys)());
-        let mut clean = check_keys(c, &allowed, &[], &format!("a {ty} connection"), &key, diags);
+        let what = format!("a {ty} {}", section.what);
+        let mut clean = check_keys(c, &allowed, &[], &what, &key, diags);
         clean.remove("type");
         match typed_with(&clean, &key, diags, kind.parse) {
-            Some(cfg) => typed.insert(name, &ty, cfg, clean),
+            Some(cfg) => keep(name, &ty, cfg, clean),
             None => {
                 out.remove(name);
             }
