@@ -547,8 +547,31 @@ impl HomeConfig {
                 .map(files_home),
             HomeConfig::Parquet(c) => {
                 crate::common::positive("batch_size", c.batch_size)?;
-                let home = file_home("parquet", &c.path, entity_folder, ReadFormat::Parquet)?;
-                Ok(files_home((home, c.batch_size)))
+                if c.cloud().is_none() {
+                    if let Some(k) = c.stray_provider_keys() {
+                        return Err(format!(
+                            "{k}: only with a cloud `provider` (s3, gcs or adls); these files are local"
+                        ));
+                    }
+                    let home = file_home("parquet", &c.path, entity_folder, ReadFormat::Parquet)?;
+                    return Ok(files_home((home, c.batch_size)));
+                }
+                #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
+                {
+                    let files = crate::cloud::home::from_provider(
+                        c,
+                        entity_folder,
+                        &ctx.connections.credentials,
+                    )?;
+                    let home = FileHome::remote(
+                        "parquet",
+                        std::sync::Arc::new(files),
+                        ReadFormat::Parquet,
+                    );
+                    Ok(files_home((home, c.batch_size)))
+                }
+                #[cfg(not(any(feature = "azure", feature = "s3", feature = "gcs")))]
+                Err("provider: this build of hygge has no cloud storage support (built without the `azure`, `s3` and `gcs` features)".into())
             }
             HomeConfig::Local(c) => {
                 crate::common::positive("batch_size", c.batch_size)?;

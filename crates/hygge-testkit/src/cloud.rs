@@ -79,6 +79,16 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// One HTTP/1.1 request without a body; returns the status code.
 async fn request(url: &str, method: &str, path_query: &str, headers: &[(String, String)]) -> u16 {
+    request_with(url, method, path_query, headers, &[]).await
+}
+
+async fn request_with(
+    url: &str,
+    method: &str,
+    path_query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> u16 {
     let hostport = url
         .split_once("://")
         .map(|(_, r)| r.split('/').next().unwrap_or(r))
@@ -90,8 +100,12 @@ async fn request(url: &str, method: &str, path_query: &str, headers: &[(String, 
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     s.write_all(req.as_bytes()).await.expect("send");
+    s.write_all(body).await.expect("send the body");
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await.expect("read response");
     let text = String::from_utf8_lossy(&resp);
@@ -146,4 +160,12 @@ pub async fn create_bucket(endpoint: &str, name: &str) {
         status == 200 || status == 409,
         "creating bucket {name} on {endpoint} answered {status}"
     );
+}
+
+/// Puts an object anyone may read (`x-amz-acl: public-read`) on the moto server: what a
+/// public bucket serves to unsigned requests.
+pub async fn put_public(endpoint: &str, bucket: &str, key: &str, body: &[u8]) {
+    let headers = [("x-amz-acl".to_string(), "public-read".to_string())];
+    let status = request_with(endpoint, "PUT", &format!("/{bucket}/{key}"), &headers, body).await;
+    assert_eq!(status, 200, "putting {key} in {bucket} on {endpoint}");
 }

@@ -829,9 +829,14 @@ fn normal(p: &Path) -> PathBuf {
 }
 
 /// Relative paths are relative to the project folder (where `hygge.yml` is), so `hygge go`
-/// works from any folder inside the project. A URL (`s3://…`) is left as it is.
+/// works from any folder inside the project. A URL (`s3://…`), and the path of a home
+/// whose `provider` is a cloud (a key in its bucket), are left as they are.
 fn resolve_path(side: &mut Node, root: &Path) {
-    if let Some(p) = side.get("path").and_then(Node::as_str) {
+    let cloud = side
+        .get("provider")
+        .and_then(Node::as_str)
+        .is_some_and(|p| p != "local");
+    if let Some(p) = side.get("path").and_then(Node::as_str).filter(|_| !cloud) {
         let path = Path::new(p);
         if path.is_relative() && !p.contains("://") {
             let loc = side.get("path").map(|n| n.loc.clone()).unwrap_or_default();

@@ -534,3 +534,82 @@ async fn named_credentials_sign_in_cloud_stores_and_homes() {
         text(&out)
     );
 }
+
+/// The original roadmap's cloud `parquet` home: `provider: s3`, a bucket and a glob path,
+/// signed in by a named credential, or anonymously (a public bucket) without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parquet_home_with_a_provider_reads_a_glob_by_credential_or_anonymously() {
+    let endpoint = cloud::s3_endpoint();
+    let bucket = cloud::unique_name("p");
+    cloud::create_bucket(&endpoint, &bucket).await;
+    for (day, r) in [(1, 0..40), (2, 40..70)] {
+        let mut bytes = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut bytes, ts_batch(0..1).schema(), None)
+            .unwrap();
+        w.write(&ts_batch(r)).unwrap();
+        w.close().unwrap();
+        cloud::put_public(
+            &endpoint,
+            &bucket,
+            &format!("ga/day={day}/s.parquet"),
+            &bytes,
+        )
+        .await;
+    }
+    let flow = |credential: &str| {
+        format!(
+            "home:\n  type: parquet\n  provider: s3\n  bucket: {bucket}\n  path: ga/day=*/*.parquet\n{credential}store: out\nentities: [sessions]\n"
+        )
+    };
+    let p = Project::new(&format!(
+        "name: ga\njournal:\n  path: .hygge_journal\ncredentials:\n  aws:\n    type: s3\n    method: access_key\n    endpoint: {endpoint}\n    region: us-east-1\n    access_key_id: {}\n    secret_access_key: {}\n",
+        cloud::S3_KEY_ID,
+        cloud::S3_SECRET
+    ));
+    p.write("flows/f/flow.yml", &flow("  credential: aws\n"));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/sessions"))),
+        range(0..70)
+    );
+
+    // No credential: unsigned requests, which the public objects answer.
+    std::fs::remove_dir_all(p.join("out")).unwrap();
+    p.write("flows/f/flow.yml", &flow(""));
+    let out = hygge()
+        .args(["go", "--full-drop"])
+        .current_dir(p.path())
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        ids(&read_parquet_dir(&p.join("out/sessions"))),
+        range(0..70)
+    );
+
+    // Provider keys on local files, and a provider without its bucket, are errors.
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: parquet\n  path: data\n  bucket: b\nstore: out\nentities: [x]\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(
+        !out.status.success() && text(&out).contains("bucket: only with a cloud `provider`"),
+        "{}",
+        text(&out)
+    );
+    p.write(
+        "flows/f/flow.yml",
+        "home:\n  type: parquet\n  provider: s3\n  path: x/*.parquet\nstore: out\nentities: [x]\n",
+    );
+    let out = p.run(&["go"]);
+    assert!(
+        !out.status.success() && text(&out).contains("bucket: provider s3 needs it"),
+        "{}",
+        text(&out)
+    );
+}

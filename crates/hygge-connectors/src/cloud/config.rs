@@ -999,6 +999,7 @@ impl AccountKeys for S3Keys {
             endpoint,
             keys,
             session_token: self.session_token.clone(),
+            anonymous: false,
         }))
     }
 }

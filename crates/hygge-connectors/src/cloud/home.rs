@@ -159,6 +159,7 @@ fn parse_url(scheme: &str, rest: &str, entity_folder: bool) -> Result<CloudFiles
             endpoint: None,
             keys: None,
             session_token: None,
+            anonymous: false,
         }),
         "gs" | "gcs" => Location::Gcs(GcsLocation {
             bucket: container.to_string(),
@@ -192,6 +193,89 @@ fn parse_url(scheme: &str, rest: &str, entity_folder: bool) -> Result<CloudFiles
         return Err(format!("{name:?} is not a bucket or container name"));
     }
     Ok(CloudFiles::new(location, key.to_string(), entity_folder))
+}
+
+/// A `parquet` home with `provider: s3 | gcs | adls` (the original's roadmap): its bucket
+/// (or account and container), a folder or glob `path` in it, signed in by a named
+/// `credential`, or anonymously (a public bucket) without one (`adls` needs one).
+pub fn from_provider(
+    c: &crate::files::home::ParquetHomeConfig,
+    entity_folder: bool,
+    credentials: &crate::credentials::Credentials,
+) -> Result<CloudFiles, String> {
+    use super::config::{AccountKeys, AzureCredential, AzureKeys, GcsKeys, S3Keys};
+    use super::location::GcsAuth;
+    use crate::files::home::Provider;
+    let provider = c.cloud().expect("a cloud provider");
+    let name = format!("{provider:?}").to_lowercase();
+    let unused = |key: &str, set: bool| match set {
+        true => Err(format!("{key}: not used with provider {name}")),
+        false => Ok(()),
+    };
+    let need = |key: &str, v: &Option<String>| {
+        v.clone()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("{key}: provider {name} needs it"))
+    };
+    let path = c.path.to_string_lossy();
+    let path = path.trim().trim_matches('/');
+    if path.is_empty()
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(format!(
+            "path {path:?}: give a folder or a glob in the bucket (no empty, `.` or `..` folder names)"
+        ));
+    }
+    let location = match provider {
+        Provider::S3 => {
+            unused("container", c.container.is_some())?;
+            unused("account", c.account.is_some())?;
+            let keys = S3Keys {
+                bucket: need("bucket", &c.bucket)?,
+                region: c.region.clone(),
+                credential: c.credential.clone(),
+                ..S3Keys::default()
+            };
+            let mut location = keys.location_in(credentials)?;
+            if let (Location::S3(s), None) = (&mut location, &c.credential) {
+                s.anonymous = true;
+            }
+            location
+        }
+        Provider::Gcs => {
+            unused("container", c.container.is_some())?;
+            unused("account", c.account.is_some())?;
+            unused("region", c.region.is_some())?;
+            let keys = GcsKeys {
+                bucket: need("bucket", &c.bucket)?,
+                credential: c.credential.clone(),
+                ..GcsKeys::default()
+            };
+            let mut location = keys.location_in(credentials)?;
+            if let (Location::Gcs(g), None) = (&mut location, &c.credential) {
+                g.auth = GcsAuth::Anonymous;
+            }
+            location
+        }
+        Provider::Adls => {
+            unused("bucket", c.bucket.is_some())?;
+            unused("region", c.region.is_some())?;
+            let keys = AzureKeys {
+                account_url: format!(
+                    "https://{}.dfs.core.windows.net",
+                    need("account", &c.account)?
+                ),
+                filesystem: need("container", &c.container)?,
+                credential: AzureCredential::Named(need("credential", &c.credential)?),
+                ..AzureKeys::default()
+            };
+            keys.location_in(credentials)?
+        }
+        Provider::Local => unreachable!("not a cloud provider"),
+    };
+    Ok(CloudFiles::new(location, path.to_string(), entity_folder))
 }
 
 /// Whether a key's part below the listed prefix names a data file of `format`: no folder or

@@ -72,6 +72,8 @@ pub struct S3Location {
     pub keys: Option<(Secret, Secret)>,
     /// Session token of temporary keys.
     pub session_token: Option<Secret>,
+    /// No credential at all: requests go unsigned (a public bucket).
+    pub anonymous: bool,
 }
 
 /// How a GCS store signs in.
@@ -83,6 +85,8 @@ pub enum GcsAuth {
     Key(Secret),
     /// Application default credentials.
     Default,
+    /// None: requests go unsigned (a public bucket).
+    Anonymous,
 }
 
 /// A GCS bucket.
@@ -145,12 +149,14 @@ impl Location {
                     "the environment's chain (AZURE_* variables, Azure CLI, managed identity)"
                 }
             },
+            Location::S3(s) if s.anonymous => "no credential (a public bucket, unsigned requests)",
             Location::S3(s) if s.keys.is_some() => "the access key in the store's keys",
             Location::S3(_) => "AWS's standard chain (environment, web identity, instance profile)",
             Location::Gcs(g) => match g.auth {
                 GcsAuth::KeyFile(_) => "the service account key file",
                 GcsAuth::Key(_) => "the service account key",
                 GcsAuth::Default => "Google's application default credentials",
+                GcsAuth::Anonymous => "no credential (a public bucket, unsigned requests)",
             },
         }
     }
@@ -332,6 +338,9 @@ fn build_s3(s: &S3Location) -> Result<object_store::aws::AmazonS3, String> {
         .with_retry(retry())
         .with_conditional_put(S3ConditionalPut::ETagMatch)
         .with_disable_tagging(true);
+    if s.anonymous {
+        b = b.with_skip_signature(true);
+    }
     if let Some((id, key)) = &s.keys {
         b = b.with_access_key_id(&id.0).with_secret_access_key(&key.0);
         if let Some(t) = &s.session_token {
@@ -373,6 +382,7 @@ fn build_gcs(g: &GcsLocation) -> Result<object_store::gcp::GoogleCloudStorage, S
         GcsAuth::KeyFile(f) => b.with_service_account_path(f),
         GcsAuth::Key(k) => b.with_service_account_key(&k.0),
         GcsAuth::Default => b,
+        GcsAuth::Anonymous => b.with_skip_signature(true),
     };
     b.build().map_err(|e| format!("gs://{}: {e}", g.bucket))
 }
@@ -465,6 +475,7 @@ mod tests {
             endpoint: Some("https://s3.example.com".into()),
             keys: Some((Secret("AKIAEXAMPLE".into()), Secret("SECRETKEY123".into()))),
             session_token: None,
+            anonymous: false,
         });
         s.build().expect("builds");
         assert_eq!(s.credential_source(), "the access key in the store's keys");

@@ -27,6 +27,64 @@ pub struct ParquetHomeConfig {
     /// The original's progress-log interval; accepted, progress is reported per batch.
     #[serde(default)]
     pub row_multiplier: Option<u64>,
+    /// Where the files are: `local` (default), or in a cloud: `s3` and `gcs` (with
+    /// `bucket`), `adls` (with `account`, `container` and a `credential`). `path` is then
+    /// a folder or a glob in the bucket.
+    #[serde(default)]
+    pub provider: Option<Provider>,
+    /// The bucket (`provider: s3 | gcs`).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// The container (`provider: adls`).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The storage account (`provider: adls`).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The region (`provider: s3`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The GCP project (accepted; the credential names it).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// A credential of hygge.yml's `credentials:`; without it a bucket is read
+    /// anonymously (a public one).
+    #[serde(default)]
+    pub credential: Option<String>,
+}
+
+/// A `parquet` home's `provider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// This machine's files.
+    Local,
+    /// Amazon S3 (or an S3-compatible server: the credential's `endpoint`).
+    S3,
+    /// Google Cloud Storage.
+    Gcs,
+    /// Azure Data Lake Storage Gen2 / Blob Storage.
+    Adls,
+}
+
+impl ParquetHomeConfig {
+    /// The cloud provider, when the files are not local.
+    pub fn cloud(&self) -> Option<Provider> {
+        self.provider.filter(|p| *p != Provider::Local)
+    }
+
+    /// The provider keys given for a local home (an error each).
+    pub fn stray_provider_keys(&self) -> Option<&'static str> {
+        [
+            ("bucket", self.bucket.is_some()),
+            ("container", self.container.is_some()),
+            ("account", self.account.is_some()),
+            ("region", self.region.is_some()),
+            ("credential", self.credential.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(k, set)| set.then_some(k))
+    }
 }
 
 /// `home: {type: local, path, format, format_options, batch_size}`.

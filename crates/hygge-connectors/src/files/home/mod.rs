@@ -3,5 +3,5 @@
 mod config;
 mod read;
 
-pub use config::{LocalHomeConfig, ParquetHomeConfig, ReadFormat};
+pub use config::{LocalHomeConfig, ParquetHomeConfig, Provider, ReadFormat};
 pub use read::{FileHome, RemoteFiles};
