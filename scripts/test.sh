@@ -186,9 +186,11 @@ fi
 # is set, and say plainly that they did not run otherwise.
 if [[ -n "${MSSQL_TEST_CONNECTION_STRING:-}" ]]; then
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast --run-ignored only -E 'test(/live/)'
+    cargo nextest run --workspace --locked --no-fail-fast --run-ignored only \
+      -E 'test(/live/) & !test(/gcs_live|s3_live|azure_live/)'
   else
-    cargo test --workspace --locked --no-fail-fast -- --ignored live
+    cargo test --workspace --locked --no-fail-fast -- --ignored live \
+      --skip gcs_live --skip s3_live --skip azure_live
   fi
 else
   echo "SKIPPED: the live SQL Server tests (crates/hygge/tests/mssql_live.rs and the mssql store conformance suite, #[ignore]d) need MSSQL_TEST_CONNECTION_STRING; they did not run" >&2
@@ -204,3 +206,19 @@ if [[ -n "${HYGGE_TEST_GCS_BUCKET:-}" ]]; then
 else
   echo "SKIPPED: the live GCS store test (crates/hygge-connectors/tests/cloud_store_conformance.rs, gcs_live, #[ignore]d) needs HYGGE_TEST_GCS_BUCKET and Google credentials; it did not run" >&2
 fi
+
+# The live S3 and Azure Storage suites (store and home conformance on a real account) are
+# #[ignore]d like the GCS one: run where their variables are set, SKIPPED otherwise.
+run_live() { # <env var> <test name> <what it needs>
+  if [[ -n "${!1:-}" ]]; then
+    if cargo nextest --version >/dev/null 2>&1; then
+      cargo nextest run -p hygge-connectors --locked --no-fail-fast --run-ignored only -E "test(/$2/)"
+    else
+      cargo test -p hygge-connectors --locked --no-fail-fast -- --ignored "$2"
+    fi
+  else
+    echo "SKIPPED: the live $2 suites (crates/hygge-connectors/tests/cloud_store_conformance.rs, #[ignore]d) need $3; they did not run" >&2
+  fi
+}
+run_live HYGGE_TEST_S3_LIVE_BUCKET s3_live "HYGGE_TEST_S3_LIVE_BUCKET and AWS credentials"
+run_live HYGGE_TEST_AZURE_ACCOUNT_URL azure_live "HYGGE_TEST_AZURE_ACCOUNT_URL, HYGGE_TEST_AZURE_CONTAINER and Azure credentials"

@@ -477,6 +477,61 @@ async fn gcs_live_store_conformance() {
     hygge_testkit::conformance::run_store_conformance(&Cloud::new(config)).await;
 }
 
+/// The home suite's cases, one after the other, on one harness (the live tests).
+async fn run_home_cases(h: &Cloud) {
+    use hygge_testkit::conformance::home_cases::*;
+    every_row_once_in_batches_of_at_most_batch_size(h).await;
+    a_missing_entity_fails_naming_it(h).await;
+    check_accepts_a_present_entity(h).await;
+    a_stream_dropped_midway_leaves_the_home_readable(h).await;
+    no_row_past_the_watermark_is_missing(h).await;
+    encoded_chunks_hold_the_rows_read_gives(h).await;
+}
+
+/// The store and home suites against a real S3 bucket, where `HYGGE_TEST_S3_LIVE_BUCKET`
+/// is set (credentials: AWS's standard chain; `AWS_REGION`). `scripts/test.sh` runs it
+/// then, and says SKIPPED otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs HYGGE_TEST_S3_LIVE_BUCKET and AWS credentials"]
+async fn s3_live_store_and_home_conformance() {
+    let bucket = std::env::var("HYGGE_TEST_S3_LIVE_BUCKET")
+        .expect("HYGGE_TEST_S3_LIVE_BUCKET: the bucket of the live S3 test");
+    let h = Cloud::new(serde_json::json!({
+        "type": "s3",
+        "bucket": bucket,
+        "path": format!("hygge-test/{}/{{entity}}", cloud::unique_name("r")),
+        "format": "parquet",
+        "batch_size": 70,
+    }));
+    hygge_testkit::conformance::run_store_conformance(&h).await;
+    run_home_cases(&h).await;
+}
+
+/// The store and home suites against a real Azure Storage account, where
+/// `HYGGE_TEST_AZURE_ACCOUNT_URL` and `HYGGE_TEST_AZURE_CONTAINER` are set (credential:
+/// `default`, the environment's chain; or the account key in `HYGGE_TEST_AZURE_KEY`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs HYGGE_TEST_AZURE_ACCOUNT_URL, HYGGE_TEST_AZURE_CONTAINER and Azure credentials"]
+async fn azure_live_store_and_home_conformance() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is needed"));
+    let mut config = serde_json::json!({
+        "type": "adls",
+        "account_url": var("HYGGE_TEST_AZURE_ACCOUNT_URL"),
+        "filesystem": var("HYGGE_TEST_AZURE_CONTAINER"),
+        "credential": "default",
+        "path": format!("hygge-test/{}/{{entity}}", cloud::unique_name("r")),
+        "format": "parquet",
+        "batch_size": 70,
+    });
+    if let Ok(key) = std::env::var("HYGGE_TEST_AZURE_KEY") {
+        config["credential"] = "storage_key".into();
+        config["storage_account_key"] = key.into();
+    }
+    let h = Cloud::new(config);
+    hygge_testkit::conformance::run_store_conformance(&h).await;
+    run_home_cases(&h).await;
+}
+
 /// A Parquet file of `ids` (rows of `hygge_testkit::batch`), in row groups of `group` rows.
 fn parquet_bytes(ids: std::ops::Range<i64>, group: usize) -> Bytes {
     let props = parquet::file::properties::WriterProperties::builder()
