@@ -46,15 +46,7 @@ async fn all_keys(client: &Arc<dyn ObjectStore>) -> Vec<String> {
 }
 
 fn azure_client(url: &str, container: &str) -> Arc<dyn ObjectStore> {
-    hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::AdlsStoreConfig>(
-        serde_json::json!({"account_url": url, "filesystem": container}),
-    )
-    .unwrap()
-    .validate(true)
-    .unwrap()
-    .location
-    .build()
-    .unwrap()
+    azurite_client(url, container)
 }
 
 fn s3_client(endpoint: &str, bucket: &str, key_id: &str, secret: &str) -> Arc<dyn ObjectStore> {

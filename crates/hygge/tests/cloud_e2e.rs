@@ -101,15 +101,7 @@ async fn an_adls_project_on_azurite_replaces_appends_and_keeps_the_old_data_when
     );
     let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
-    let client = hygge_connectors::cloud::config::from_json::<
-        hygge_connectors::cloud::AdlsStoreConfig,
-    >(serde_json::json!({"account_url": url, "filesystem": container}))
-    .unwrap()
-    .validate(true)
-    .unwrap()
-    .location
-    .build()
-    .unwrap();
+    let client = azurite_client(&url, &container);
 
     write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..100)]);
     for run in 0..2 {
@@ -190,19 +182,7 @@ async fn an_s3_project_on_moto_replaces_then_appends_and_never_prints_its_keys()
     );
     let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
-    let client =
-        hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::S3StoreConfig>(
-            serde_json::json!({
-                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": secret,
-            }),
-        )
-        .unwrap()
-        .validate(true)
-        .unwrap()
-        .location
-        .build()
-        .unwrap();
+    let client = moto_client(&bucket, &endpoint, secret);
     let run = |args: &[&str]| {
         hygge()
             .args(args)
@@ -267,15 +247,7 @@ async fn kill_9_while_publishing_is_repaired_by_the_next_run() {
     );
     let p = Project::new("name: cloud\njournal:\n  path: .hygge_journal\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
-    let client = hygge_connectors::cloud::config::from_json::<
-        hygge_connectors::cloud::AdlsStoreConfig,
-    >(serde_json::json!({"account_url": url, "filesystem": container}))
-    .unwrap()
-    .validate(true)
-    .unwrap()
-    .location
-    .build()
-    .unwrap();
+    let client = azurite_client(&url, &container);
     write_parquet(&p.join("data/t/a.parquet"), &[ts_batch(0..20)]);
     assert!(p.run(&["go"]).status.success());
     write_parquet(&p.join("data/t/b.parquet"), &[ts_batch(20..30)]);
@@ -372,19 +344,7 @@ async fn a_url_home_reads_csv_from_s3_with_the_standard_chain() {
     let endpoint = cloud::s3_endpoint();
     let bucket = cloud::unique_name("u");
     cloud::create_bucket(&endpoint, &bucket).await;
-    let client =
-        hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::S3StoreConfig>(
-            serde_json::json!({
-                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": cloud::S3_SECRET,
-            }),
-        )
-        .unwrap()
-        .validate(true)
-        .unwrap()
-        .location
-        .build()
-        .unwrap();
+    let client = moto_client(&bucket, &endpoint, cloud::S3_SECRET);
     let mut csv = String::from("id,name\n");
     for i in 0..500 {
         csv.push_str(&format!("{i},n{i}\n"));
@@ -477,15 +437,7 @@ async fn named_credentials_sign_in_cloud_stores_and_homes() {
     let plan = run(&["go", "--dry-run", "-v"]);
     assert!(plan.status.success(), "{}", text(&plan));
     assert!(!text(&plan).contains(secret) && !text(&plan).contains(cloud::AZURITE_KEY));
-    let azure = hygge_connectors::cloud::config::from_json::<
-        hygge_connectors::cloud::AdlsStoreConfig,
-    >(serde_json::json!({"account_url": url, "filesystem": container}))
-    .unwrap()
-    .validate(true)
-    .unwrap()
-    .location
-    .build()
-    .unwrap();
+    let azure = azurite_client(&url, &container);
     assert_eq!(read_cloud(&azure, "raw/t").await.0, range(0..60));
 
     // Wrong references: each an error naming the key, before anything runs.

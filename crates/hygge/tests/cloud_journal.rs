@@ -112,15 +112,7 @@ async fn an_adls_project_keeps_its_journal_beside_the_data_and_starts_from_it() 
     );
     let p = Project::new("name: cloud\njournal:\n  location: store\n");
     p.write("flows/f/flow.yml", &incremental_flow(&store));
-    let client = hygge_connectors::cloud::config::from_json::<
-        hygge_connectors::cloud::AdlsStoreConfig,
-    >(serde_json::json!({"account_url": url, "filesystem": container}))
-    .unwrap()
-    .validate(true)
-    .unwrap()
-    .location
-    .build()
-    .unwrap();
+    let client = azurite_client(&url, &container);
     let journal_key = "raw/.hygge_journal/journal.parquet";
     let journal_url = format!("{url}/{container}/{journal_key}");
 
@@ -203,19 +195,7 @@ async fn an_s3_journal_is_read_back_and_a_damaged_one_stops_the_run_naming_it() 
         "flows/f/flow.yml",
         &(incremental_flow(&store) + "journal:\n  location: store\n"),
     );
-    let client =
-        hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::S3StoreConfig>(
-            serde_json::json!({
-                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": secret,
-            }),
-        )
-        .unwrap()
-        .validate(true)
-        .unwrap()
-        .location
-        .build()
-        .unwrap();
+    let client = moto_client(&bucket, &endpoint, secret);
     let run = |args: &[&str]| {
         hygge()
             .args(args)

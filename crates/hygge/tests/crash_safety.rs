@@ -198,16 +198,7 @@ fn kill_9_mid_run_of_a_cloud_store_leaves_old_or_new_never_a_mix() {
     let url = cloud::azurite_url();
     let container = cloud::unique_name("crash");
     rt.block_on(cloud::create_container(&url, &container));
-    let client: std::sync::Arc<dyn ObjectStore> =
-        hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::AdlsStoreConfig>(
-            serde_json::json!({"account_url": url, "filesystem": container}),
-        )
-        .unwrap()
-        .validate(true)
-        .unwrap()
-        .location
-        .build()
-        .unwrap();
+    let client: std::sync::Arc<dyn ObjectStore> = azurite_client(&url, &container);
     let p = Project::new("name: t\n");
     p.write(
         "flows/f/flow.yml",

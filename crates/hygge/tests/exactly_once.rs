@@ -731,16 +731,7 @@ mod cloud_campaigns {
             let url = cloud::azurite_url();
             let container = cloud::unique_name("kill");
             rt.block_on(cloud::create_container(&url, &container));
-            let client =
-                hygge_connectors::cloud::config::from_json::<
-                    hygge_connectors::cloud::AdlsStoreConfig,
-                >(serde_json::json!({"account_url": url, "filesystem": container}))
-                .unwrap()
-                .validate(true)
-                .unwrap()
-                .location
-                .build()
-                .unwrap();
+            let client = azurite_client(&url, &container);
             let store = format!(
                 "\n  type: adls\n  account_url: {url}\n  filesystem: {container}\n  path: lake/{{entity}}\n  batch_size: 2"
             );
@@ -753,18 +744,7 @@ mod cloud_campaigns {
             let endpoint = cloud::s3_endpoint();
             let bucket = cloud::unique_name("kill");
             rt.block_on(cloud::create_bucket(&endpoint, &bucket));
-            let client = hygge_connectors::cloud::config::from_json::<
-                hygge_connectors::cloud::S3StoreConfig,
-            >(serde_json::json!({
-                "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-                "access_key_id": cloud::S3_KEY_ID, "secret_access_key": cloud::S3_SECRET,
-            }))
-            .unwrap()
-            .validate(true)
-            .unwrap()
-            .location
-            .build()
-            .unwrap();
+            let client = moto_client(&bucket, &endpoint, cloud::S3_SECRET);
             let store = format!(
                 "\n  type: s3\n  bucket: {bucket}\n  endpoint: {endpoint}\n  region: us-east-1\n  access_key_id: {}\n  secret_access_key: {}\n  path: lake/{{entity}}\n  batch_size: 2",
                 cloud::S3_KEY_ID,

@@ -352,15 +352,7 @@ async fn an_adls_store_writes_the_polished_rows() {
     let (out, _) = p.go_json(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let client = hygge_connectors::cloud::config::from_json::<
-        hygge_connectors::cloud::AdlsStoreConfig,
-    >(serde_json::json!({"account_url": url, "filesystem": container}))
-    .unwrap()
-    .validate(true)
-    .unwrap()
-    .location
-    .build()
-    .unwrap();
+    let client = azurite_client(&url, &container);
     let metas: Vec<_> = client
         .list(Some(&Key::from("raw/people")))
         .try_collect()

@@ -157,6 +157,8 @@ impl Default for FileOutput {
 pub trait AccountKeys: serde::de::DeserializeOwned + Default + Clone {
     /// Azure's keys, whose `credential` is also a way to sign in.
     const AZURE: bool = false;
+    /// The `type` of the store whose folder is its `path` in this account.
+    const STORE: &'static str;
     /// The container and its credential, checked (a named credential not resolved is an
     /// error).
     fn location(&self) -> Result<Location, String>;
@@ -356,21 +358,33 @@ impl<'de, T: CloudKeys> Deserialize<'de> for CloudHomeConfig<T> {
     }
 }
 
-/// `store: {type: adls, account_url, filesystem, path, credential, ...}`: Azure Data Lake
-/// Storage Gen2 (any Blob Storage account).
+/// A cloud store whose entity folder is its `path` alone (default `{entity}`): `adls`
+/// (`A` = [`AzureKeys`]), `s3` ([`S3Keys`]) and `gcs` ([`GcsKeys`]).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdlsStoreConfig {
-    /// The entity's folder in the container, with `{entity}` (default `{entity}`).
+#[serde(deny_unknown_fields, bound = "")]
+pub struct PathStoreConfig<A: AccountKeys> {
+    /// The entity's folder in the container or bucket, with `{entity}` (default
+    /// `{entity}`).
     #[serde(default)]
     pub path: Option<String>,
-    /// The account and how to sign in.
+    /// The account, container or bucket, and how to sign in.
     #[serde(skip)]
-    pub azure: AzureKeys,
+    pub account: A,
     /// Files: encoding, names, rows.
     #[serde(skip)]
     pub output: FileOutput,
 }
+
+/// `store: {type: adls, account_url, filesystem, path, credential, ...}`: Azure Data Lake
+/// Storage Gen2 (any Blob Storage account).
+pub type AdlsStoreConfig = PathStoreConfig<AzureKeys>;
+
+/// `store: {type: s3, bucket, path, region, endpoint, ...}`: Amazon S3 or an S3-compatible
+/// server.
+pub type S3StoreConfig = PathStoreConfig<S3Keys>;
+
+/// `store: {type: gcs, bucket, path, credentials, ...}`: Google Cloud Storage.
+pub type GcsStoreConfig = PathStoreConfig<GcsKeys>;
 
 /// `store: {type: onelake, account_url, filesystem, ...}`: a Fabric Lakehouse's files.
 /// The path defaults to `Files/{entity}/`, or `Files/<schema>.schema/{entity}/`.
@@ -393,22 +407,6 @@ pub struct OneLakeStoreConfig {
     /// The account and how to sign in.
     #[serde(skip)]
     pub azure: AzureKeys,
-    /// Files: encoding, names, rows.
-    #[serde(skip)]
-    pub output: FileOutput,
-}
-
-/// `store: {type: s3, bucket, path, region, endpoint, ...}`: Amazon S3 or an S3-compatible
-/// server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3StoreConfig {
-    /// The entity's folder in the bucket, with `{entity}` (default `{entity}`).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// The bucket and how to sign in.
-    #[serde(skip)]
-    pub s3: S3Keys,
     /// Files: encoding, names, rows.
     #[serde(skip)]
     pub output: FileOutput,
@@ -439,21 +437,6 @@ pub struct S3Keys {
     /// The name of an `s3` credential of hygge.yml's `credentials:` (instead of the keys).
     #[serde(default)]
     pub credential: Option<String>,
-}
-
-/// `store: {type: gcs, bucket, path, credentials, ...}`: Google Cloud Storage.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GcsStoreConfig {
-    /// The entity's folder in the bucket, with `{entity}` (default `{entity}`).
-    #[serde(default)]
-    pub path: Option<String>,
-    /// The bucket and how to sign in.
-    #[serde(skip)]
-    pub gcs: GcsKeys,
-    /// Files: encoding, names, rows.
-    #[serde(skip)]
-    pub output: FileOutput,
 }
 
 /// The keys of a GCS bucket and its credentials (stores and homes).
@@ -789,14 +772,14 @@ fn settings(
     })
 }
 
-impl CloudKeys for AdlsStoreConfig {
-    const KIND: &'static str = "adls";
-    type Account = AzureKeys;
-    fn set(&mut self, account: AzureKeys, output: FileOutput) {
-        (self.azure, self.output) = (account, output);
+impl<A: AccountKeys> CloudKeys for PathStoreConfig<A> {
+    const KIND: &'static str = A::STORE;
+    type Account = A;
+    fn set(&mut self, account: A, output: FileOutput) {
+        (self.account, self.output) = (account, output);
     }
-    fn account(&self) -> &AzureKeys {
-        &self.azure
+    fn account(&self) -> &A {
+        &self.account
     }
     fn output(&self) -> &FileOutput {
         &self.output
@@ -856,26 +839,23 @@ impl CloudKeys for OneLakeStoreConfig {
     }
 }
 
-/// `validate` callable without importing [`CloudKeys`] (tests, tools).
-macro_rules! inherent_validate {
-    ($($t:ty),*) => {$(
-        impl $t {
-            /// Checks the store's keys; builds nothing.
-            pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
-                CloudKeys::validate(self, entity_folder)
-            }
-        }
-    )*};
+impl OneLakeStoreConfig {
+    /// Checks the store's keys; builds nothing (callable without importing [`CloudKeys`]).
+    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        CloudKeys::validate(self, entity_folder)
+    }
 }
-inherent_validate!(
-    AdlsStoreConfig,
-    OneLakeStoreConfig,
-    S3StoreConfig,
-    GcsStoreConfig
-);
+
+impl<A: AccountKeys> PathStoreConfig<A> {
+    /// Checks the store's keys; builds nothing.
+    pub fn validate(&self, entity_folder: bool) -> Result<CloudSettings, String> {
+        CloudKeys::validate(self, entity_folder)
+    }
+}
 
 impl AccountKeys for AzureKeys {
     const AZURE: bool = true;
+    const STORE: &'static str = "adls";
 
     fn location(&self) -> Result<Location, String> {
         AzureKeys::location(self)
@@ -916,6 +896,7 @@ impl AccountKeys for AzureKeys {
 }
 
 impl AccountKeys for S3Keys {
+    const STORE: &'static str = "s3";
     fn named(&self) -> Option<&str> {
         self.credential.as_deref()
     }
@@ -1005,6 +986,7 @@ impl AccountKeys for S3Keys {
 }
 
 impl AccountKeys for GcsKeys {
+    const STORE: &'static str = "gcs";
     fn named(&self) -> Option<&str> {
         self.credential.as_deref()
     }
@@ -1062,40 +1044,6 @@ impl AccountKeys for GcsKeys {
             (None, None) => GcsAuth::Default,
         };
         Ok(Location::Gcs(GcsLocation { bucket, auth }))
-    }
-}
-
-impl CloudKeys for S3StoreConfig {
-    const KIND: &'static str = "s3";
-    type Account = S3Keys;
-    fn set(&mut self, account: S3Keys, output: FileOutput) {
-        (self.s3, self.output) = (account, output);
-    }
-    fn account(&self) -> &S3Keys {
-        &self.s3
-    }
-    fn output(&self) -> &FileOutput {
-        &self.output
-    }
-    fn entity_path(&self) -> Result<String, String> {
-        clean_path("path", self.path.as_deref().unwrap_or("{entity}"))
-    }
-}
-
-impl CloudKeys for GcsStoreConfig {
-    const KIND: &'static str = "gcs";
-    type Account = GcsKeys;
-    fn set(&mut self, account: GcsKeys, output: FileOutput) {
-        (self.gcs, self.output) = (account, output);
-    }
-    fn account(&self) -> &GcsKeys {
-        &self.gcs
-    }
-    fn output(&self) -> &FileOutput {
-        &self.output
-    }
-    fn entity_path(&self) -> Result<String, String> {
-        clean_path("path", self.path.as_deref().unwrap_or("{entity}"))
     }
 }
 

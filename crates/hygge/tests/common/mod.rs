@@ -205,3 +205,39 @@ pub fn parquet_project(names: &[&str], store_extra: &str) -> Project {
     );
     p
 }
+
+/// A client of the Azurite container `container` at `url`, built as the `adls` store
+/// builds its own (the emulator's key).
+#[cfg(feature = "azure")]
+pub fn azurite_client(url: &str, container: &str) -> Arc<dyn object_store::ObjectStore> {
+    hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::AdlsStoreConfig>(
+        serde_json::json!({"account_url": url, "filesystem": container}),
+    )
+    .unwrap()
+    .validate(true)
+    .unwrap()
+    .location
+    .build()
+    .unwrap()
+}
+
+/// A client of the moto bucket `bucket` at `endpoint`, signed with `secret`.
+#[cfg(feature = "s3")]
+pub fn moto_client(
+    bucket: &str,
+    endpoint: &str,
+    secret: &str,
+) -> Arc<dyn object_store::ObjectStore> {
+    hygge_connectors::cloud::config::from_json::<hygge_connectors::cloud::S3StoreConfig>(
+        serde_json::json!({
+            "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+            "access_key_id": hygge_testkit::cloud::S3_KEY_ID, "secret_access_key": secret,
+        }),
+    )
+    .unwrap()
+    .validate(true)
+    .unwrap()
+    .location
+    .build()
+    .unwrap()
+}
