@@ -357,6 +357,9 @@ def cloud_section(result: dict, source: str) -> list[str]:
         "services, so these figures compare the tools' client cost and request pattern on one machine, "
         "not cloud throughput.",
         "",
+        f"Reproduce: `bash bench/run_cloud.sh` (10M rows, hygge also at 2.5M; `ROWS`, `SCALE_ROWS`, "
+        "`RUNS`, `TARGETS`, `TOOLS`: see `bench/README.md`).",
+        "",
         *header(result, source),
         f"- Servers: Azurite {v.get('azurite') or '?'} (npm), moto {v.get('moto') or '?'} (PyPI, its "
         f"Flask server); peers' venv `bench/.venv-cloud`: DuckDB {v.get('duckdb')} with "
@@ -436,7 +439,12 @@ def cloud_section(result: dict, source: str) -> list[str]:
         lines += ["", *notes, *scale_fails, ""]
     lines += [
         "Time ratio < 1: hygge is faster; RSS ratio < 1: hygge's peak memory is smaller. Client CPU s = "
-        "user + system of the measured process; server CPU s = the emulator process's CPU during the run.",
+        "user + system of the measured process; server CPU s = the emulator process's CPU during the run "
+        "(one process: when it comes near the wall time, the emulator, not the client, sets the pace; "
+        "hygge's server-side copy of each staged file shows there too). hygge's output is larger "
+        "because its copied row groups keep the encodings pyarrow chose for zstd (as in the Parquet → "
+        "Parquet section). hygge's peak RSS is higher than on local disk (upload part buffers and the "
+        "HTTP client; not broken down here) and the same at both data sizes.",
         "",
     ]
     return lines
