@@ -651,6 +651,19 @@ async fn a_cloud_home_reads_what_the_state_commits() {
         read_all(&home, "c", 100).await,
         (0..300).collect::<Vec<_>>()
     );
+    // A committed file deleted by hand: an error naming it, never a silent partial read.
+    let committed = h
+        .names("c")
+        .await
+        .into_iter()
+        .find(|n| !n.starts_with('_') && !n.starts_with("9999"))
+        .unwrap();
+    h.client
+        .delete(&Key::from(format!("{}/c/{committed}", h.root)))
+        .await
+        .unwrap();
+    let err = home.check("c").await.unwrap_err().to_string();
+    assert!(err.contains(&committed) && err.contains("missing"), "{err}");
 }
 
 /// A glob `path` reads the keys it matches.

@@ -377,10 +377,13 @@ impl RemoteFiles for CloudFiles {
             .await
             .map_err(|e| self.error(&format!("{prefix}/{}", super::STATE_OBJECT), e))?
         {
+            // One listing gives every size (not a request per file).
+            let sizes: std::collections::HashMap<String, u64> =
+                self.list(&client, &prefix).await?.into_iter().collect();
             let mut out = Vec::with_capacity(names.len());
             for name in names {
                 let key = format!("{prefix}/{name}");
-                let size = self.head(&client, &key).await?.ok_or_else(|| {
+                let size = sizes.get(&key).copied().ok_or_else(|| {
                     self.error(
                         &key,
                         "listed by the folder's _hygge/state.json but missing (deleted by hand?)",
