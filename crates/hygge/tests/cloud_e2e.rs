@@ -9,38 +9,12 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use common::*;
 use futures::TryStreamExt;
 use hygge_testkit::cloud;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
-
-fn ts_batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new(
-            "updated",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-    ]));
-    let ts: Vec<i64> = ids.clone().map(|i| 1_700_000_000_000_000_000 + i).collect();
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(ids.collect::<Vec<_>>())) as ArrayRef,
-            Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
-        ],
-    )
-    .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    stdout(o) + &stderr(o)
-}
 
 /// What a reader listing `prefix` sees: the ids in its Parquet files (sorted), skipping
 /// `_` names as Spark and Fabric do; and the names of hygge's own objects.
@@ -77,12 +51,6 @@ async fn read_cloud(client: &Arc<dyn ObjectStore>, prefix: &str) -> (Vec<i64>, V
     ids_out.sort();
     own.sort();
     (ids_out, own)
-}
-
-fn incremental_flow(store: &str) -> String {
-    format!(
-        "home: data\n{store}run_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [t]\n"
-    )
 }
 
 fn range(r: std::ops::Range<i64>) -> Vec<i64> {

@@ -12,8 +12,6 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use arrow::array::{ArrayRef, Int64Array, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use common::*;
 use hygge::journal::{Journal, JournalEntry};
@@ -21,36 +19,6 @@ use hygge_connectors::versioned::VersionedFolder;
 use hygge_testkit::cloud;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-
-fn ts_batch(ids: std::ops::Range<i64>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new(
-            "updated",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-    ]));
-    let ts: Vec<i64> = ids.clone().map(|i| 1_700_000_000_000_000_000 + i).collect();
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(ids.collect::<Vec<_>>())) as ArrayRef,
-            Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
-        ],
-    )
-    .unwrap()
-}
-
-fn text(o: &std::process::Output) -> String {
-    stdout(o) + &stderr(o)
-}
-
-fn incremental_flow(store: &str) -> String {
-    format!(
-        "home: data\n{store}run_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [t]\n"
-    )
-}
 
 /// The bytes of `key`, or `None`.
 async fn object(client: &Arc<dyn ObjectStore>, key: &str) -> Option<bytes::Bytes> {

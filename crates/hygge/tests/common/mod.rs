@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -240,4 +240,37 @@ pub fn moto_client(
     .location
     .build()
     .unwrap()
+}
+
+/// `id` int64 and `updated` timestamp(ns, UTC) rows with ids `ids` (the cloud tests' data).
+pub fn ts_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new(
+            "updated",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let ts: Vec<i64> = ids.clone().map(|i| 1_700_000_000_000_000_000 + i).collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids.collect::<Vec<_>>())) as ArrayRef,
+            Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
+        ],
+    )
+    .unwrap()
+}
+
+/// stdout then stderr.
+pub fn text(o: &std::process::Output) -> String {
+    stdout(o) + &stderr(o)
+}
+
+/// An incremental flow of entity `t` from `data`, by watermark `updated`, into `store`.
+pub fn incremental_flow(store: &str) -> String {
+    format!(
+        "home: data\n{store}run_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [t]\n"
+    )
 }
