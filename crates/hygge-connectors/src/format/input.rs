@@ -197,12 +197,18 @@ impl Chunks {
         for rg in metadata.row_groups() {
             let mut start = u64::MAX;
             let mut end = 0u64;
+            let mut sane = true;
             for c in rg.columns() {
-                let (s, len) = c.byte_range();
+                // Not `byte_range()`: it panics on the negative offsets a crafted footer
+                // may hold; such a row group is simply not a window.
+                let s = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+                let len = c.compressed_size();
+                sane &= s >= 0 && len >= 0;
+                let (s, len) = (s.max(0) as u64, len.max(0) as u64);
                 start = start.min(s);
                 end = end.max(s.saturating_add(len));
             }
-            if start < end && end - start <= MAX_WINDOW && end <= w.object.size() {
+            if sane && start < end && end - start <= MAX_WINDOW && end <= w.object.size() {
                 windows.push(start..end);
             }
         }
