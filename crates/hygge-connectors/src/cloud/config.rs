@@ -187,11 +187,14 @@ fn wrong_type(name: &str, c: &CredentialConfig, want: &str) -> String {
     )
 }
 
-/// The error for keys given both inline and by a named credential.
-fn both(name: &str, key: &str) -> String {
-    format!(
-        "{key}: given here and by the credential `{name}`; keep it in one place (the credential, in hygge.yml)"
-    )
+/// Refuses a key given both inline and by the named credential `name`.
+fn given_once(name: &str, inline: &[(&str, bool)]) -> Result<(), String> {
+    match inline.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(format!(
+            "{key}: given here and by the credential `{name}`; keep it in one place (the credential, in hygge.yml)"
+        )),
+        None => Ok(()),
+    }
 }
 
 fn unknown_credential(name: &str, azure: bool) -> String {
@@ -872,17 +875,16 @@ impl AccountKeys for AzureKeys {
         let CredentialConfig::AzureAd(a) = c else {
             return Err(wrong_type(name, c, "azure_ad"));
         };
-        for (key, set) in [
-            ("tenant_id", self.tenant_id.is_some()),
-            ("client_id", self.client_id.is_some()),
-            ("client_secret", self.client_secret.is_some()),
-            ("storage_account_key", self.storage_account_key.is_some()),
-            ("sas_token", self.sas_token.is_some()),
-        ] {
-            if set {
-                return Err(both(name, key));
-            }
-        }
+        given_once(
+            name,
+            &[
+                ("tenant_id", self.tenant_id.is_some()),
+                ("client_id", self.client_id.is_some()),
+                ("client_secret", self.client_secret.is_some()),
+                ("storage_account_key", self.storage_account_key.is_some()),
+                ("sas_token", self.sas_token.is_some()),
+            ],
+        )?;
         Ok(AzureKeys {
             credential: AzureCredential::Kind(a.method),
             tenant_id: a.tenant_id.clone(),
@@ -905,15 +907,14 @@ impl AccountKeys for S3Keys {
         let CredentialConfig::S3(a) = c else {
             return Err(wrong_type(name, c, "s3"));
         };
-        for (key, set) in [
-            ("access_key_id", self.access_key_id.is_some()),
-            ("secret_access_key", self.secret_access_key.is_some()),
-            ("session_token", self.session_token.is_some()),
-        ] {
-            if set {
-                return Err(both(name, key));
-            }
-        }
+        given_once(
+            name,
+            &[
+                ("access_key_id", self.access_key_id.is_some()),
+                ("secret_access_key", self.secret_access_key.is_some()),
+                ("session_token", self.session_token.is_some()),
+            ],
+        )?;
         let keyed = a.access_key_id.is_some() || a.secret_access_key.is_some();
         match (a.method, keyed) {
             (S3Method::AccessKey, false) => {
@@ -995,14 +996,13 @@ impl AccountKeys for GcsKeys {
         let CredentialConfig::Gcs(a) = c else {
             return Err(wrong_type(name, c, "gcs"));
         };
-        for (key, set) in [
-            ("credentials", self.credentials.is_some()),
-            ("service_account_key", self.service_account_key.is_some()),
-        ] {
-            if set {
-                return Err(both(name, key));
-            }
-        }
+        given_once(
+            name,
+            &[
+                ("credentials", self.credentials.is_some()),
+                ("service_account_key", self.service_account_key.is_some()),
+            ],
+        )?;
         let keyed = a.keyfile.is_some() || a.service_account_key.is_some();
         match (a.method, keyed) {
             (GcsMethod::ServiceAccount, false) => {
