@@ -101,4 +101,23 @@ impl Connections {
         self.all.insert(name.to_string(), c);
         self.nodes.insert(name.to_string(), node);
     }
+
+    /// Looks up the named credentials (`credential: <name>`) the connections reference,
+    /// once both sections are typed; returns each connection that cannot use its
+    /// credential, with why.
+    pub fn resolve_credentials(&mut self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        for (name, c) in &mut self.all {
+            match c {
+                #[cfg(feature = "mssql")]
+                ConnectionConfig::Mssql(m) => match m.clone().with_credentials(&self.credentials) {
+                    Ok(resolved) => *m = resolved,
+                    Err(e) => errors.push((name.clone(), e)),
+                },
+                #[cfg(feature = "postgres")]
+                ConnectionConfig::Postgres(_) => {}
+            }
+        }
+        errors
+    }
 }

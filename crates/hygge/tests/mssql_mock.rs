@@ -215,6 +215,11 @@ fn flow(p: &Project, flow: &str, conn: &str, entities: &[&str], home_extra: &str
 /// Runs `hygge <args>` in the project with `${TOK}` and `${PW}` set, killing it (and failing
 /// the test) if it runs past [`HANG_GUARD`].
 async fn run(p: &Project, args: &[&str]) -> Output {
+    run_env(p, args, &[]).await
+}
+
+/// [`run`] with `env` set after the Entra ID variables are cleared.
+async fn run_env(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = hygge();
     cmd.args(args)
         .current_dir(p.path())
@@ -237,6 +242,7 @@ async fn run(p: &Project, args: &[&str]) -> Output {
     ] {
         cmd.env_remove(var);
     }
+    cmd.envs(env.iter().copied());
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
     match tokio::time::timeout(HANG_GUARD, cmd.output()).await {
@@ -679,6 +685,117 @@ async fn sql_login_works_and_debug_names_the_credential_source() {
     assert!(!by_token.contains("sql_login"), "{all}");
     for secret in [PASSWORD, TOKEN_TAIL] {
         assert!(!all.contains(secret), "a secret was printed:\n{all}");
+    }
+}
+
+/// An App Service managed-identity endpoint on 127.0.0.1 that answers every request with
+/// [`TOKEN`], and the request lines it received.
+async fn identity_endpoint() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/msi/token", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            log.lock().await.push(head);
+            let body = format!(r#"{{"access_token":"{TOKEN}","expires_on":"4102444800"}}"#);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+/// `connections.<name>: {credential: <named>}` signs in with the `type: azure_ad`
+/// credential of hygge.yml's `credentials:`: its method pins the Entra ID source
+/// (managed identity here, through an App Service endpoint), its client_id picks the
+/// identity, the token reaches SQL Server; `hygge debug` names the source. A credential SQL
+/// Server cannot use, or an unknown one, stops the run before anything connects, naming
+/// the connection and the credentials it could use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_signs_in_with_a_named_azure_ad_credential() {
+    let mock = Mock::plain().await;
+    let rows = many_rows(1, 4);
+    mock.table("t1", &rows).await;
+    let (endpoint, seen) = identity_endpoint().await;
+    let credentials = "credentials:\n  fabric:\n    type: azure_ad\n    method: managed_identity\n    client_id: uami-7\n  blob:\n    type: azure_ad\n    method: storage_key\n    storage_account_key: ${PW}\n";
+    let named = |cred: &str| {
+        Project::new(&format!(
+            "name: t\n{credentials}connections:\n{}",
+            connection(
+                "src",
+                mock.port(),
+                "off",
+                &format!("    credential: {cred}\n")
+            )
+        ))
+    };
+    let env = [
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", "header-1"),
+    ];
+    let p = named("fabric");
+    flow(&p, "f", "src", &["t1"], "");
+    let out = run_env(&p, &["go"], &env).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(parquet_rows(&p.join("out/t1")), rows);
+    let conns = mock.connections().await;
+    assert!(!conns.is_empty(), "the mock saw no connection");
+    for c in &conns {
+        assert!(c.authenticated, "{c:?}");
+        assert_eq!(
+            c.received_token_as_string().as_deref(),
+            Some(TOKEN),
+            "{c:?}"
+        );
+    }
+    let requests = seen.lock().await.clone();
+    assert!(!requests.is_empty(), "the identity endpoint was not asked");
+    for r in &requests {
+        let line = r.lines().next().unwrap_or_default().to_ascii_lowercase();
+        assert!(line.contains("client_id=uami-7"), "{r}");
+        assert!(
+            r.to_ascii_lowercase()
+                .contains("x-identity-header: header-1"),
+            "{r}"
+        );
+    }
+    assert!(!text(&out).contains(TOKEN_TAIL), "the token was printed");
+
+    let out = run_env(&p, &["debug"], &env).await;
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let line = all
+        .lines()
+        .find(|l| l.contains("connection src"))
+        .unwrap_or_else(|| panic!("no line for connection src:\n{all}"));
+    assert!(
+        line.contains("✓") && line.contains("managed_identity"),
+        "{all}"
+    );
+
+    for (cred, says) in [
+        ("blob", "method: storage_key"),
+        ("nowhere", "azure_ad credentials: blob, fabric"),
+    ] {
+        let p = named(cred);
+        flow(&p, "f", "src", &["t1"], "");
+        let before = mock.connections().await.len();
+        let out = run_env(&p, &["go"], &env).await;
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("connections.src") && all.contains(says),
+            "{all}"
+        );
+        assert!(!all.contains(PASSWORD), "a secret was printed:\n{all}");
+        assert_eq!(mock.connections().await.len(), before, "it connected");
     }
 }
 

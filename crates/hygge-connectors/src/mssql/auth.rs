@@ -102,6 +102,9 @@ pub struct EntraSettings {
     pub access_token: Option<Secret>,
     /// User-assigned managed identity client id (optional).
     pub client_id: Option<String>,
+    /// `AZURE_*` values from a named credential (hygge.yml `credentials:`), read before
+    /// the environment's.
+    pub values: Vec<(&'static str, Secret)>,
 }
 
 /// A token for `https://database.windows.net/.default`, with where it came from.
@@ -253,9 +256,14 @@ impl TokenProvider {
         })
     }
 
-    /// One variable; empty counts as unset.
+    /// One variable (a named credential's value first); empty counts as unset.
     fn var(&self, key: &str) -> Option<String> {
-        (self.inner.env)(key).filter(|v| !v.is_empty())
+        let given = self.inner.settings.values.iter().find(|(k, _)| *k == key);
+        match given {
+            Some((_, v)) => Some(v.0.clone()),
+            None => (self.inner.env)(key),
+        }
+        .filter(|v| !v.is_empty())
     }
 
     /// All of `keys`, or a `Next` naming the missing ones (no network call).

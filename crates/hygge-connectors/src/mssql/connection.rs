@@ -95,15 +95,149 @@ pub struct MssqlConnectionConfig {
     #[serde(default)]
     pub password: Option<Secret>,
     /// Entra ID: use only this source (`access_token`, `service_principal`,
-    /// `workload_identity`, `managed_identity`, `azure_cli`); default: each in turn.
+    /// `workload_identity`, `managed_identity`, `azure_cli`), or a `type: azure_ad`
+    /// credential of hygge.yml's `credentials:` by name; default: each source in turn.
     #[serde(default)]
-    pub credential: Option<CredentialKind>,
+    pub credential: Option<MssqlCredential>,
     /// Entra ID: an access token for `https://database.windows.net/` (use `${VAR}`).
     #[serde(default)]
     pub access_token: Option<Secret>,
     /// Entra ID: the client id of a user-assigned managed identity.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The `AZURE_*` values a named credential gives (set by [`Self::with_credentials`]).
+    #[serde(skip)]
+    pub entra_values: Vec<(&'static str, Secret)>,
+}
+
+/// `credential:` of a SQL Server connection: an Entra ID source, or a named credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MssqlCredential {
+    /// `access_token`, `service_principal`, `workload_identity`, `managed_identity`,
+    /// `azure_cli`.
+    Kind(CredentialKind),
+    /// A `type: azure_ad` credential of hygge.yml's `credentials:`.
+    Named(String),
+}
+
+impl<'de> Deserialize<'de> for MssqlCredential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        let word = serde_json::Value::String(name.clone());
+        Ok(match serde_json::from_value(word) {
+            Ok(kind) => MssqlCredential::Kind(kind),
+            Err(_) => MssqlCredential::Named(name),
+        })
+    }
+}
+
+impl MssqlConnectionConfig {
+    /// The connection with a named `credential` replaced by what it says: its method as
+    /// the Entra ID source, its tenant, client and secret as the values that source reads
+    /// (instead of `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`). An
+    /// unknown name, a credential of another type, or a method SQL Server cannot use
+    /// (`storage_key`, `sas`) is an error naming what to do.
+    pub fn with_credentials(
+        mut self,
+        credentials: &crate::credentials::Credentials,
+    ) -> Result<Self, String> {
+        use crate::credentials::{AzureCredentialKind as M, CredentialConfig};
+        let Some(MssqlCredential::Named(name)) = self.credential.clone() else {
+            return Ok(self);
+        };
+        let names = || {
+            let azure: Vec<&str> = (credentials.iter())
+                .filter(|(_, c)| matches!(c, CredentialConfig::AzureAd(_)))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            if azure.is_empty() {
+                "none is defined".to_string()
+            } else {
+                format!("azure_ad credentials: {}", azure.join(", "))
+            }
+        };
+        let c = match credentials.get(&name) {
+            Some(CredentialConfig::AzureAd(c)) => c,
+            Some(other) => {
+                return Err(format!(
+                    "credential: `{name}` is a {} credential; SQL Server signs in with a `type: azure_ad` one ({})",
+                    other.type_name(),
+                    names()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "credential: `{name}` is neither an Entra ID source (access_token, service_principal, workload_identity, managed_identity, azure_cli) nor a credential of hygge.yml's `credentials:` ({})",
+                    names()
+                ));
+            }
+        };
+        if self.user.is_some() {
+            return Err(format!(
+                "user: give either a SQL login (`user`/`password`) or a credential (`credential: {name}`), not both"
+            ));
+        }
+        if self.client_id.is_some() && c.client_id.is_some() {
+            return Err(format!(
+                "client_id: given both here and by credential `{name}`; keep one"
+            ));
+        }
+        let need = |keys: &[(&str, bool)]| {
+            let missing: Vec<&str> = keys.iter().filter(|k| !k.1).map(|k| k.0).collect();
+            match missing.as_slice() {
+                [] => Ok(()),
+                m => Err(format!(
+                    "credential: `{name}` (method: {}) needs {} in hygge.yml's credentials.{name}",
+                    c.method.name(),
+                    m.join(", ")
+                )),
+            }
+        };
+        let (tenant, client, secret) = (
+            c.tenant_id.is_some(),
+            c.client_id.is_some(),
+            c.client_secret.is_some(),
+        );
+        let kind = match c.method {
+            M::Default => None,
+            M::ServicePrincipal => {
+                need(&[
+                    ("tenant_id", tenant),
+                    ("client_id", client),
+                    ("client_secret", secret),
+                ])?;
+                Some(CredentialKind::ServicePrincipal)
+            }
+            M::WorkloadIdentity => {
+                need(&[("tenant_id", tenant), ("client_id", client)])?;
+                Some(CredentialKind::WorkloadIdentity)
+            }
+            M::ManagedIdentity => Some(CredentialKind::ManagedIdentity),
+            M::AzureCli => Some(CredentialKind::AzureCli),
+            M::StorageKey | M::Sas => {
+                return Err(format!(
+                    "credential: `{name}` signs in with method: {}, which only Azure Storage takes; SQL Server needs default, service_principal, workload_identity, managed_identity or azure_cli",
+                    c.method.name()
+                ));
+            }
+        };
+        let mut values = Vec::new();
+        if let Some(t) = &c.tenant_id {
+            values.push(("AZURE_TENANT_ID", Secret(t.clone())));
+        }
+        if let Some(id) = &c.client_id {
+            values.push(("AZURE_CLIENT_ID", Secret(id.clone())));
+            if c.method == M::ManagedIdentity {
+                self.client_id = Some(id.clone());
+            }
+        }
+        if let Some(s) = &c.client_secret {
+            values.push(("AZURE_CLIENT_SECRET", s.clone()));
+        }
+        self.credential = kind.map(MssqlCredential::Kind);
+        self.entra_values = values;
+        Ok(self)
+    }
 }
 
 /// Azure's public SQL endpoints (`<server><suffix>`), whose certificates are publicly
@@ -264,7 +398,16 @@ impl MssqlConnectionConfig {
             }
             (None, Some(_)) => Err("password: a password needs a `user`".into()),
             (None, None) => Ok(Login::Entra(TokenProvider::new(EntraSettings {
-                credential: self.credential,
+                credential: match &self.credential {
+                    None => None,
+                    Some(MssqlCredential::Kind(k)) => Some(*k),
+                    Some(MssqlCredential::Named(n)) => {
+                        return Err(format!(
+                            "credential: `{n}` was not looked up in hygge.yml's `credentials:`"
+                        ));
+                    }
+                },
+                values: self.entra_values.clone(),
                 access_token: self.access_token.clone(),
                 client_id: self.client_id.clone(),
             }))),
@@ -323,6 +466,7 @@ pub fn resolve(
         |c| matches!(c, crate::connections::ConnectionConfig::Mssql(_)),
         "`server` and `database`",
     )?;
+    let cfg = cfg.with_credentials(&conns.credentials)?;
     cfg.driver_config()?;
     cfg.login()?;
     Ok((name, cfg))
@@ -565,9 +709,13 @@ pub fn pool(name: &str, cfg: &MssqlConnectionConfig, role: Role) -> Result<Arc<M
     let config = cfg.driver_config()?;
     let login = cfg.login()?;
     let key = format!(
-        "{name}\u{0}{cfg:?}\u{0}{:?}\u{0}{:?}\u{0}{role:?}",
+        "{name}\u{0}{cfg:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{role:?}",
         cfg.password.as_ref().map(|p| &p.0),
-        cfg.access_token.as_ref().map(|p| &p.0)
+        cfg.access_token.as_ref().map(|p| &p.0),
+        cfg.entra_values
+            .iter()
+            .map(|(_, v)| &v.0)
+            .collect::<Vec<_>>()
     );
     let mut pools = POOLS
         .get_or_init(Default::default)
@@ -650,6 +798,96 @@ mod tests {
         assert!(c.login().unwrap_err().contains("not both"));
         assert!(!format!("{c:?}").contains("pw"));
         assert!(!c.describe().contains("pw"));
+    }
+
+    #[test]
+    fn a_named_credential_gives_the_entra_source_and_its_values() {
+        use crate::credentials::{AzureAdCredential, AzureCredentialKind as M, CredentialConfig};
+        let azure = |method, tenant: Option<&str>, secret: Option<&str>| {
+            CredentialConfig::AzureAd(AzureAdCredential {
+                method,
+                tenant_id: tenant.map(String::from),
+                client_id: Some("app-1".into()),
+                client_secret: secret.map(|s| Secret(s.into())),
+                ..Default::default()
+            })
+        };
+        let mut creds = crate::credentials::Credentials::new();
+        creds.insert(
+            "sp".into(),
+            azure(M::ServicePrincipal, Some("t-1"), Some("s3cr3t-x")),
+        );
+        creds.insert("half".into(), azure(M::ServicePrincipal, None, None));
+        creds.insert("mi".into(), azure(M::ManagedIdentity, None, None));
+        creds.insert("chain".into(), azure(M::Default, None, None));
+        creds.insert("key".into(), azure(M::StorageKey, None, None));
+        creds.insert(
+            "aws".into(),
+            CredentialConfig::S3(crate::credentials::S3Credential::default()),
+        );
+        let using = |name: &str| MssqlConnectionConfig {
+            server: Some("h".into()),
+            credential: Some(MssqlCredential::Named(name.into())),
+            ..Default::default()
+        };
+        let sp = using("sp").with_credentials(&creds).unwrap();
+        assert_eq!(
+            sp.credential,
+            Some(MssqlCredential::Kind(CredentialKind::ServicePrincipal))
+        );
+        let values: Vec<(&str, &str)> = (sp.entra_values.iter())
+            .map(|(k, v)| (*k, v.0.as_str()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("AZURE_TENANT_ID", "t-1"),
+                ("AZURE_CLIENT_ID", "app-1"),
+                ("AZURE_CLIENT_SECRET", "s3cr3t-x")
+            ]
+        );
+        assert!(!format!("{sp:?}").contains("s3cr3t-x"));
+        assert!(matches!(sp.login().unwrap(), Login::Entra(_)));
+        assert_eq!(
+            sp.clone().with_credentials(&creds).unwrap(),
+            sp,
+            "idempotent"
+        );
+
+        let mi = using("mi").with_credentials(&creds).unwrap();
+        assert_eq!(mi.client_id.as_deref(), Some("app-1"));
+        let chain = using("chain").with_credentials(&creds).unwrap();
+        assert_eq!(chain.credential, None, "method: default is the whole chain");
+
+        let err = |name: &str| using(name).with_credentials(&creds).unwrap_err();
+        assert!(
+            err("half").contains("needs tenant_id, client_secret"),
+            "{}",
+            err("half")
+        );
+        assert!(err("key").contains("method: storage_key"), "{}", err("key"));
+        assert!(err("aws").contains("is a s3 credential"), "{}", err("aws"));
+        let unknown = err("nope");
+        assert!(
+            unknown.contains("azure_ad credentials: chain, half, key, mi, sp"),
+            "{unknown}"
+        );
+        let mut both = using("mi");
+        both.client_id = Some("other".into());
+        assert!(
+            both.with_credentials(&creds)
+                .unwrap_err()
+                .contains("client_id")
+        );
+        let mut login = using("sp");
+        login.user = Some("sa".into());
+        assert!(
+            login
+                .with_credentials(&creds)
+                .unwrap_err()
+                .contains("not both")
+        );
+        assert!(using("sp").login().unwrap_err().contains("not looked up"));
     }
 
     #[test]

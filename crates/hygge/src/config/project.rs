@@ -210,6 +210,10 @@ fn check_project_keys(
         let checked = check_credentials(&creds, &mut connections, diags);
         clean.set("credentials", checked);
     }
+    for (name, e) in connections.resolve_credentials() {
+        let loc = locs.get(&name).cloned().unwrap_or_default();
+        diags.error(&loc, format!("connections.{name}"), e);
+    }
     (clean, connections, locs)
 }
 
