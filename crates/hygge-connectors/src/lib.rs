@@ -32,6 +32,8 @@ pub mod format;
 pub mod keys;
 #[cfg(feature = "mssql")]
 pub mod mssql;
+#[cfg(feature = "azure")]
+pub mod open_mirroring;
 pub mod polish;
 #[cfg(feature = "postgres")]
 pub mod postgres;

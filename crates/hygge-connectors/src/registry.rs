@@ -77,6 +77,7 @@ pub const PLANNED_TYPES: &[&str] = &[
     "adls",
     #[cfg(not(feature = "azure"))]
     "onelake",
+    #[cfg(not(feature = "azure"))]
     "open_mirroring",
     #[cfg(not(feature = "s3"))]
     "s3",
@@ -138,6 +139,9 @@ pub enum StoreConfig {
     /// Files in a Fabric Lakehouse (OneLake).
     #[cfg(feature = "azure")]
     Onelake(crate::cloud::OneLakeStoreConfig),
+    /// A Fabric mirrored database's landing zone.
+    #[cfg(feature = "azure")]
+    OpenMirroring(crate::open_mirroring::OpenMirroringStoreConfig),
     /// Files in S3 (or an S3-compatible server).
     #[cfg(feature = "s3")]
     S3(crate::cloud::S3StoreConfig),
@@ -303,6 +307,14 @@ pub static STORES: &[Kind<StoreConfig>] = &[
         aliases: &[],
         keys: crate::cloud::config::keys::<crate::cloud::OneLakeStoreConfig>,
         parse: |v| crate::cloud::config::parse(v).map(StoreConfig::Onelake),
+        remote: true,
+    },
+    #[cfg(feature = "azure")]
+    Kind {
+        name: "open_mirroring",
+        aliases: &[],
+        keys: crate::cloud::config::keys::<crate::open_mirroring::OpenMirroringStoreConfig>,
+        parse: |v| crate::cloud::config::parse(v).map(StoreConfig::OpenMirroring),
         remote: true,
     },
     #[cfg(feature = "s3")]
@@ -486,6 +498,8 @@ enum StoreImpl {
     Mssql(crate::mssql::store::MssqlStore),
     #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
     Cloud(crate::cloud::CloudStore),
+    #[cfg(feature = "azure")]
+    OpenMirroring(crate::open_mirroring::OpenMirroringStore),
     #[cfg(feature = "sqlite")]
     Sqlite(crate::sqlite::store::SqliteStore),
 }
@@ -751,6 +765,15 @@ impl StoreConfig {
                     c.validate_in(entity_folder, &ctx.connections.credentials)?,
                 ));
             }
+            #[cfg(feature = "azure")]
+            StoreConfig::OpenMirroring(c) => {
+                let s = c.validate_in(entity_folder, &ctx.connections.credentials)?;
+                return Ok(ValidStore {
+                    store: StoreImpl::OpenMirroring(
+                        crate::open_mirroring::OpenMirroringStore::new(s),
+                    ),
+                });
+            }
             #[cfg(feature = "s3")]
             StoreConfig::S3(c) => {
                 return Ok(cloud(
@@ -859,6 +882,8 @@ impl ValidStore {
             StoreImpl::Mssql(s) => Arc::new(s.clone()),
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => Arc::new(s.clone()),
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(s) => Arc::new(s.clone()),
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(s) => Arc::new(s.clone()),
         }
@@ -875,6 +900,8 @@ impl ValidStore {
             StoreImpl::Mssql(_) => None,
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(_) => None,
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(_) => None,
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(_) => None,
         }
@@ -887,6 +914,13 @@ impl ValidStore {
         match &self.store {
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => Some(Arc::new(s.settings().journal_folder())),
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(s) => {
+                Some(Arc::new(crate::cloud::journal::ObjectFolder::new(
+                    s.settings().cloud.location.clone(),
+                    s.journal_prefix(),
+                )))
+            }
             #[allow(unreachable_patterns)]
             _ => None,
         }
@@ -908,6 +942,8 @@ impl ValidStore {
                 .map(|()| vec![]),
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => s.probe(entity).await,
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(s) => s.probe(entity).await,
             #[allow(unreachable_patterns)] // the SQL stores are features
             _ => self.build().check(entity).await.map(|()| vec![]),
         }
@@ -929,6 +965,8 @@ impl ValidStore {
             }
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => s.settings().summary(entity),
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(s) => s.summary(entity),
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(s) => {
                 use hygge_core::Store;
@@ -948,6 +986,8 @@ impl ValidStore {
             StoreImpl::Mssql(s) => s.preview(entity, run_type),
             #[cfg(any(feature = "azure", feature = "s3", feature = "gcs"))]
             StoreImpl::Cloud(s) => s.settings().preview(entity, run_type),
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(s) => s.preview(entity, run_type),
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(s) => s.preview(entity, run_type),
         }

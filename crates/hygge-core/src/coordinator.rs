@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::error::Error;
 use crate::error::panic_message;
-use crate::flow::{FlowSpec, run_flow};
+use crate::flow::{FlowSpec, run_flow_in_slot};
 use crate::home::Home;
 use crate::progress::{Event, Observer};
 use crate::report::{FlowReport, RunReport};
@@ -94,20 +94,21 @@ impl Coordinator {
             let run_id = self.run_id.clone();
             set.spawn(async move {
                 let _turn = turn.lock_owned().await;
-                let _permit = slots.acquire_owned().await.expect("semaphore never closed");
+                let permit = slots.acquire_owned().await.expect("semaphore never closed");
                 let index = started.fetch_add(1, Ordering::SeqCst) + 1;
                 observer.on_event(Event::FlowStarted {
                     index,
                     total,
                     name: &job.spec.name,
                 });
-                let flow = run_flow(
+                let flow = run_flow_in_slot(
                     &job.spec,
                     &run_id,
                     job.home.clone(),
                     job.store.clone(),
                     &*observer,
                     &cancel,
+                    Some(permit),
                 );
                 let span = tracing::info_span!("flow", name = %job.spec.name);
                 let report = match AssertUnwindSafe(flow.instrument(span)).catch_unwind().await {

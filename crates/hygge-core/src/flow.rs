@@ -144,6 +144,20 @@ pub async fn run_flow(
     observer: &dyn Observer,
     cancel: &CancellationToken,
 ) -> FlowReport {
+    run_flow_in_slot(spec, run_id, home, store, observer, cancel, None).await
+}
+
+/// [`run_flow`] holding `slot` (the coordinator's concurrency permit) until it publishes,
+/// or only until its reading ends where the writer [releases it](StoreWriter::releases_slot).
+pub async fn run_flow_in_slot(
+    spec: &FlowSpec,
+    run_id: &str,
+    home: Arc<dyn Home>,
+    store: Arc<dyn Store>,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> FlowReport {
     let started_at = Utc::now();
     let start = Instant::now();
     let mut progress = Progress::default();
@@ -156,7 +170,12 @@ pub async fn run_flow(
     // Publishing is never cut off: cancelled half-way it could commit anyway and be
     // reported as not done.
     let outcome = match staged {
-        Ok(ready) => publish(spec, run_id, started_at, ready, &mut progress).await,
+        Ok(ready) => {
+            if ready.writer.releases_slot() {
+                drop(slot);
+            }
+            publish(spec, run_id, started_at, ready, &mut progress).await
+        }
         Err(e) => Err(e),
     };
     let source = home.describe(&spec.entity);

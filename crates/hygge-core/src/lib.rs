@@ -23,7 +23,7 @@ pub mod watermark;
 pub use checkpoint::{BoundaryKeys, Checkpoint, Position};
 pub use coordinator::{Coordinator, FlowJob};
 pub use error::{BoxError, Error, Result};
-pub use flow::{FlowSpec, WatermarkSpec, run_flow};
+pub use flow::{FlowSpec, WatermarkSpec, run_flow, run_flow_in_slot};
 pub use home::{BatchStream, Encoded, EncodedStream, Home, ReadRequest};
 pub use progress::{Event, NoopObserver, Observer};
 pub use reader::{BatchSender, MAX_BATCH_BYTES, ReaderTasks, StreamClosed};

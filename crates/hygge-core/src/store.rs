@@ -137,6 +137,13 @@ pub trait StoreWriter: Send {
     /// Publishes atomically, with `checkpoint` (what [`StoreWriter::committed`] returns
     /// to the next run) committed in the same step.
     async fn finish(self: Box<Self>, checkpoint: &Checkpoint) -> Result<WriteReport, BoxError>;
+
+    /// Whether the run's concurrency slot goes to the next entity before `finish`: its
+    /// reading is over and its publish mostly waits (Open Mirroring's rebuild waits for
+    /// Fabric to drop the table), as the original hygge released it.
+    fn releases_slot(&self) -> bool {
+        false
+    }
     /// Discards everything staged; the destination is unchanged.
     async fn abort(self: Box<Self>);
 }

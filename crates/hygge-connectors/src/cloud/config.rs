@@ -521,7 +521,7 @@ fn file_settings(
 
 /// A store path: `/`-separated, no leading or trailing `/`, no `.`/`..` segments, no `_hygge`
 /// segment (hygge's own), and not empty.
-fn clean_path(key: &str, path: &str) -> Result<String, String> {
+pub(crate) fn clean_path(key: &str, path: &str) -> Result<String, String> {
     let trimmed = path.trim().trim_matches('/');
     if trimmed.is_empty() {
         return Err(format!(

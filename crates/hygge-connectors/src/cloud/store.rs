@@ -149,7 +149,7 @@ impl CloudSettings {
     }
 
     /// The run type after the store's `incremental` key.
-    fn run_type(&self, planned: RunType, reload: bool) -> RunType {
+    pub(crate) fn run_type(&self, planned: RunType, reload: bool) -> RunType {
         match self.incremental {
             None => planned,
             Some(false) => RunType::FullDrop,
@@ -211,7 +211,7 @@ impl CloudStore {
         &self.s
     }
 
-    fn ctx(&self) -> Result<Ctx, BoxError> {
+    pub(crate) fn ctx(&self) -> Result<Ctx, BoxError> {
         let client = self
             .client
             .get_or_init(|| self.s.location.build())
@@ -227,25 +227,25 @@ impl CloudStore {
 
 /// What every request needs: the client, the settings, the secrets to keep out of messages.
 #[derive(Clone)]
-struct Ctx {
-    client: Arc<dyn ObjectStore>,
-    s: Arc<CloudSettings>,
-    secrets: Arc<Vec<String>>,
+pub(crate) struct Ctx {
+    pub(crate) client: Arc<dyn ObjectStore>,
+    pub(crate) s: Arc<CloudSettings>,
+    pub(crate) secrets: Arc<Vec<String>>,
 }
 
 impl Ctx {
     /// An error of `op` on `key`, naming the object's URL, never a secret.
-    fn err(&self, op: &str, key: &str, e: impl std::fmt::Display) -> BoxError {
+    pub(crate) fn err(&self, op: &str, key: &str, e: impl std::fmt::Display) -> BoxError {
         let url = self.s.location.url_of(key);
         BoxError::from(redact(&format!("cannot {op} {url}: {e}"), &self.secrets))
     }
 
-    fn key(prefix: &str, name: &str) -> Key {
+    pub(crate) fn key(prefix: &str, name: &str) -> Key {
         Key::from(format!("{prefix}/{name}"))
     }
 
     /// Every object below `prefix`, as names relative to it.
-    async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BoxError> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BoxError> {
         let p = Key::from(prefix);
         let mut out = vec![];
         let mut stream = self.client.list(Some(&p));
@@ -260,7 +260,7 @@ impl Ctx {
     }
 
     /// Deletes `key`; a missing object is fine (Azure says NotFound, S3 does not).
-    async fn delete(&self, key: &Key) -> Result<(), BoxError> {
+    pub(crate) async fn delete(&self, key: &Key) -> Result<(), BoxError> {
         match self.client.delete(key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err("delete", key.as_ref(), e)),
@@ -269,7 +269,7 @@ impl Ctx {
 
     /// Uploads a local file to `key`: one put, or parts of [`PART_SIZE`] with at most
     /// [`PARTS_IN_FLIGHT`] in flight. The object appears whole or not at all.
-    async fn upload(&self, key: &Key, file: &std::path::Path) -> Result<u64, BoxError> {
+    pub(crate) async fn upload(&self, key: &Key, file: &std::path::Path) -> Result<u64, BoxError> {
         use tokio::io::AsyncReadExt;
         let io = |e: std::io::Error| {
             self.err(
@@ -393,10 +393,10 @@ async fn read_state(ctx: &Ctx, prefix: &str) -> Result<State, BoxError> {
 
 /// The entity's lock: a small object created with `PutMode::Create`, renewed by a task
 /// while the run lives, deleted when it ends.
-struct Lock {
+pub(crate) struct Lock {
     key: Key,
     renew: tokio::task::JoinHandle<()>,
-    lost: Arc<AtomicBool>,
+    pub(crate) lost: Arc<AtomicBool>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -453,7 +453,7 @@ fn lock_body(run_id: &str) -> Bytes {
 }
 
 impl Lock {
-    async fn acquire(ctx: &Ctx, prefix: &str, run_id: &str) -> Result<Lock, BoxError> {
+    pub(crate) async fn acquire(ctx: &Ctx, prefix: &str, run_id: &str) -> Result<Lock, BoxError> {
         let key = Ctx::key(prefix, LOCK_OBJECT);
         let mut e_tag = None;
         for _ in 0..3 {
@@ -556,7 +556,7 @@ impl Lock {
         Ok(Lock { key, renew, lost })
     }
 
-    async fn release(self, ctx: &Ctx) {
+    pub(crate) async fn release(self, ctx: &Ctx) {
         self.renew.abort();
         if let Err(e) = ctx.delete(&self.key).await {
             tracing::warn!("{e}");
@@ -688,9 +688,9 @@ struct Run {
 }
 
 /// A file the encoder completed, to upload.
-struct Done {
-    name: String,
-    path: PathBuf,
+pub(crate) struct Done {
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
 }
 
 impl Run {
@@ -820,26 +820,15 @@ impl Run {
             &[&store, &self.target.entity],
             &self.target.flow_name,
         );
-        let dir = tempfile::Builder::new()
-            .prefix("hygge-upload-")
-            .tempdir()
-            .map_err(|e| BoxError::from(format!("cannot create a temporary folder: {e}")))?;
-        self.encoder = Some(Encoder {
-            s: s.clone(),
+        self.encoder = Some(Encoder::new(
+            s.clone(),
             schema,
             polish,
-            url: s.location.url_of(&self.prefix),
-            dir,
-            name: store,
-            flow_name: self.target.flow_name.clone(),
-            timestamp: chrono::Local::now().format("%Y%m%d_%H%M%S").to_string(),
-            next_sequence: max.map_or(1, |m| m + 1),
-            current: None,
-            rows: 0,
-            files: 0,
-            copied: 0,
-            decoded: 0,
-        });
+            s.location.url_of(&self.prefix),
+            store,
+            self.target.flow_name.clone(),
+            max.map_or(1, |m| m + 1),
+        )?);
         Ok(())
     }
 
@@ -1115,7 +1104,7 @@ impl Drop for Run {
 }
 
 /// Encodes the run's files into local temporary files, one at a time.
-struct Encoder {
+pub(crate) struct Encoder {
     s: Arc<CloudSettings>,
     schema: SchemaRef,
     /// The run's polish, settled at `begin`.
@@ -1129,14 +1118,47 @@ struct Encoder {
     timestamp: String,
     next_sequence: u64,
     current: Option<(Box<dyn FileWriter>, usize, Done)>,
-    rows: u64,
+    pub(crate) rows: u64,
     files: usize,
     copied: usize,
     decoded: usize,
 }
 
 impl Encoder {
-    fn open_file(&mut self) -> Result<(), FileError> {
+    /// An encoder of files named by `s.pattern` from `next_sequence` on (`name` and
+    /// `flow_name` for `{name}` and `{flow_name}`), into a fresh temporary folder.
+    pub(crate) fn new(
+        s: Arc<CloudSettings>,
+        schema: SchemaRef,
+        polish: Option<crate::polish::PolishPlan>,
+        url: String,
+        name: String,
+        flow_name: String,
+        next_sequence: u64,
+    ) -> Result<Encoder, BoxError> {
+        let dir = tempfile::Builder::new()
+            .prefix("hygge-upload-")
+            .tempdir()
+            .map_err(|e| BoxError::from(format!("cannot create a temporary folder: {e}")))?;
+        Ok(Encoder {
+            s,
+            schema,
+            polish,
+            url,
+            dir,
+            name,
+            flow_name,
+            timestamp: chrono::Local::now().format("%Y%m%d_%H%M%S").to_string(),
+            next_sequence,
+            current: None,
+            rows: 0,
+            files: 0,
+            copied: 0,
+            decoded: 0,
+        })
+    }
+
+    pub(crate) fn open_file(&mut self) -> Result<(), FileError> {
         let name = self.s.pattern.render_at(
             self.next_sequence,
             &self.name,
@@ -1151,7 +1173,7 @@ impl Encoder {
         Ok(())
     }
 
-    fn close(&mut self) -> Result<Option<Done>, FileError> {
+    pub(crate) fn close(&mut self) -> Result<Option<Done>, FileError> {
         match self.current.take() {
             Some((w, _, done)) => {
                 w.finish()?;
@@ -1161,7 +1183,7 @@ impl Encoder {
         }
     }
 
-    fn write(&mut self, batch: &RecordBatch) -> Result<Vec<Done>, FileError> {
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<Vec<Done>, FileError> {
         let polished;
         let batch = match &self.polish {
             Some(plan) => {
@@ -1224,7 +1246,7 @@ impl Encoder {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FileError> + Send + 'static,
 ) -> Result<T, BoxError> {
     let span = tracing::Span::current();
