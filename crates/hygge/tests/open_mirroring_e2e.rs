@@ -272,3 +272,240 @@ async fn an_original_open_mirroring_project_rebuilds_appends_and_rebuilds_on_azu
         );
     }
 }
+
+/// One flow `f`, sequential names, entity `a` read from `data/a`, journal on the store.
+fn one_table(url: &str, container: &str, keys: &str, extra: &str) -> Project {
+    let p = Project::new("name: om\njournal:\n  location: store\n");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: open_mirroring\n  account_url: {url}\n  filesystem: {container}\n  mirror_name: {MIRROR}\n  row_marker: 4\n  key_columns: {keys}\n  batch_size: 40\n  folder_deletion_wait_seconds: 0\n  file_detection: sequential\n{extra}run_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: updated\nentities: [a]\n"
+        ),
+    );
+    p
+}
+
+fn run_with(p: &Project, args: &[&str], failpoints: &str) -> std::process::Output {
+    hygge()
+        .args(args)
+        .current_dir(p.path())
+        .env("HYGGE_FAILPOINTS", failpoints)
+        .output()
+        .unwrap()
+}
+
+/// The table's ids (sorted) and sequence numbers, checked as the format requires.
+async fn table_a(client: &Arc<dyn ObjectStore>, ctx: &str) -> (Vec<i64>, Vec<u64>) {
+    let objs = objects(client, &format!("{MIRROR}/Files/LandingZone/a")).await;
+    let (mut got, seqs) = check_table(&objs, &["id"], true, 4, ctx);
+    got.sort();
+    (got, seqs)
+}
+
+async fn state_a(client: &Arc<dyn ObjectStore>) -> serde_json::Value {
+    let st = objects(client, &format!("{MIRROR}/Files/_hygge/a")).await;
+    serde_json::from_slice(&st["state.json"]).unwrap()
+}
+
+/// `kill -9` at each step of a publish (a failpoint that aborts the process where it
+/// stands): before the commit the table stays as it was; after it, the next run finishes
+/// the publish before it reads anything. Every row lands once, the sequence has no gap and
+/// no number twice, no file is partial, and nothing staged is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_at_each_step_of_a_publish_is_finished_by_the_next_run() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("omk");
+    cloud::create_container(&url, &container).await;
+    let client = azurite_client(&url, &container);
+    let p = one_table(&url, &container, "id", "");
+    write_parquet(&p.join("data/a/0.parquet"), &[ts_batch(0..100)]);
+    let out = p.run(&["go", "--full-drop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        table_a(&client, "first").await,
+        (range(0..100), vec![1, 2, 3])
+    );
+
+    let mut top = 100;
+    for (i, point) in ["om.staged=abort", "om.committed=abort", "om.moved=abort@1"]
+        .iter()
+        .enumerate()
+    {
+        let before = table_a(&client, point).await;
+        write_parquet(
+            &p.join(&format!("data/a/{}.parquet", i + 1)),
+            &[ts_batch(top..top + 50)],
+        );
+        top += 50;
+        let out = run_with(&p, &["go"], point);
+        assert!(
+            !out.status.success(),
+            "{point}: the process should have died"
+        );
+        let (ids_now, seqs_now) = table_a(&client, point).await;
+        match *point {
+            "om.moved=abort@1" => {
+                // One new file is in place, the next is not: the sequence so far is whole.
+                assert_eq!(seqs_now.len(), before.1.len() + 1, "{point}");
+                contiguous(&seqs_now, 1, point);
+            }
+            _ => assert_eq!(
+                (ids_now, seqs_now),
+                before,
+                "{point}: nothing published yet"
+            ),
+        }
+        let pending = !state_a(&client).await["pending"].is_null();
+        assert_eq!(
+            pending,
+            *point != "om.staged=abort",
+            "{point}: state {}",
+            state_a(&client).await
+        );
+
+        let out = p.run(&["go"]);
+        assert!(out.status.success(), "after {point}: {}", text(&out));
+        let (ids_after, seqs) = table_a(&client, point).await;
+        assert_eq!(ids_after, range(0..top), "after {point}: every row once");
+        contiguous(&seqs, 1, point);
+        assert!(state_a(&client).await["pending"].is_null());
+        let own = objects(&client, &format!("{MIRROR}/Files/_hygge/a")).await;
+        assert_eq!(
+            own.keys().collect::<Vec<_>>(),
+            ["state.json"],
+            "after {point}"
+        );
+    }
+
+    // A rebuild killed once the table folder is gone: the next run (incremental) finishes
+    // it: the whole table again, numbered from 1.
+    let out = run_with(&p, &["go", "--full-drop"], "om.deleted=abort");
+    assert!(!out.status.success());
+    let gone = objects(&client, &format!("{MIRROR}/Files/LandingZone/a")).await;
+    assert!(gone.is_empty(), "the folder was deleted: {:?}", gone.keys());
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (ids_after, seqs) = table_a(&client, "rebuild").await;
+    assert_eq!(ids_after, range(0..top));
+    contiguous(&seqs, 1, "rebuild");
+    assert_eq!(seqs.len(), (top as usize).div_ceil(40));
+}
+
+fn range(r: std::ops::Range<i64>) -> Vec<i64> {
+    r.collect()
+}
+
+/// What a user gets wrong: keys that change under an existing table (the entity fails and
+/// says to rebuild; a full_drop rebuilds with the new keys), a missing row_marker (a
+/// configuration error before anything runs), a file hygge did not write in the table
+/// folder (a full_drop refuses to delete it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_keys_a_missing_row_marker_and_a_foreign_file_are_clear_errors() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("ome");
+    cloud::create_container(&url, &container).await;
+    let client = azurite_client(&url, &container);
+    let p = one_table(&url, &container, "id", "");
+    write_parquet(&p.join("data/a/0.parquet"), &[ts_batch(0..100)]);
+    assert!(p.run(&["go"]).status.success());
+    let before = table_a(&client, "first").await;
+
+    let p2 = one_table(&url, &container, "[updated]", "");
+    std::fs::create_dir_all(p2.join("data/a")).unwrap();
+    std::fs::copy(p.join("data/a/0.parquet"), p2.join("data/a/0.parquet")).unwrap();
+    write_parquet(&p2.join("data/a/1.parquet"), &[ts_batch(100..120)]);
+    let out = p2.run(&["go", "--full-drop", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("rebuilds the mirrored table"),
+        "{}",
+        text(&out)
+    );
+    let out = p2.run(&["go", "--incremental"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("keyColumns [id]") && all.contains("[updated]") && all.contains("--full-drop"),
+        "{all}"
+    );
+    assert_eq!(
+        table_a(&client, "unchanged").await,
+        before,
+        "nothing published"
+    );
+    let out = p2.run(&["go", "--full-drop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let objs = objects(&client, &format!("{MIRROR}/Files/LandingZone/a")).await;
+    let meta: serde_json::Value = serde_json::from_slice(&objs["_metadata.json"]).unwrap();
+    assert_eq!(meta["keyColumns"], serde_json::json!(["updated"]));
+
+    let p3 = Project::new("name: om\n");
+    p3.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: open_mirroring\n  account_url: {url}\n  filesystem: {container}\n  mirror_name: {MIRROR}\n  key_columns: id\nentities: [a]\n"
+        ),
+    );
+    let out = p3.run(&["go"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("row_marker: required"),
+        "{}",
+        text(&out)
+    );
+
+    let stray = Key::from(format!("{MIRROR}/Files/LandingZone/a/theirs.parquet"));
+    client
+        .put(&stray, bytes::Bytes::from_static(b"x").into())
+        .await
+        .unwrap();
+    let out = p2.run(&["go", "--full-drop"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("theirs.parquet") && all.contains("not a landing zone file"),
+        "{all}"
+    );
+    assert!(
+        client.head(&stray).await.is_ok(),
+        "the foreign file is kept"
+    );
+}
+
+/// A rebuild's wait for Fabric to drop the table does not hold the concurrency slot: with
+/// `--concurrency 1`, the second table starts while the first one waits, as the original
+/// releases the slot when extraction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_waits_without_holding_the_concurrency_slot() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("oms");
+    cloud::create_container(&url, &container).await;
+    let p = Project::new("name: om\n");
+    p.write(
+        "flows/f/flow.yml",
+        &format!(
+            "home: data\nstore:\n  type: open_mirroring\n  account_url: {url}\n  filesystem: {container}\n  mirror_name: {MIRROR}\n  row_marker: 0\n  key_columns: id\n  folder_deletion_wait_seconds: 2\nentities: [a, b]\n"
+        ),
+    );
+    for e in ["a", "b"] {
+        write_parquet(&p.join(&format!("data/{e}/0.parquet")), &[ts_batch(0..10)]);
+    }
+    let out = p.run(&["go", "--concurrency", "1"]);
+    let all = stdout(&out);
+    assert!(out.status.success(), "{}", text(&out));
+    let at = |what: &str| {
+        all.lines()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no line with {what}:\n{all}"))
+    };
+    let first_ok = at("OK");
+    let starts: Vec<usize> = (all.lines().enumerate())
+        .filter(|(_, l)| l.contains("START"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(starts.len(), 2, "{all}");
+    assert!(
+        starts[1] < first_ok,
+        "the second table should start while the first waits:\n{all}"
+    );
+}
