@@ -926,6 +926,21 @@ impl ValidStore {
         }
     }
 
+    /// An `open_mirroring` store's `mirror_journal`: where the journal's entries are
+    /// mirrored as a table (its URL, the store, the table's name); `None` for the others.
+    pub fn journal_mirror(&self) -> Option<(String, Arc<dyn Store>, String)> {
+        match &self.store {
+            #[cfg(feature = "azure")]
+            StoreImpl::OpenMirroring(s) => {
+                let (store, table) = s.journal_table()?;
+                let url = store.describe(&table);
+                Some((url, Arc::new(store), table))
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// For `hygge debug`: checks the store can take `entity` (of entity flow `flow_name`,
     /// which file stores need for `{name}` and `{flow_name}` in `file_pattern`); writes
     /// nothing visible (a cloud store writes and deletes a probe object in `_hygge/`).

@@ -739,7 +739,7 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::error::ArrowError> {
+pub(crate) fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::error::ArrowError> {
     fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
         let mut b = StringBuilder::new();
         for v in values {

@@ -509,3 +509,60 @@ async fn a_rebuild_waits_without_holding_the_concurrency_slot() {
         "the second table should start while the first waits:\n{all}"
     );
 }
+
+/// `mirror_journal: true`: each run's journal entries are appended to the mirrored table
+/// `__hygge.__hygge_journal` (key `entity_run_id`, upserts), in the landing zone's format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_journal_appends_each_runs_entries_as_a_mirrored_table() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("omj");
+    cloud::create_container(&url, &container).await;
+    let client = azurite_client(&url, &container);
+    let p = one_table(&url, &container, "id", "  mirror_journal: true\n");
+    write_parquet(&p.join("data/a/0.parquet"), &[ts_batch(0..10)]);
+    assert!(p.run(&["go"]).status.success());
+    write_parquet(&p.join("data/a/1.parquet"), &[ts_batch(10..15)]);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let objs = objects(
+        &client,
+        &format!("{MIRROR}/Files/LandingZone/__hygge.schema/__hygge_journal"),
+    )
+    .await;
+    let meta: serde_json::Value = serde_json::from_slice(&objs["_metadata.json"]).unwrap();
+    assert_eq!(
+        meta,
+        serde_json::json!({"keyColumns": ["entity_run_id"], "isUpsertDefaultRowMarker": true})
+    );
+    let data: Vec<&String> = objs.keys().filter(|k| !k.starts_with('_')).collect();
+    assert_eq!(
+        data,
+        [
+            "00000000000000000001.parquet",
+            "00000000000000000002.parquet"
+        ],
+        "one file per run"
+    );
+    let mut rows = vec![];
+    for name in data {
+        for b in batches(&objs[name]) {
+            let s = b.schema();
+            assert_eq!(s.field(s.fields().len() - 1).name(), "__rowMarker__");
+            let entity = b.column_by_name("entity").unwrap();
+            let count = b.column_by_name("row_count").unwrap();
+            let entity = entity
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            let count = count
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            for i in 0..b.num_rows() {
+                rows.push((entity.value(i).to_string(), count.value(i)));
+            }
+        }
+    }
+    assert_eq!(rows, [("a".to_string(), 10), ("a".to_string(), 5)]);
+}

@@ -93,6 +93,24 @@ impl OpenMirroringStore {
         format!("{}/Files/.hygge_journal", self.s.mirror)
     }
 
+    /// With `mirror_journal`: the store of the journal's table
+    /// (`Files/LandingZone/__hygge.schema/<journal_table_name>/`, key `entity_run_id`,
+    /// marker 4: an entry sent twice is the same row), and that table's name.
+    pub fn journal_table(&self) -> Option<(OpenMirroringStore, String)> {
+        let table = self.s.mirror_journal.as_ref()?;
+        let mut s = (*self.s).clone();
+        s.cloud.path = format!("{}/{LANDING_ZONE}/__hygge.schema/{table}", s.mirror);
+        s.cloud.entity_folder = false;
+        s.cloud.incremental = None;
+        s.key_columns = vec!["entity_run_id".into()];
+        s.row_marker = 4;
+        s.polish = None;
+        s.partner = None;
+        s.starting_sequence = 1;
+        s.mirror_journal = None;
+        Some((OpenMirroringStore::new(s), table.clone()))
+    }
+
     /// One line for plans.
     pub fn summary(&self, entity: &str) -> String {
         let url = self.s.cloud.location.url_of(&self.table(entity));

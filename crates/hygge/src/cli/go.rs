@@ -136,6 +136,7 @@ async fn run_flows(
     let mut report = Coordinator::new(concurrency, run_id.clone())
         .run(jobs, observer.clone(), cancel)
         .await;
+    observer.mirror_journal().await;
     ticker.abort();
     printer.finish();
     for (name, e) in observer.failures() {

@@ -169,7 +169,12 @@ pub struct JournalObserver {
     project: String,
     run_id: String,
     failures: std::sync::Mutex<Vec<(String, String)>>,
+    /// Entries to mirror (`mirror_journal`), with their entity's name.
+    mirrored: std::sync::Mutex<Vec<(String, JournalEntry)>>,
 }
+
+/// A journal mirror's store, table and entries.
+type Mirror = (Arc<dyn hygge_core::Store>, String, Vec<JournalEntry>);
 
 /// The journal's ids: the first 128 bits of two hashes of the parts, as hex.
 fn id(parts: &[&str]) -> String {
@@ -198,6 +203,7 @@ impl JournalObserver {
             project: project.to_string(),
             run_id: run_id.to_string(),
             failures: Default::default(),
+            mirrored: Default::default(),
         }
     }
 
@@ -257,6 +263,12 @@ impl JournalObserver {
             .filter(|c| c.flow == p.flow && c.entity == p.entity)
             .map(|c| c.chain().iter().map(|c| self.recovered(c)).collect())
             .unwrap_or_default();
+        if p.store.journal_mirror().is_some() {
+            // This run's entry (one recovered from a checkpoint would replace, by its
+            // key, the entry its run may have written after all).
+            let mut m = self.mirrored.lock().expect("lock");
+            m.push((r.name.clone(), entry.clone()));
+        }
         let result = hygge_core::failpoint::hit("journal.append")
             .map_err(|e| e.to_string())
             .and_then(|()| {
@@ -283,6 +295,77 @@ impl JournalObserver {
                 .expect("lock")
                 .push((r.name.clone(), e));
         }
+    }
+
+    /// `mirror_journal`: this run's entries of the entities whose store mirrors the journal,
+    /// appended to each mirror's table (key `entity_run_id`, upserts: an entry sent again
+    /// is the same row). A mirror that cannot be written is a warning, as the original
+    /// treats journal writes: the data and the journal itself are published.
+    pub async fn mirror_journal(&self) {
+        let entries = std::mem::take(&mut *self.mirrored.lock().expect("lock"));
+        let mut by_mirror: std::collections::BTreeMap<String, Mirror> = Default::default();
+        for (name, e) in entries {
+            let Some((p, _)) = self.by_name.get(&name) else {
+                continue;
+            };
+            let Some((url, store, table)) = p.store.journal_mirror() else {
+                continue;
+            };
+            by_mirror
+                .entry(url)
+                .or_insert_with(|| (store, table, vec![]))
+                .2
+                .push(e);
+        }
+        for (url, (store, table, entries)) in by_mirror {
+            if let Err(e) = self.mirror_to(store, &table, &entries).await {
+                tracing::warn!("the journal could not be mirrored to {url}: {e}");
+            }
+        }
+    }
+
+    async fn mirror_to(
+        &self,
+        store: Arc<dyn hygge_core::Store>,
+        table: &str,
+        entries: &[JournalEntry],
+    ) -> Result<(), hygge_core::BoxError> {
+        let batch = crate::journal::to_batch(entries)?;
+        let started_at = chrono::Utc::now();
+        let target = hygge_core::WriteTarget {
+            flow: "__hygge".into(),
+            entity: table.to_string(),
+            flow_name: format!("__hygge_{table}"),
+            run_type: RunType::Incremental,
+            run_id: self.run_id.clone(),
+        };
+        let mut w = store.open(&target).await?;
+        let publish = hygge_core::Publish {
+            run_type: RunType::Incremental,
+            reload: false,
+        };
+        if let Err(e) = w.begin(batch.schema(), publish).await {
+            w.abort().await;
+            return Err(e);
+        }
+        let rows = batch.num_rows() as u64;
+        if let Err(e) = w.write(batch).await {
+            w.abort().await;
+            return Err(e);
+        }
+        let checkpoint = Checkpoint {
+            hygge_checkpoint: hygge_core::checkpoint::VERSION,
+            run_id: self.run_id.clone(),
+            flow: target.flow.clone(),
+            entity: target.entity.clone(),
+            run_type: RunType::Incremental,
+            started_at,
+            published_at: chrono::Utc::now(),
+            rows,
+            watermark: None,
+            previous: vec![],
+        };
+        w.finish(&checkpoint).await.map(|_| ())
     }
 
     /// The journal entry of the run that published `c`, rebuilt from the checkpoint (ids as
