@@ -566,3 +566,38 @@ async fn mirror_journal_appends_each_runs_entries_as_a_mirrored_table() {
     }
     assert_eq!(rows, [("a".to_string(), 10), ("a".to_string(), 5)]);
 }
+
+/// `polish` before the landing zone's columns: names rewritten (the key columns with
+/// them, as the original normalises them), and the older `add_row_marker` spelling
+/// giving every row its marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polish_renames_the_columns_and_the_keys_and_can_give_the_marker() {
+    let url = cloud::azurite_url();
+    let container = cloud::unique_name("omp");
+    cloud::create_container(&url, &container).await;
+    let client = azurite_client(&url, &container);
+    let p = one_table(
+        &url,
+        &container,
+        "[id]",
+        "  polish:\n    columns: {case: pascal}\n    add_row_marker: {enabled: true, value: 1}\n",
+    );
+    write_parquet(&p.join("data/a/0.parquet"), &[ts_batch(0..10)]);
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let objs = objects(&client, &format!("{MIRROR}/Files/LandingZone/a")).await;
+    let meta: serde_json::Value = serde_json::from_slice(&objs["_metadata.json"]).unwrap();
+    assert_eq!(
+        meta,
+        serde_json::json!({"keyColumns": ["Id"], "isUpsertDefaultRowMarker": true})
+    );
+    let b = &batches(&objs["00000000000000000001.parquet"])[0];
+    let s = b.schema();
+    let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        ["Id", "Updated", "__LastLoadedAt__", "__rowMarker__"]
+    );
+    let m = b.column(3).as_any().downcast_ref::<Int32Array>().unwrap();
+    assert!(m.iter().all(|v| v == Some(1)), "{m:?}");
+}
