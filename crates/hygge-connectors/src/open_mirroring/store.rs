@@ -113,22 +113,22 @@ impl OpenMirroringStore {
 
     /// One line for plans.
     pub fn summary(&self, entity: &str) -> String {
-        let url = self.s.cloud.location.url_of(&self.table(entity));
+        let s = &self.s;
+        let url = s.cloud.location.url_of(&self.table(entity));
+        let detection = match s.detection {
+            super::config::FileDetection::Timestamp => "timestamp",
+            super::config::FileDetection::Sequential => "sequential",
+        };
+        let polish = (s.polish.as_ref())
+            .map(|p| format!("; polish: {}", p.summary()))
+            .unwrap_or_default();
         format!(
-            "open_mirroring (keys {}, row marker {}, {:?} file detection, {} rows per file; {}{}) {url}/",
-            self.s.key_columns.join(", "),
-            self.s.row_marker,
-            self.s.detection,
-            self.s.cloud.rows_per_file,
-            self.s.cloud.location.credential_source(),
-            self.s
-                .polish
-                .as_ref()
-                .map(|p| format!("; polish: {}", p.summary()))
-                .unwrap_or_default(),
+            "open_mirroring (keys {}, row marker {}, {detection} file names, {} rows per file; {}{polish}) {url}/",
+            s.key_columns.join(", "),
+            s.row_marker,
+            s.cloud.rows_per_file,
+            s.cloud.location.credential_source(),
         )
-        .replace("Timestamp file", "timestamp file")
-        .replace("Sequential file", "sequential file")
     }
 
     /// What a run would do (contacts nothing).
