@@ -187,10 +187,10 @@ fi
 if [[ -n "${MSSQL_TEST_CONNECTION_STRING:-}" ]]; then
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast --run-ignored only \
-      -E 'test(/live/) & !test(/gcs_live|s3_live|azure_live/)'
+      -E 'test(/live/) & !test(/gcs_live|s3_live|azure_live|open_mirroring_live/)'
   else
     cargo test --workspace --locked --no-fail-fast -- --ignored live \
-      --skip gcs_live --skip s3_live --skip azure_live
+      --skip gcs_live --skip s3_live --skip azure_live --skip open_mirroring_live
   fi
 else
   echo "SKIPPED: the live SQL Server tests (crates/hygge/tests/mssql_live.rs and the mssql store conformance suite, #[ignore]d) need MSSQL_TEST_CONNECTION_STRING; they did not run" >&2
@@ -222,3 +222,14 @@ run_live() { # <env var> <test name> <what it needs>
 }
 run_live HYGGE_TEST_S3_LIVE_BUCKET s3_live "HYGGE_TEST_S3_LIVE_BUCKET and AWS credentials"
 run_live HYGGE_TEST_AZURE_ACCOUNT_URL azure_live "HYGGE_TEST_AZURE_ACCOUNT_URL, HYGGE_TEST_AZURE_CONTAINER and Azure credentials"
+
+# The live Open Mirroring test (#[ignore]d: it needs a Fabric mirrored database).
+if [[ -n "${HYGGE_TEST_OPEN_MIRRORING_MIRROR:-}" ]]; then
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run -p hygge --locked --no-fail-fast --run-ignored only -E 'test(/open_mirroring_live/)'
+  else
+    cargo test -p hygge --locked --no-fail-fast --test open_mirroring_e2e -- --ignored open_mirroring_live
+  fi
+else
+  echo "SKIPPED: the live Open Mirroring test (crates/hygge/tests/open_mirroring_e2e.rs, open_mirroring_live, #[ignore]d) needs HYGGE_TEST_OPEN_MIRRORING_WORKSPACE, HYGGE_TEST_OPEN_MIRRORING_MIRROR and Azure credentials; it did not run" >&2
+fi
