@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
+use hygge_core::watermark::Watermark;
 use hygge_core::{BatchStream, BoxError, Home, MAX_BATCH_BYTES, ReadRequest};
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -78,12 +79,14 @@ impl SqliteHome {
     }
 }
 
-/// Reads every row of `sql`, sending the schema, then batches, then `Done`.
+/// Reads every row of `sql` (only those after `after`, where the comparison can be left
+/// to SQLite exactly), sending the schema, then batches, then `Done`.
 fn read_all(
     c: &Connection,
     sql: &str,
     table: Option<&str>,
     batch_size: usize,
+    after: Option<(&Watermark, bool)>,
     tx: &mpsc::Sender<Msg>,
 ) -> Result<(), String> {
     let e = |e: rusqlite::Error| e.to_string();
@@ -106,6 +109,7 @@ fn read_all(
         .map(|c| (c.name().to_string(), c.decl_type().map(str::to_string)))
         .collect();
     let mut fields: Vec<Option<Field>> = Vec::with_capacity(n);
+    let mut recorded_by_hygge = vec![false; n];
     for (i, (name, decl)) in decls.iter().enumerate() {
         let mut field = None;
         if let (Some(db), Some(t), Some(col)) = &origins[i]
@@ -127,6 +131,7 @@ fn read_all(
             field = recorded[t]
                 .get(col)
                 .map(|f| f.as_ref().clone().with_name(name.clone()));
+            recorded_by_hygge[i] = field.is_some();
         }
         if field.is_none() {
             field = from_declared(decl.as_deref())
@@ -137,7 +142,20 @@ fn read_all(
     }
     let _ = table;
     let mut schema: Option<SchemaRef> = None;
-    let mut rows = st.raw_query();
+    let pushed = after
+        .and_then(|(w, inclusive)| pushdown(w, inclusive, &decls, &fields, &recorded_by_hygge));
+    let mut filtered;
+    let mut rows = match pushed {
+        Some((predicate, value)) => {
+            tracing::debug!("the watermark is compared in SQLite: WHERE {predicate}");
+            filtered = c
+                .prepare(&format!("SELECT * FROM ({sql}) WHERE {predicate}"))
+                .map_err(e)?;
+            filtered.raw_bind_parameter(1, value).map_err(e)?;
+            filtered.raw_query()
+        }
+        None => st.raw_query(),
+    };
     let mut done = false;
     while !done {
         let mut cols: Vec<Vec<Value>> = (0..n).map(|_| Vec::new()).collect();
@@ -200,6 +218,36 @@ fn read_all(
     Ok(())
 }
 
+/// The predicate (`"col" > ?1`) and its value, when SQLite compares the watermark column
+/// exactly as Arrow does: a column of the watermark's own type stored as integers (the
+/// integer types, and temporal ones in their unit: values of another storage class
+/// compare greater, so they are kept and the engine decides), or as text in a table
+/// hygge wrote (binary collation). Otherwise the engine alone filters.
+fn pushdown(
+    w: &Watermark,
+    inclusive: bool,
+    decls: &[(String, Option<String>)],
+    fields: &[Option<Field>],
+    recorded_by_hygge: &[bool],
+) -> Option<(String, Value)> {
+    let names: std::collections::HashSet<&str> = decls.iter().map(|(n, _)| n.as_str()).collect();
+    if names.len() != decls.len() {
+        return None; // `SELECT *` of a subquery would rename duplicates
+    }
+    let i = decls.iter().position(|(n, _)| *n == w.column)?;
+    let f = fields[i].as_ref()?;
+    if f.data_type() != w.data_type() {
+        return None;
+    }
+    let value = match crate::sqlite::types::storage(f.data_type()) {
+        crate::sqlite::types::Storage::Int => Value::Integer(w.exact().parse().ok()?),
+        crate::sqlite::types::Storage::Text if recorded_by_hygge[i] => Value::Text(w.exact()),
+        _ => return None,
+    };
+    let op = if inclusive { ">=" } else { ">" };
+    Some((format!("{} {op} ?1", ident(&w.column).ok()?), value))
+}
+
 #[async_trait]
 impl Home for SqliteHome {
     fn kind(&self) -> &'static str {
@@ -235,6 +283,7 @@ impl Home for SqliteHome {
         let me = self.clone();
         let entity = req.entity.clone();
         let batch_size = req.batch_size.max(1);
+        let (after, inclusive) = (req.after.clone(), req.after_inclusive);
         let label = self.label(&entity);
         let (tx, mut rx) = mpsc::channel::<Msg>(1);
         let span = tracing::Span::current();
@@ -243,7 +292,8 @@ impl Home for SqliteHome {
             let r = (|| -> Result<(), String> {
                 let c = open_ro(&me.path)?;
                 let (sql, table) = me.sql(&c, &entity)?;
-                read_all(&c, &sql, table.as_deref(), batch_size, &tx)
+                let after = after.as_ref().map(|w| (w, inclusive));
+                read_all(&c, &sql, table.as_deref(), batch_size, after, &tx)
             })();
             if let Err(e) = r {
                 let _ = tx.blocking_send(Msg::Failed(e));
