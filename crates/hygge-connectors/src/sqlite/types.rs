@@ -90,6 +90,46 @@ pub fn storage(dt: &DataType) -> Storage {
     }
 }
 
+/// A column's type affinity, from its declared type, by SQLite's rules (section 3.1 of
+/// "Datatypes In SQLite").
+pub fn affinity(declared: &str) -> &'static str {
+    let d = declared.to_ascii_uppercase();
+    if d.contains("INT") {
+        "INTEGER"
+    } else if ["CHAR", "CLOB", "TEXT"].iter().any(|k| d.contains(k)) {
+        "TEXT"
+    } else if d.contains("BLOB") || d.trim().is_empty() {
+        "BLOB"
+    } else if ["REAL", "FLOA", "DOUB"].iter().any(|k| d.contains(k)) {
+        "REAL"
+    } else {
+        "NUMERIC"
+    }
+}
+
+/// Why values of `dt` would not stay exact in a column declared `declared` (its affinity
+/// converts them as they are stored), or None.
+pub fn lossy_into(dt: &DataType, declared: &str) -> Option<&'static str> {
+    let a = affinity(declared);
+    match (storage(dt), a) {
+        (Storage::Text | Storage::Decimal | Storage::UInt64, "INTEGER" | "REAL" | "NUMERIC") => {
+            Some(
+                "its values are kept as text, and this affinity turns text that looks like a number into a number (`1.10` becomes 1.1, `00123` becomes 123, a 38-digit decimal is rounded)",
+            )
+        }
+        (Storage::Int, "REAL") => {
+            Some("this affinity turns integers into floating point (exact only up to 2^53)")
+        }
+        (Storage::Real, "INTEGER" | "NUMERIC") => {
+            Some("this affinity turns whole floating-point values into integers (-0.0 becomes 0)")
+        }
+        (Storage::Real, "TEXT") => {
+            Some("this affinity turns floating-point values into text of 15 significant digits")
+        }
+        _ => None,
+    }
+}
+
 /// The declared column type for `dt` (its affinity keeps the values as written).
 pub fn declared(dt: &DataType) -> &'static str {
     match storage(dt) {
@@ -630,6 +670,30 @@ fn decimal(dt: &DataType, values: &[Value]) -> Result<ArrayRef, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn affinity_and_what_it_would_change() {
+        use super::{affinity, lossy_into};
+        use arrow::datatypes::DataType as D;
+        for (decl, a) in [
+            ("BIGINT", "INTEGER"),
+            ("VARCHAR(10)", "TEXT"),
+            ("", "BLOB"),
+            ("DOUBLE PRECISION", "REAL"),
+            ("DECIMAL(10,2)", "NUMERIC"),
+            ("DOUBLE BLOB", "BLOB"),
+        ] {
+            assert_eq!(affinity(decl), a, "{decl}");
+        }
+        assert!(lossy_into(&D::Decimal128(38, 2), "DECIMAL(38,2)").is_some());
+        assert!(lossy_into(&D::Utf8, "NUMERIC").is_some());
+        assert!(lossy_into(&D::Utf8, "TEXT").is_none());
+        assert!(lossy_into(&D::Int64, "REAL").is_some());
+        assert!(lossy_into(&D::Int64, "INTEGER").is_none());
+        assert!(lossy_into(&D::Float64, "INT").is_some());
+        assert!(lossy_into(&D::Float64, "DOUBLE").is_none());
+        assert!(lossy_into(&D::Binary, "INTEGER").is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -295,6 +295,29 @@ fn check_append(c: &Connection, table: &str, schema: &SchemaRef) -> Result<(), S
                 .join(", ")
         ));
     }
+    if recorded.is_empty() {
+        // A table hygge did not write: its declared types decide how values are stored.
+        let mut st = c
+            .prepare("SELECT name, type FROM pragma_table_info(?1, 'main') ORDER BY cid")
+            .map_err(sql_err)?;
+        let decls = st
+            .query_map([table], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        for ((name, decl), f) in decls.iter().zip(schema.fields()) {
+            if let Some(why) = crate::sqlite::types::lossy_into(f.data_type(), decl) {
+                return Err(format!(
+                    "column `{name}` is declared `{decl}` ({} affinity) in a table hygge did not write, and this run's values are {}: {why}; nothing was appended. Declare the column {} or let hygge create the table (`if_exists: replace`)",
+                    crate::sqlite::types::affinity(decl),
+                    f.data_type(),
+                    declared(f.data_type())
+                ));
+            }
+        }
+    }
     for (r, f) in recorded.iter().zip(schema.fields()) {
         if r.data_type() != f.data_type() {
             return Err(format!(
