@@ -450,19 +450,72 @@ def cloud_section(result: dict, source: str) -> list[str]:
     return lines
 
 
+def sqlite_section(result: dict, source: str) -> list[str]:
+    v = result["versions"]
+    sc = result["scenarios"][0]
+    stats = summarize(sc)
+    h, peer = stats.get("hygge"), stats.get("sqlite3")
+    lines = [
+        f"## Parquet → SQLite, {sc['rows']:,} rows",
+        "",
+        "The generated zstd Parquet data set (4 entities, 8 columns) loaded into one SQLite database "
+        "file, a table per entity. hygge: Parquet home → `type: sqlite` store (`table: {entity}`, the "
+        "default batch_size), concurrency 4, every column keeping its exact Arrow type (decimals as "
+        "text, timestamps as integers in their unit; its rows are staged in a file of their own and "
+        "published in one transaction per entity). The `sqlite3` shell: the same rows as CSV "
+        "(written once by pyarrow, not timed), `CREATE TABLE` with natural types, then `.import "
+        "--csv --skip 1` per entity in one process. Each run is one whole process (`/usr/bin/time`) "
+        "on a deleted database file; it counts only if it exits 0 and every table has the input's "
+        "rows and columns.",
+        "",
+        "Reproduce: `bash bench/run_sqlite.sh` (`ROWS`, `RUNS`: see `bench/README.md`).",
+        "",
+        *header(result, source),
+        f"- sqlite3: {v.get('sqlite3') or '?'}",
+        "",
+        "| tool | ok runs | median wall s | min–max s | rows/s | peak RSS MiB | CPU s | database MiB | hygge/tool time | hygge/tool RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for tool, s in stats.items():
+        if s["ok"] == 0:
+            lines.append(f"| {tool} | 0/{s['runs']} | FAILED | | | | | | | |")
+            continue
+        t_ratio = r_ratio = "–"
+        if tool != "hygge" and h and h["ok"]:
+            t_ratio = f"{h['wall'] / s['wall']:.2f}"
+            r_ratio = f"{h['rss_mib'] / s['rss_mib']:.2f}"
+        lines.append(
+            f"| {tool} | {s['ok']}/{s['runs']} | {s['wall']:.2f} | {s['wall_min']:.2f}–{s['wall_max']:.2f} "
+            f"| {s['rows_s']:,.0f} | {mib(s['rss_mib'])} | {s['cpu_s']:.1f} | {mib(s['out_mib'])} | {t_ratio} | {r_ratio} |"
+        )
+    lines.append("")
+    if h and h["ok"] and peer and peer["ok"]:
+        lines.append(
+            f"**hygge / sqlite3 shell: {h['wall'] / peer['wall']:.2f}× the time, "
+            f"{h['rss_mib'] / peer['rss_mib']:.2f}× the peak RSS.**"
+        )
+    fl = failures(stats)
+    if fl:
+        lines += ["", *fl]
+    lines.append("")
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="*", help="result files (default: newest compare, scale, pg and cloud)")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     a = p.parse_args()
-    files = a.files or [f for f in (newest("compare"), newest("scale"), newest("pg"), newest("cloud")) if f]
+    files = a.files or [
+        f for f in (newest("compare"), newest("scale"), newest("pg"), newest("cloud"), newest("sqlite")) if f
+    ]
     if not files:
         raise SystemExit("no results in bench/results/: run bash bench/run.sh first")
     now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
         "# hygge benchmark results",
         "",
-        f"Written {now} by `bench/report.py`. Produced by `bash bench/run.sh`, `run_pg.sh` and `run_cloud.sh` (see `bench/README.md`).",
+        f"Written {now} by `bench/report.py`. Produced by `bash bench/run.sh`, `run_pg.sh`, `run_cloud.sh` and `run_sqlite.sh` (see `bench/README.md`).",
         "Timings compare tools only within one invocation: the ratios are the result, the absolute",
         "seconds depend on the machine and on what else it was doing.",
         "",
@@ -476,6 +529,8 @@ def main() -> None:
             lines += pg_section(result, path)
         elif result["mode"] == "cloud":
             lines += cloud_section(result, path)
+        elif result["mode"] == "sqlite":
+            lines += sqlite_section(result, path)
         else:
             lines += compare_section(result, path)
     with open(a.out, "w") as f:

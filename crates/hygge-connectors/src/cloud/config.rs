@@ -521,6 +521,20 @@ fn file_settings(
 
 /// A store path: `/`-separated, no leading or trailing `/`, no `.`/`..` segments, no `_hygge`
 /// segment (hygge's own), and not empty.
+/// `schema`, or the original's other spelling `schema_name` (the same if both are given).
+pub(crate) fn schema_key<'a>(
+    schema: &'a Option<String>,
+    schema_name: &'a Option<String>,
+) -> Result<Option<&'a str>, String> {
+    match (schema, schema_name) {
+        (Some(a), Some(b)) if a != b => Err(format!(
+            "schema_name: {b:?} differs from schema {a:?}; give one of them"
+        )),
+        (Some(a), _) | (None, Some(a)) => Ok(Some(a.trim())),
+        (None, None) => Ok(None),
+    }
+}
+
 pub(crate) fn clean_path(key: &str, path: &str) -> Result<String, String> {
     let trimmed = path.trim().trim_matches('/');
     if trimmed.is_empty() {
@@ -808,15 +822,7 @@ impl CloudKeys for OneLakeStoreConfig {
     /// `path` as given, or `Files/{entity}` / `Files/<schema>.schema/{entity}`, under
     /// `<lakehouse>.Lakehouse/` when `lakehouse` is set.
     fn entity_path(&self) -> Result<String, String> {
-        let schema = match (&self.schema, &self.schema_name) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(format!(
-                    "schema_name: {b:?} differs from schema {a:?}; give one of them"
-                ));
-            }
-            (Some(a), _) | (None, Some(a)) => Some(a.trim()),
-            (None, None) => None,
-        };
+        let schema = schema_key(&self.schema, &self.schema_name)?;
         let path = match (&self.path, schema) {
             (Some(p), None) => p.clone(),
             (Some(_), Some(_)) => {

@@ -1091,15 +1091,21 @@ impl Drop for Run {
         };
         self.done = true;
         let cleanup = async move { run.discard(&[]).await };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| h.block_on(cleanup));
-            }
-            Ok(h) => {
-                h.spawn(cleanup);
-            }
-            Err(_) => {}
+        cleanup_on_drop(cleanup);
+    }
+}
+
+/// Runs a dropped writer's cleanup: waited for where the runtime allows it (a
+/// multi-threaded runtime), else spawned (a lease or the next run covers the rest).
+pub(crate) fn cleanup_on_drop(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(cleanup));
         }
+        Ok(h) => {
+            h.spawn(cleanup);
+        }
+        Err(_) => {}
     }
 }
 

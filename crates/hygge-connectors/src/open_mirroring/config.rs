@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cloud::CloudSettings;
-use crate::cloud::config::{AzureKeys, CloudKeys, FileOutput, clean_path};
+use crate::cloud::config::{AzureKeys, CloudKeys, FileOutput, clean_path, schema_key};
 use crate::format::WriteOptions;
 
 /// How Fabric finds new files (`_metadata.json` `fileDetectionStrategy`).
@@ -121,15 +121,7 @@ impl CloudKeys for OpenMirroringStoreConfig {
                 self.mirror_name
             ));
         }
-        let schema = match (&self.schema, &self.schema_name) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(format!(
-                    "schema_name: {b:?} differs from schema {a:?}; give one of them"
-                ));
-            }
-            (Some(a), _) | (None, Some(a)) => Some(a.trim()),
-            (None, None) => None,
-        };
+        let schema = schema_key(&self.schema, &self.schema_name)?;
         let path = match (&self.path, schema) {
             (Some(_), Some(_)) => {
                 return Err(

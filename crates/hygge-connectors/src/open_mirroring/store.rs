@@ -45,7 +45,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersi
 use super::config::{LANDING_ZONE, OpenMirroringSettings};
 use super::landing::{self, Columns, METADATA, PARTNER_EVENTS, SCHEMA};
 use crate::cloud::CloudStore;
-use crate::cloud::store::{Ctx, Done, Encoder, Lock, blocking};
+use crate::cloud::store::{Ctx, Done, Encoder, Lock, blocking, cleanup_on_drop};
 
 /// The state object, in the table's hygge folder.
 const STATE: &str = "state.json";
@@ -743,15 +743,7 @@ impl Drop for OmWriter {
                 lock.release(&ctx).await;
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| h.block_on(cleanup));
-            }
-            Ok(h) => {
-                h.spawn(cleanup);
-            }
-            Err(_) => {}
-        }
+        cleanup_on_drop(cleanup);
     }
 }
 
