@@ -154,6 +154,9 @@ def main() -> None:
     p.add_argument("--sqlite3", default="sqlite3")
     p.add_argument("--out-root", default=os.path.join(HERE, "out"))
     args = p.parse_args()
+    args.data, args.out_root = os.path.abspath(args.data), os.path.abspath(args.out_root)
+    if os.path.sep in args.hygge_bin:
+        args.hygge_bin = os.path.abspath(args.hygge_bin)
     tools = [t for t in args.tools.split(",") if t]
     manifest = json.load(open(os.path.join(args.data, "_manifest.json")))
     import pyarrow.dataset as ds
@@ -168,6 +171,7 @@ def main() -> None:
         "columns": columns,
         "csv": csv_files(args.data, manifest, args.out_root),
     }
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     runs = []
     for r in range(args.warmup + args.runs):
         warm = r < args.warmup
@@ -179,6 +183,11 @@ def main() -> None:
     sqlite_version = base.first_line([args.sqlite3, "--version"])
     result = {
         "mode": "sqlite",
+        "started_utc": started,
+        "finished_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "warmup_rounds": args.warmup,
+        "runs_per_tool": args.runs,
+        "settings": {"HYGGE_CONCURRENCY": os.environ.get("HYGGE_CONCURRENCY")},
         "machine": base.machine_info(),
         "versions": {**base.versions(args.hygge_bin), "sqlite3": sqlite_version},
         "scenarios": [
