@@ -149,6 +149,16 @@ enum Kill {
     AtSleep(&'static str, Duration),
 }
 
+/// A failpoint as a campaign names it: `name`, or `name@n` to act on the n-th time the
+/// process reaches it only (as `HYGGE_FAILPOINTS` counts: 1-based). Returns the name and
+/// the `@n` (or "").
+fn split_point(p: &str) -> (&str, &str) {
+    match p.find('@') {
+        Some(i) => (&p[..i], &p[i..]),
+        None => (p, ""),
+    }
+}
+
 impl Kill {
     fn point(&self) -> Option<&'static str> {
         match self {
@@ -178,27 +188,29 @@ fn killed_run(dir: &Path, env: &[(&str, &str)], kill: &Kill) -> String {
             }
         }
         Kill::Abort(point) => {
+            let (name, at) = split_point(point);
             let out = cmd
-                .env("HYGGE_FAILPOINTS", format!("{point}=abort"))
+                .env("HYGGE_FAILPOINTS", format!("{name}=abort{at}"))
                 .output()
                 .unwrap();
             let err = stderr(&out);
             assert!(
-                !out.status.success() && err.contains(&format!("failpoint {point}: aborting")),
+                !out.status.success() && err.contains(&format!("failpoint {name}: aborting")),
                 "the run did not reach failpoint {point}: {} {err}",
                 out.status
             );
             format!("aborted at {point} ({})", out.status)
         }
         Kill::AtSleep(point, extra) => {
+            let (name, at) = split_point(point);
             let mut child = cmd
-                .env("HYGGE_FAILPOINTS", format!("{point}=sleep(30000)"))
+                .env("HYGGE_FAILPOINTS", format!("{name}=sleep(30000){at}"))
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
             let err = child.stderr.take().unwrap();
             let (tx, rx) = std::sync::mpsc::channel();
-            let want = format!("failpoint {point}: sleeping");
+            let want = format!("failpoint {name}: sleeping");
             let reader = std::thread::spawn(move || {
                 let mut all = String::new();
                 for line in BufReader::new(err).lines() {
@@ -271,15 +283,66 @@ trait Subject {
     fn env(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
-    /// Failpoints before and after publishing that this pair passes.
+    /// Failpoints before and after publishing that this pair passes (`name`, or `name@n`:
+    /// the n-th time the run reaches it).
     fn points(&self) -> &'static [&'static str];
+    /// A publish committed (the destination holds its checkpoint) but not all in place yet,
+    /// as a store that moves its files after the commit leaves it when killed there: the
+    /// next run finishes it before it reads anything. `Some(rebuild)`: whether that publish
+    /// replaces the destination (`full_drop`) rather than adding to it.
+    fn in_flight(&self) -> Option<bool> {
+        None
+    }
+    /// While [`Subject::in_flight`]: checks what the destination shows beside its rows.
+    fn check_mid_publish(&self, _ctx: &str) {}
     /// After a normal run: checks what the destination holds beside its data (a cloud
     /// store: no staging, lock, stray copy or replaced file left).
     fn check_tidy(&self, _ctx: &str) {}
 }
 
 /// Failpoints after the commit and before the journal: a kill there has published.
-const AFTER_PUBLISHING: &[&str] = &["journal.append", "cloud.committed"];
+const AFTER_PUBLISHING: &[&str] = &[
+    "journal.append",
+    "cloud.committed",
+    "om.committed",
+    "om.deleted",
+    "om.moved",
+];
+
+/// Of those, the points where the publish is committed but not yet all in place (the
+/// open_mirroring store commits its state, then deletes the table folder for a rebuild,
+/// then moves its staged files in one by one): the destination shows part of it until the
+/// next run finishes it, before it reads anything.
+const COMMITTED_IN_FLIGHT: &[&str] = &["om.committed", "om.deleted", "om.moved"];
+
+/// What a destination may show while a committed publish is not all in place: part of the
+/// source, each row at most once; an append keeps every row that was there before it.
+fn check_in_flight(now: &[i64], before: &[i64], all: &[i64], rebuild: bool, ctx: &str) {
+    if let Some(w) = now.windows(2).find(|w| w[0] == w[1]) {
+        panic!(
+            "{ctx}: after the kill, mid-publish, id {} is there twice: {now:?}",
+            w[0]
+        );
+    }
+    let stray: Vec<&i64> = now
+        .iter()
+        .filter(|i| all.binary_search(i).is_err())
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "{ctx}: after the kill, mid-publish, ids not in the source: {stray:?}"
+    );
+    if !rebuild {
+        let lost: Vec<&i64> = before
+            .iter()
+            .filter(|i| now.binary_search(i).is_err())
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{ctx}: after the kill, mid-append, rows that were there are gone: {lost:?}"
+        );
+    }
+}
 
 /// 50 pairs of (a run killed at a random point, a normal run); after each pair the
 /// destination equals the source. A third of the kills land at random times within a normal
@@ -315,6 +378,7 @@ fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
     let mut window = 0; // kills after publishing, before the journal
     let mut forced_window = 0;
     let mut halves = 0; // kills between the two renames of a publication by manifest
+    let mut unfinished = 0; // kills after a commit, before its files were all in place
     let mut timed = [0usize; 3]; // time kills: before publishing, in the window, after
     let run_id = |c: &Option<serde_json::Value>| c.as_ref().map(|c| c["run_id"].clone());
     for pair in 1..=pairs {
@@ -334,6 +398,7 @@ fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
         s.settle();
         let ctx = format!("{ctx}: {what}");
         let after = s.checkpoint();
+        let in_flight = s.in_flight();
         // Killed between the two renames: no folder shows; the next run rolls it forward.
         let half = before.is_some() && after.is_none();
         let published = !half && run_id(&after) != run_id(&before);
@@ -343,8 +408,16 @@ fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
             halves += 1;
             assert_eq!(s.destination(), Vec::<i64>::new(), "{ctx}: after the kill");
         } else if published {
-            // The killed run read the whole source: what it published is all of it.
-            assert_eq!(s.destination(), growth.ids(), "{ctx}: after the kill");
+            match in_flight {
+                // The killed run read the whole source: what it published is all of it.
+                None => assert_eq!(s.destination(), growth.ids(), "{ctx}: after the kill"),
+                // Committed, and partly in place: the normal run finishes it.
+                Some(rebuild) => {
+                    unfinished += 1;
+                    check_in_flight(&s.destination(), &before_ids, &growth.ids(), rebuild, &ctx);
+                    s.check_mid_publish(&ctx);
+                }
+            }
             publishes.push((after.clone().unwrap(), journaled));
             if !journaled {
                 window += 1;
@@ -355,11 +428,23 @@ fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
         } else {
             assert_eq!(s.destination(), before_ids, "{ctx}: after the kill");
         }
-        match kill.point() {
-            Some(p) if AFTER_PUBLISHING.contains(&p) => assert!(
-                published && !journaled,
-                "{ctx}: a kill at {p} comes after publishing and before the journal"
-            ),
+        assert!(
+            in_flight.is_none() || published,
+            "{ctx}: a publish in progress without its checkpoint committed"
+        );
+        match kill.point().map(|p| split_point(p).0) {
+            Some(p) if AFTER_PUBLISHING.contains(&p) => {
+                assert!(
+                    published && !journaled,
+                    "{ctx}: a kill at {p} comes after publishing and before the journal"
+                );
+                if COMMITTED_IN_FLIGHT.contains(&p) {
+                    assert!(
+                        in_flight.is_some(),
+                        "{ctx}: a kill at {p} leaves a committed publish to finish"
+                    );
+                }
+            }
             Some("files.renamed") => assert!(half, "{ctx}: a kill between the renames"),
             Some(_) => assert!(
                 !published && !half,
@@ -379,6 +464,11 @@ fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
             growth.ids(),
             "{ctx}: after the normal run (a row lost or duplicated): {}",
             text(&out)
+        );
+        assert_eq!(
+            s.in_flight(),
+            None,
+            "{ctx}: the normal run left a publish unfinished"
         );
         s.check_tidy(&ctx);
         let last = s.checkpoint();
@@ -435,7 +525,7 @@ fn campaign_of(pairs: usize, name: &str, s: &mut dyn Subject, seed: u64) {
         "{name}, seed {seed}: {entries:#?}"
     );
     eprintln!(
-        "{name}: {pairs} pairs in {:.1}s; {window} kills after publishing and before the journal ({forced_window} forced), {halves} between two renames; time kills: {} before publishing, {} in that window, {} after",
+        "{name}: {pairs} pairs in {:.1}s; {window} kills after publishing and before the journal ({forced_window} forced; {unfinished} before the files were all in place), {halves} between two renames; time kills: {} before publishing, {} in that window, {} after",
         started.elapsed().as_secs_f64(),
         timed[0],
         timed[1],
@@ -880,6 +970,281 @@ mod cloud_campaigns {
             );
         }
     }
+
+    /// The mirrored database, its table folder (as Fabric reads it) and hygge's folder for
+    /// that table (state, lock, staging).
+    const MIRROR: &str = "0f1e2d3c-kill";
+    const TABLE: &str = "0f1e2d3c-kill/Files/LandingZone/t";
+    const OWN: &str = "0f1e2d3c-kill/Files/_hygge/t";
+
+    /// Parquet home, an `open_mirroring` store on Azurite (sequential file detection, a few
+    /// rows a file, so a run moves several files into place after its commit), read as
+    /// Fabric reads it: every data file in the table folder.
+    pub(super) struct OpenMirroring {
+        p: Project,
+        client: Arc<dyn ObjectStore>,
+        rt: tokio::runtime::Runtime,
+        full_drop: bool,
+        /// The data files (name, size) after the last normal run.
+        published: std::cell::RefCell<Vec<(String, u64)>>,
+    }
+
+    impl OpenMirroring {
+        pub(super) fn new(full_drop: bool) -> Self {
+            let rt = runtime();
+            let url = cloud::azurite_url();
+            let container = cloud::unique_name("omkill");
+            rt.block_on(cloud::create_container(&url, &container));
+            let client = azurite_client(&url, &container);
+            // A replacing run writes every row: six a file keeps it to a few files; an
+            // incremental run writes 1 to 4 rows, one a file.
+            let batch = if full_drop { 6 } else { 1 };
+            let store = format!(
+                "\n  type: open_mirroring\n  account_url: {url}\n  filesystem: {container}\n  mirror_name: {MIRROR}\n  credential: managed_identity\n  key_columns: id\n  row_marker: 4\n  file_detection: sequential\n  batch_size: {batch}\n  folder_deletion_wait_seconds: 0"
+            );
+            let p = Project::new("name: exactly\njournal:\n  path: .hygge_journal\n");
+            let flow = if full_drop {
+                format!("home: data\nstore: {store}\nrun_type: full_drop\nentities: [t]\n")
+            } else {
+                flow_yml("data", &store, "")
+            };
+            p.write("flows/f/flow.yml", &flow);
+            OpenMirroring {
+                p,
+                client,
+                rt,
+                full_drop,
+                published: Default::default(),
+            }
+        }
+
+        /// Every object below `prefix` (names relative to it, sorted) and its size.
+        fn listing(&self, prefix: &str) -> Vec<(String, u64)> {
+            let mut names: Vec<(String, u64)> = self.rt.block_on(async {
+                self.client
+                    .list(Some(&Key::from(prefix)))
+                    .map_ok(|m| (m.location.as_ref()[prefix.len() + 1..].to_string(), m.size))
+                    .try_collect()
+                    .await
+                    .unwrap()
+            });
+            names.sort();
+            names
+        }
+
+        fn get(&self, key: &str) -> Option<bytes::Bytes> {
+            let key = Key::from(key);
+            self.rt.block_on(async {
+                match self.client.get(&key).await {
+                    Ok(g) => Some(g.bytes().await.unwrap()),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => panic!("{key}: {e}"),
+                }
+            })
+        }
+
+        fn state(&self) -> Option<serde_json::Value> {
+            self.get(&format!("{OWN}/state.json"))
+                .map(|b| serde_json::from_slice(&b).unwrap())
+        }
+
+        /// The data files of the table folder: every object but `_metadata.json` and
+        /// `_schema.json` (anything else there is a data file to Fabric).
+        fn data_files(&self) -> Vec<(String, u64)> {
+            self.listing(TABLE)
+                .into_iter()
+                .filter(|(n, _)| n != "_metadata.json" && n != "_schema.json")
+                .collect()
+        }
+
+        fn read(&self, name: &str) -> Vec<RecordBatch> {
+            let bytes = self
+                .get(&format!("{TABLE}/{name}"))
+                .unwrap_or_else(|| panic!("{name}, listed, is gone"));
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .unwrap_or_else(|e| panic!("{name} is not Parquet: {e}"))
+                .build()
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+    }
+
+    impl Subject for OpenMirroring {
+        fn dir(&self) -> &Path {
+            self.p.path()
+        }
+        fn grow(&mut self, rows: &[(i64, i64)], pair: usize) {
+            write_parquet(
+                &self.p.join(&format!("data/t/part-{pair:04}.parquet")),
+                &[rows_batch(rows)],
+            );
+        }
+        /// What Fabric sees: the ids of every data file in the table folder.
+        fn destination(&self) -> Vec<i64> {
+            let batches: Vec<RecordBatch> = self
+                .data_files()
+                .iter()
+                .flat_map(|(n, _)| self.read(n))
+                .collect();
+            ids(&batches)
+        }
+        fn checkpoint(&self) -> Option<serde_json::Value> {
+            self.state()
+                .map(|s| s["checkpoint"].clone())
+                .filter(|c| !c.is_null())
+        }
+        fn in_flight(&self) -> Option<bool> {
+            let state = self.state()?;
+            let pending = &state["pending"];
+            (!pending.is_null()).then(|| {
+                pending["rebuild"]
+                    .as_bool()
+                    .unwrap_or_else(|| panic!("pending.rebuild: {state}"))
+            })
+        }
+        /// Files land one by one, in order: the data files in the table folder are numbered
+        /// with no gap (an append's from 1; a rebuild shows what is left of the old files,
+        /// deleted in order, or the first of the new ones).
+        fn check_mid_publish(&self, ctx: &str) {
+            let seqs: Vec<u64> = (self.data_files().iter())
+                .map(|(n, _)| {
+                    (n.strip_suffix(".parquet").and_then(|s| s.parse().ok()))
+                        .unwrap_or_else(|| panic!("{ctx}: after the kill, {n} in the table folder"))
+                })
+                .collect();
+            let from = match self.in_flight() {
+                Some(false) => 1,
+                _ => seqs.first().copied().unwrap_or(1),
+            };
+            let want: Vec<u64> = (from..from + seqs.len() as u64).collect();
+            assert_eq!(
+                seqs, want,
+                "{ctx}: after the kill, mid-publish, the data files have a gap"
+            );
+        }
+        fn points(&self) -> &'static [&'static str] {
+            if self.full_drop {
+                // A rebuild moves _metadata.json and _schema.json first: the 3rd move is
+                // the first data file's.
+                &[
+                    "flow.publish",
+                    "om.staged",
+                    "om.committed",
+                    "om.deleted",
+                    "om.moved@1",
+                    "om.moved@3",
+                    "journal.append",
+                ]
+            } else {
+                &[
+                    "flow.publish",
+                    "om.staged",
+                    "om.committed",
+                    "om.moved",
+                    "journal.append",
+                ]
+            }
+        }
+        /// After a normal run the table folder holds `_metadata.json`, `_schema.json` and
+        /// data files numbered 1, 2, ... with no gap (a rebuild starts again at 1; an
+        /// incremental run keeps every file there and numbers its own after them), each
+        /// non-empty, `__rowMarker__` (4) its last column; hygge's folder holds only the
+        /// state, with no publish pending and `last_sequence` the last file's.
+        fn check_tidy(&self, ctx: &str) {
+            let all = self.listing(TABLE);
+            let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+            assert!(
+                names.contains(&"_metadata.json") && names.contains(&"_schema.json"),
+                "{ctx}: the table folder after the normal run: {names:?}"
+            );
+            let files = self.data_files();
+            let mut seqs = vec![];
+            for (name, _) in &files {
+                let seq = name
+                    .strip_suffix(".parquet")
+                    .filter(|s| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+                    .unwrap_or_else(|| {
+                        panic!("{ctx}: {name} in the table folder is not a 20-digit data file name")
+                    });
+                seqs.push(seq.parse::<u64>().unwrap());
+                let batches = self.read(name);
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                assert!(rows > 0, "{ctx}: {name} is empty");
+                for b in &batches {
+                    let schema = b.schema();
+                    let n = schema.fields().len();
+                    assert_eq!(
+                        schema.field(n - 1).name(),
+                        "__rowMarker__",
+                        "{ctx}: {name}: the last column"
+                    );
+                    let markers = b
+                        .column(n - 1)
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int32Array>()
+                        .unwrap_or_else(|| panic!("{ctx}: {name}: __rowMarker__ is not int32"));
+                    assert!(
+                        markers.iter().all(|m| m == Some(4)),
+                        "{ctx}: {name}: __rowMarker__ {markers:?}"
+                    );
+                }
+            }
+            seqs.sort();
+            let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+            assert_eq!(
+                seqs, want,
+                "{ctx}: the data files must be numbered 1, 2, ... with no gap and none twice"
+            );
+            if !self.full_drop {
+                // An append never renames, replaces or removes a file already published.
+                let before = self.published.borrow();
+                let gone: Vec<&(String, u64)> =
+                    before.iter().filter(|f| !files.contains(f)).collect();
+                assert!(
+                    gone.is_empty(),
+                    "{ctx}: published files gone or changed by an incremental run: {gone:?}"
+                );
+            }
+            *self.published.borrow_mut() = files;
+            let own: Vec<String> = self.listing(OWN).into_iter().map(|(n, _)| n).collect();
+            assert_eq!(
+                own,
+                ["state.json"],
+                "{ctx}: hygge's folder after the normal run (no staging, no lock)"
+            );
+            let state = self.state().unwrap();
+            assert!(state["pending"].is_null(), "{ctx}: {state}");
+            assert_eq!(
+                state["last_sequence"].as_u64(),
+                seqs.last().copied(),
+                "{ctx}: the state's last_sequence: {state}"
+            );
+        }
+    }
+}
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+#[test]
+fn kill_9_at_random_points_of_incremental_runs_open_mirroring_on_azurite_loses_and_duplicates_nothing()
+ {
+    campaign_of(
+        20,
+        "open_mirroring incremental",
+        &mut cloud_campaigns::OpenMirroring::new(false),
+        seed(2035),
+    );
+}
+
+#[cfg(all(feature = "azure", feature = "s3"))]
+#[test]
+fn kill_9_at_random_points_of_full_drop_runs_open_mirroring_on_azurite_shows_old_or_new() {
+    campaign_of(
+        20,
+        "open_mirroring full_drop",
+        &mut cloud_campaigns::OpenMirroring::new(true),
+        seed(2036),
+    );
 }
 
 #[cfg(all(feature = "azure", feature = "s3"))]
