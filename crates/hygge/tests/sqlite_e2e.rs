@@ -191,7 +191,8 @@ fn a_kill_at_publish_leaves_the_old_table_and_the_next_run_cleans_up() {
 /// orders as Arrow does (an integer column: `WHERE "id" > ?1`), and not where it would
 /// not: a text column of a table hygge did not write may collate otherwise (`NOCASE`
 /// puts `a` before `Z`, Arrow after it), and a row the engine would keep must never be
-/// dropped at the source. Each run loads the new rows once.
+/// dropped at the source. A query (its trailing `;` too) is wrapped as a subquery. Each
+/// run loads the new rows once.
 #[test]
 fn the_watermark_is_pushed_down_only_where_sqlite_compares_exactly() {
     let p = Project::new("name: lite\njournal:\n  path: .hygge_journal\n");
@@ -202,18 +203,26 @@ fn the_watermark_is_pushed_down_only_where_sqlite_compares_exactly() {
          INSERT INTO ev VALUES (1, 'A'), (2, 'Z');",
     )
     .unwrap();
-    for (flow, column) in [("by_id", "id"), ("by_code", "code")] {
+    for (flow, column, source) in [
+        ("by_id", "id", "table: ev"),
+        ("by_code", "code", "table: ev"),
+        (
+            "by_query",
+            "id",
+            "query: \"SELECT * FROM {entity} WHERE id > 0;\"",
+        ),
+    ] {
         p.write(
             &format!("flows/{flow}/flow.yml"),
             &format!(
-                "home:\n  type: sqlite\n  path: src.db\n  table: ev\nstore:\n  type: parquet\n  path: out/{flow}\nrun_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: {column}\nentities: [ev]\n"
+                "home:\n  type: sqlite\n  path: src.db\n  {source}\nstore:\n  type: parquet\n  path: out/{flow}\nrun_type: incremental\nwatermark:\n  primary_key: id\n  watermark_column: {column}\nentities: [ev]\n"
             ),
         );
     }
     let out = p.run(&["go", "-vv"]);
     assert!(out.status.success(), "{}", text(&out));
     c.execute_batch("INSERT INTO ev VALUES (3, 'a');").unwrap();
-    for (flow, pushed) in [("by_id", true), ("by_code", false)] {
+    for (flow, pushed) in [("by_id", true), ("by_code", false), ("by_query", true)] {
         let out = p.run(&["go", "-vv", "--flow", flow]);
         let all = text(&out);
         assert!(out.status.success(), "{all}");

@@ -29,9 +29,29 @@ pub fn open_rw(path: &Path, busy: Duration) -> Result<Connection, String> {
     )
     .map_err(|e| format!("opening {}: {e}", path.display()))?;
     c.busy_timeout(busy).map_err(|e| e.to_string())?;
-    let mode: String = c
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(|e| format!("{}: setting WAL mode: {e}", path.display()))?;
+    // Switching to WAL takes the file's exclusive lock, and SQLite answers BUSY at once
+    // (no busy handler) while another connection holds a lock: several entities opening
+    // a new file together all get here. A file already in WAL needs no switch; otherwise
+    // the switch is tried again until `busy` has passed.
+    let deadline = std::time::Instant::now() + busy;
+    let mode = loop {
+        let current: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| format!("{}: reading the journal mode: {e}", path.display()))?;
+        if current.eq_ignore_ascii_case("wal") {
+            break current;
+        }
+        match c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) => break mode,
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("{}: setting WAL mode: {e}", path.display())),
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::debug!("{}: journal_mode is {mode}, not wal", path.display());
     }
@@ -108,4 +128,36 @@ pub async fn blocking<T: Send + 'static>(
             "the SQLite task was cancelled".to_string()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Several connections opening one new file at the same moment (entities of one run
+    /// publishing together): all end in WAL. Two that switch at once would deadlock, so
+    /// SQLite answers one BUSY without waiting; that connection tries again instead of
+    /// failing with "database is locked" (found by bench/run_sqlite.sh, four entities).
+    #[test]
+    fn connections_opening_a_new_file_together_all_get_wal() {
+        for round in 0..30 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let c = open_rw(&path, Duration::from_secs(10))?;
+                        c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for t in threads {
+                assert_eq!(t.join().unwrap().as_deref(), Ok("wal"), "round {round}");
+            }
+        }
+    }
 }

@@ -144,14 +144,20 @@ fn read_all(
     let mut schema: Option<SchemaRef> = None;
     let pushed = after
         .and_then(|(w, inclusive)| pushdown(w, inclusive, &decls, &fields, &recorded_by_hygge));
+    // A query the wrapping does not fit (a `;` before a trailing comment, ...) is read whole
+    // and filtered by the engine, as without a pushdown.
+    let wrapped = pushed.and_then(|(predicate, value)| {
+        let inner = sql.trim_end().trim_end_matches(';');
+        let text = format!("SELECT * FROM (\n{inner}\n) WHERE {predicate}");
+        let mut f = c.prepare(&text).ok()?;
+        f.raw_bind_parameter(1, value).ok()?;
+        tracing::debug!("the watermark is compared in SQLite: WHERE {predicate}");
+        Some(f)
+    });
     let mut filtered;
-    let mut rows = match pushed {
-        Some((predicate, value)) => {
-            tracing::debug!("the watermark is compared in SQLite: WHERE {predicate}");
-            filtered = c
-                .prepare(&format!("SELECT * FROM ({sql}) WHERE {predicate}"))
-                .map_err(e)?;
-            filtered.raw_bind_parameter(1, value).map_err(e)?;
+    let mut rows = match wrapped {
+        Some(f) => {
+            filtered = f;
             filtered.raw_query()
         }
         None => st.raw_query(),
