@@ -108,12 +108,14 @@ impl Connections {
     pub fn resolve_credentials(&mut self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         for (name, c) in &mut self.all {
-            match c {
+            match *c {
                 #[cfg(feature = "mssql")]
-                ConnectionConfig::Mssql(m) => match m.clone().with_credentials(&self.credentials) {
-                    Ok(resolved) => *m = resolved,
-                    Err(e) => errors.push((name.clone(), e)),
-                },
+                ConnectionConfig::Mssql(ref mut m) => {
+                    match m.clone().with_credentials(&self.credentials) {
+                        Ok(resolved) => *m = resolved,
+                        Err(e) => errors.push((name.clone(), e)),
+                    }
+                }
                 #[cfg(feature = "postgres")]
                 ConnectionConfig::Postgres(_) => {}
             }

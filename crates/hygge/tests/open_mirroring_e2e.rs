@@ -389,6 +389,34 @@ async fn a_run_killed_at_each_step_of_a_publish_is_finished_by_the_next_run() {
     assert_eq!(ids_after, range(0..top));
     contiguous(&seqs, 1, "rebuild");
     assert_eq!(seqs.len(), (top as usize).div_ceil(40));
+
+    // A committed publish whose staged files were lost (deleted by hand): an incremental
+    // run cannot finish it and says so; a full_drop rebuilds the table without it.
+    write_parquet(&p.join("data/a/9.parquet"), &[ts_batch(top..top + 10)]);
+    let out = run_with(&p, &["go"], "om.committed=abort");
+    assert!(!out.status.success());
+    let staging = format!("{MIRROR}/Files/_hygge/a/staging");
+    for name in objects(&client, &staging).await.keys() {
+        client
+            .delete(&Key::from(format!("{staging}/{name}")))
+            .await
+            .unwrap();
+    }
+    let before = table_a(&client, "lost").await;
+    let out = p.run(&["go"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("is gone") && all.contains("--full-drop"),
+        "{all}"
+    );
+    assert_eq!(table_a(&client, "lost").await, before, "nothing changed");
+    let out = p.run(&["go", "--full-drop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (ids_after, seqs) = table_a(&client, "rebuilt").await;
+    assert_eq!(ids_after, range(0..top + 10));
+    contiguous(&seqs, 1, "rebuilt");
+    assert!(state_a(&client).await["pending"].is_null());
 }
 
 fn range(r: std::ops::Range<i64>) -> Vec<i64> {

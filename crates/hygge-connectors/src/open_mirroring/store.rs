@@ -396,13 +396,21 @@ impl Store for OpenMirroringStore {
                     p.run_id,
                     ctx.s.location.url_of(&table)
                 );
-                complete(&ctx, &self.s, &table, &hygge, &mut st)
-                    .await
-                    .map_err(|e| {
-                        BoxError::from(format!(
-                            "an earlier run committed files it did not finish publishing, and they cannot be published now: {e}"
-                        ))
-                    })?;
+                if let Err(e) = complete(&ctx, &self.s, &table, &hygge, &mut st).await {
+                    let rebuild = self.s.cloud.run_type(target.run_type, false) == RunType::FullDrop;
+                    if !rebuild {
+                        return Err(BoxError::from(format!(
+                            "an earlier run committed files it did not finish publishing, and they cannot be published now: {e}; a run with --full-drop rebuilds the table without them"
+                        )));
+                    }
+                    // This run rebuilds the whole table: the unfinished publish is dropped.
+                    tracing::warn!(
+                        "the unfinished publish cannot be completed ({e}); this full_drop rebuilds the table instead"
+                    );
+                    st = read_state(&ctx, &hygge).await?;
+                    st.doc.pending = None;
+                    put_state(&ctx, &hygge, &mut st).await?;
+                }
             }
             // Runs that never committed: their staging goes.
             let staging = format!("{hygge}/{STAGING}");
