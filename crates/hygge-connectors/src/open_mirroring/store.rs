@@ -413,10 +413,7 @@ impl Store for OpenMirroringStore {
                 }
             }
             // Runs that never committed: their staging goes.
-            let staging = format!("{hygge}/{STAGING}");
-            for (n, _) in ctx.list(&staging).await? {
-                ctx.delete(&Ctx::key(&staging, &n)).await?;
-            }
+            delete_all(&ctx, &format!("{hygge}/{STAGING}")).await?;
             Ok::<_, BoxError>(st)
         }
         .await;
@@ -440,11 +437,36 @@ impl Store for OpenMirroringStore {
     }
 }
 
+/// How each batch becomes the rows written: polish, then the landing zone's columns.
+struct Shape {
+    polish: Option<crate::polish::PolishPlan>,
+    columns: Columns,
+    /// The table folder's URL, for messages.
+    url: std::path::PathBuf,
+}
+
+impl Shape {
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch, crate::error::FileError> {
+        use crate::error::FileError;
+        let polished = match &self.polish {
+            Some(p) => p.apply(&batch).map_err(|source| FileError::Polish {
+                path: self.url.clone(),
+                source,
+            })?,
+            None => batch,
+        };
+        (self.columns.apply(&polished)).map_err(|e| FileError::Write {
+            path: self.url.clone(),
+            source: e.into(),
+        })
+    }
+}
+
 /// What `begin` settles.
 struct Run {
     rebuild: bool,
-    polish: Option<crate::polish::PolishPlan>,
-    columns: Columns,
+    /// Applied on the blocking pool with the encoding.
+    shape: Arc<Shape>,
     encoder: Option<Encoder>,
     /// The next sequence number.
     next: u64,
@@ -566,8 +588,11 @@ impl OmWriter {
         )?;
         Ok(Run {
             rebuild,
-            polish,
-            columns,
+            shape: Arc::new(Shape {
+                polish,
+                columns,
+                url: url.into(),
+            }),
             encoder: Some(encoder),
             next,
             meta,
@@ -768,17 +793,8 @@ impl StoreWriter for OmWriter {
     }
 
     async fn write(&mut self, batch: RecordBatch) -> Result<(), BoxError> {
-        let url = self.url();
-        let run = self.run()?;
-        let polished = match &run.polish {
-            Some(p) => p
-                .apply(&batch)
-                .map_err(|e| BoxError::from(format!("cannot write {url}: {e}")))?,
-            None => batch,
-        };
-        let rows = (run.columns.apply(&polished))
-            .map_err(|e| BoxError::from(format!("cannot write {url}: {e}")))?;
-        self.encode(move |e| e.write(&rows)).await
+        let shape = self.run()?.shape.clone();
+        self.encode(move |e| e.write(&shape.apply(batch)?)).await
     }
 
     fn staged_rows(&self) -> u64 {
