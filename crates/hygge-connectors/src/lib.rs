@@ -16,7 +16,8 @@
         feature = "azure",
         feature = "s3",
         feature = "gcs",
-        feature = "sqlite"
+        feature = "sqlite",
+        feature = "duckdb"
     )),
     allow(unused, unreachable_code)
 )]
@@ -26,6 +27,10 @@ pub mod cloud;
 pub mod common;
 pub mod connections;
 pub mod credentials;
+#[cfg(feature = "duckdb")]
+pub mod duckdb;
+#[cfg(any(feature = "sqlite", feature = "duckdb"))]
+pub mod embedded;
 pub mod error;
 pub mod files;
 pub mod format;

@@ -35,6 +35,8 @@ pub const HOME_TYPES: &[&str] = &[
     "mssql",
     #[cfg(feature = "sqlite")]
     "sqlite",
+    #[cfg(feature = "duckdb")]
+    "duckdb",
     #[cfg(feature = "azure")]
     "adls",
     #[cfg(feature = "azure")]
@@ -62,6 +64,8 @@ pub const STORE_TYPES: &[&str] = &[
     "gcs",
     #[cfg(feature = "sqlite")]
     "sqlite",
+    #[cfg(feature = "duckdb")]
+    "duckdb",
 ];
 /// Types known to hygge (the original's, and the roadmap's) but not in this build yet.
 pub const PLANNED_TYPES: &[&str] = &[
@@ -72,6 +76,7 @@ pub const PLANNED_TYPES: &[&str] = &[
     #[cfg(not(feature = "sqlite"))]
     "sqlite",
     "mysql",
+    #[cfg(not(feature = "duckdb"))]
     "duckdb",
     #[cfg(not(feature = "azure"))]
     "adls",
@@ -104,6 +109,9 @@ pub enum HomeConfig {
     /// A SQLite table or query.
     #[cfg(feature = "sqlite")]
     Sqlite(crate::sqlite::home::SqliteHomeConfig),
+    /// A DuckDB table or query.
+    #[cfg(feature = "duckdb")]
+    Duckdb(crate::duckdb::home::DuckdbHomeConfig),
     /// Files in Azure Data Lake Storage Gen2 / Blob Storage.
     #[cfg(feature = "azure")]
     Adls(crate::cloud::CloudHomeConfig<crate::cloud::AdlsStoreConfig>),
@@ -151,6 +159,9 @@ pub enum StoreConfig {
     /// A SQLite table.
     #[cfg(feature = "sqlite")]
     Sqlite(crate::sqlite::store::SqliteStoreConfig),
+    /// A DuckDB table.
+    #[cfg(feature = "duckdb")]
+    Duckdb(crate::duckdb::store::DuckdbStoreConfig),
 }
 
 pub use crate::connections::{ConnectionConfig, Connections};
@@ -225,6 +236,14 @@ pub static HOMES: &[Kind<HomeConfig>] = &[
         aliases: &[],
         keys: || crate::keys::field_names::<crate::sqlite::home::SqliteHomeConfig>().to_vec(),
         parse: |v| parse(v).map(HomeConfig::Sqlite),
+        remote: false,
+    },
+    #[cfg(feature = "duckdb")]
+    Kind {
+        name: "duckdb",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::duckdb::home::DuckdbHomeConfig>().to_vec(),
+        parse: |v| parse(v).map(HomeConfig::Duckdb),
         remote: false,
     },
     #[cfg(feature = "azure")]
@@ -339,6 +358,14 @@ pub static STORES: &[Kind<StoreConfig>] = &[
         aliases: &[],
         keys: || crate::keys::field_names::<crate::sqlite::store::SqliteStoreConfig>().to_vec(),
         parse: |v| parse(v).map(StoreConfig::Sqlite),
+        remote: false,
+    },
+    #[cfg(feature = "duckdb")]
+    Kind {
+        name: "duckdb",
+        aliases: &[],
+        keys: || crate::keys::field_names::<crate::duckdb::store::DuckdbStoreConfig>().to_vec(),
+        parse: |v| parse(v).map(StoreConfig::Duckdb),
         remote: false,
     },
 ];
@@ -481,6 +508,8 @@ enum HomeImpl {
     Mssql(crate::mssql::home::MssqlHome),
     #[cfg(feature = "sqlite")]
     Sqlite(crate::sqlite::home::SqliteHome),
+    #[cfg(feature = "duckdb")]
+    Duckdb(crate::duckdb::home::DuckdbHome),
 }
 
 /// A store ready to build, after validation.
@@ -502,6 +531,8 @@ enum StoreImpl {
     OpenMirroring(crate::open_mirroring::OpenMirroringStore),
     #[cfg(feature = "sqlite")]
     Sqlite(crate::sqlite::store::SqliteStore),
+    #[cfg(feature = "duckdb")]
+    Duckdb(crate::duckdb::store::DuckdbStore),
 }
 
 impl HomeConfig {
@@ -540,6 +571,13 @@ impl HomeConfig {
             HomeConfig::Sqlite(c) => {
                 crate::sqlite::home::validate(c).map(|(home, batch_size)| ValidHome {
                     home: HomeImpl::Sqlite(home),
+                    batch_size,
+                })
+            }
+            #[cfg(feature = "duckdb")]
+            HomeConfig::Duckdb(c) => {
+                crate::duckdb::home::validate(c).map(|(home, batch_size)| ValidHome {
+                    home: HomeImpl::Duckdb(home),
                     batch_size,
                 })
             }
@@ -684,6 +722,8 @@ impl ValidHome {
             HomeImpl::Mssql(h) => Arc::new(h.clone()),
             #[cfg(feature = "sqlite")]
             HomeImpl::Sqlite(h) => Arc::new(h.clone()),
+            #[cfg(feature = "duckdb")]
+            HomeImpl::Duckdb(h) => Arc::new(h.clone()),
         }
     }
 
@@ -697,6 +737,8 @@ impl ValidHome {
             HomeImpl::Mssql(_) => None,
             #[cfg(feature = "sqlite")]
             HomeImpl::Sqlite(_) => None,
+            #[cfg(feature = "duckdb")]
+            HomeImpl::Duckdb(_) => None,
         }
     }
 
@@ -718,6 +760,11 @@ impl ValidHome {
             HomeImpl::Sqlite(h) => {
                 use hygge_core::Home;
                 format!("sqlite {}", h.describe(entity))
+            }
+            #[cfg(feature = "duckdb")]
+            HomeImpl::Duckdb(h) => {
+                use hygge_core::Home;
+                format!("duckdb {}", h.describe(entity))
             }
         };
         format!("{what}, batch_size {}", self.batch_size)
@@ -790,6 +837,12 @@ impl StoreConfig {
             StoreConfig::Sqlite(c) => {
                 return Ok(ValidStore {
                     store: StoreImpl::Sqlite(crate::sqlite::store::validate(c)?),
+                });
+            }
+            #[cfg(feature = "duckdb")]
+            StoreConfig::Duckdb(c) => {
+                return Ok(ValidStore {
+                    store: StoreImpl::Duckdb(crate::duckdb::store::validate(c)?),
                 });
             }
             StoreConfig::Parquet(c) => ("parquet", LocalStoreConfig::from(c.clone())),
@@ -886,6 +939,8 @@ impl ValidStore {
             StoreImpl::OpenMirroring(s) => Arc::new(s.clone()),
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(s) => Arc::new(s.clone()),
+            #[cfg(feature = "duckdb")]
+            StoreImpl::Duckdb(s) => Arc::new(s.clone()),
         }
     }
 
@@ -904,6 +959,8 @@ impl ValidStore {
             StoreImpl::OpenMirroring(_) => None,
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(_) => None,
+            #[cfg(feature = "duckdb")]
+            StoreImpl::Duckdb(_) => None,
         }
     }
 
@@ -987,6 +1044,11 @@ impl ValidStore {
                 use hygge_core::Store;
                 format!("sqlite {}", s.describe(entity))
             }
+            #[cfg(feature = "duckdb")]
+            StoreImpl::Duckdb(s) => {
+                use hygge_core::Store;
+                format!("duckdb {}", s.describe(entity))
+            }
         }
     }
 
@@ -1005,6 +1067,8 @@ impl ValidStore {
             StoreImpl::OpenMirroring(s) => s.preview(entity, run_type),
             #[cfg(feature = "sqlite")]
             StoreImpl::Sqlite(s) => s.preview(entity, run_type),
+            #[cfg(feature = "duckdb")]
+            StoreImpl::Duckdb(s) => s.preview(entity, run_type),
         }
     }
 }

@@ -172,7 +172,7 @@ fn variables_expand_everywhere_with_defaults() {
 #[test]
 fn an_unknown_or_future_type_is_explained() {
     let p = project();
-    p.write("flows/f/flow.yml", "home:\n  type: parquett\n  path: data\nstore:\n  type: duckdb\n  table: x\nentities: [users]\n");
+    p.write("flows/f/flow.yml", "home:\n  type: parquett\n  path: data\nstore:\n  type: delta\n  path: x\nentities: [users]\n");
     let out = p.run(&["go"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -181,7 +181,7 @@ fn an_unknown_or_future_type_is_explained() {
         "{err}"
     );
     assert!(
-        err.contains("store type `duckdb` is not available in this version of hygge yet"),
+        err.contains("store type `delta` is not available in this version of hygge yet"),
         "{err}"
     );
 }

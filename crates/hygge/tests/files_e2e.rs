@@ -337,7 +337,7 @@ fn the_quickstart_example_runs() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("5 ok, 0 failed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("8 ok, 0 failed"), "{}", stdout(&out));
     assert_eq!(
         ids_named(
             &read_parquet_dir(&tmp.path().join("lake/shop/orders")),
@@ -350,6 +350,16 @@ fn the_quickstart_example_runs() {
         listing(&tmp.path().join("lake/events/clicks")),
         vec!["00000000000000000001.csv"]
     );
+    #[cfg(feature = "duckdb")]
+    {
+        let c = duckdb::Connection::open(tmp.path().join("lake/shop.duckdb")).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(DISTINCT order_id) FROM orders", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 5000);
+    }
 }
 
 fn ids_named(batches: &[arrow::record_batch::RecordBatch], col: &str) -> Vec<i64> {

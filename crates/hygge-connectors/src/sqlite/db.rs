@@ -8,9 +8,7 @@
 //! (SQLite's busy timeout), then fails with the table unchanged. The file is put in WAL
 //! mode, so readers never block a publish and a publish never blocks readers.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -73,61 +71,13 @@ pub fn open_ro(path: &Path) -> Result<Connection, String> {
     Ok(c)
 }
 
-/// The file's name as the locks know it (absolute, links resolved where it exists).
-pub fn key_path(path: &Path) -> PathBuf {
-    path.canonicalize()
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf())
-}
-
-static HELD: Mutex<BTreeSet<(PathBuf, String)>> = Mutex::new(BTreeSet::new());
-
-/// One writer per table of a file in this process: held from `open` until the writer
-/// finishes or is dropped. (Across processes, a publish checks that the table's
-/// checkpoint is still the one its run started from, so two processes cannot both load
-/// the same rows; see the store.)
-#[derive(Debug)]
-pub struct EntityLock {
-    key: (PathBuf, String),
-}
-
-impl EntityLock {
-    /// The lock on `table` of `path`, or `None` when another run of this process holds it.
-    pub fn try_take(path: &Path, table: &str) -> Option<EntityLock> {
-        let key = (key_path(path), table.to_string());
-        let taken = HELD
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone());
-        // (Built only when taken: a lock dropped here would release the other run's.)
-        taken.then(|| EntityLock { key })
-    }
-}
-
-impl Drop for EntityLock {
-    fn drop(&mut self) {
-        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-        held.remove(&self.key);
-    }
-}
+pub use crate::embedded::{EntityLock, key_path};
 
 /// Runs `f` on the blocking pool; a panic becomes an error.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        if e.is_panic() {
-            let p = e.into_panic();
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".into());
-            format!("the SQLite task panicked: {msg}")
-        } else {
-            "the SQLite task was cancelled".to_string()
-        }
-    })
+    crate::embedded::blocking("SQLite", f).await
 }
 
 #[cfg(test)]

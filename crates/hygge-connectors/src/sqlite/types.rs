@@ -25,7 +25,7 @@ use std::sync::Arc;
 use arrow::array::*;
 use arrow::buffer::NullBuffer;
 use arrow::compute::{CastOptions, cast, cast_with_options};
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, i256};
+use arrow::datatypes::{DataType, Field, Schema, i256};
 use rusqlite::types::{Value, ValueRef};
 
 /// The table, in each database file hygge writes, holding the Arrow field of each column
@@ -280,31 +280,7 @@ pub fn bind(f: &Field, a: &ArrayRef) -> Result<Bound, String> {
     })
 }
 
-/// An Arrow IPC stream of `schema` holding `column` as its one batch (or no batch).
-fn ipc_bytes(schema: &Arc<Schema>, column: Option<ArrayRef>) -> Result<Vec<u8>, String> {
-    let mut w = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema).map_err(err)?;
-    if let Some(c) = column {
-        let b = arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![c]).map_err(err)?;
-        w.write(&b).map_err(err)?;
-    }
-    w.finish().map_err(err)?;
-    w.into_inner().map_err(err)
-}
-
-/// The field as [`COLUMNS_TABLE`] keeps it: an Arrow IPC schema of that one field.
-pub fn field_bytes(f: &Field) -> Result<Vec<u8>, String> {
-    ipc_bytes(&Arc::new(Schema::new(vec![f.clone()])), None)
-}
-
-/// The field [`field_bytes`] wrote.
-pub fn field_from_bytes(b: &[u8]) -> Result<FieldRef, String> {
-    let r = arrow::ipc::reader::StreamReader::try_new(Cursor::new(b), None).map_err(err)?;
-    r.schema()
-        .fields()
-        .first()
-        .cloned()
-        .ok_or_else(|| "an empty field record".to_string())
-}
+pub use crate::embedded::{field_bytes, field_from_bytes, ipc_bytes};
 
 /// The Arrow type of a column SQLite declared `decl` (a table hygge did not write):
 /// `None` when undeclared (an expression; the values decide).

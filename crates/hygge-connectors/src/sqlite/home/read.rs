@@ -20,6 +20,8 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 use tokio::sync::mpsc;
 
+use crate::embedded::Msg;
+
 use crate::sql::Source;
 use crate::sqlite::db::{blocking, open_ro};
 use crate::sqlite::sql::{Sqlite, TableName, ident};
@@ -31,13 +33,6 @@ use crate::sqlite::types::{column, from_declared, from_value};
 pub struct SqliteHome {
     path: PathBuf,
     source: Source<Sqlite>,
-}
-
-enum Msg {
-    Schema(SchemaRef),
-    Batch(RecordBatch),
-    Failed(String),
-    Done,
 }
 
 impl SqliteHome {
@@ -291,7 +286,7 @@ impl Home for SqliteHome {
         let batch_size = req.batch_size.max(1);
         let (after, inclusive) = (req.after.clone(), req.after_inclusive);
         let label = self.label(&entity);
-        let (tx, mut rx) = mpsc::channel::<Msg>(1);
+        let (tx, rx) = mpsc::channel::<Msg>(1);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
@@ -305,23 +300,6 @@ impl Home for SqliteHome {
                 let _ = tx.blocking_send(Msg::Failed(e));
             }
         });
-        let schema = match rx.recv().await {
-            Some(Msg::Schema(s)) => s,
-            Some(Msg::Failed(e)) => return Err(format!("{label}: {e}").into()),
-            _ => return Err(format!("{label}: the reader ended without finishing").into()),
-        };
-        let stream = futures::stream::unfold(Some((rx, label)), |state| async move {
-            let (mut rx, label) = state?;
-            match rx.recv().await {
-                Some(Msg::Batch(b)) => Some((Ok(b), Some((rx, label)))),
-                Some(Msg::Done) => None,
-                Some(Msg::Failed(e)) => Some((Err(format!("{label}: {e}").into()), None)),
-                Some(Msg::Schema(_)) | None => Some((
-                    Err(format!("{label}: the reader ended without finishing").into()),
-                    None,
-                )),
-            }
-        });
-        Ok((schema, Box::pin(stream)))
+        crate::embedded::receive(rx, label).await
     }
 }
