@@ -791,6 +791,140 @@ fn kill_9_at_50_random_points_of_incremental_runs_postgres_store_loses_and_dupli
     );
 }
 
+/// A DuckDB project: a journal, and the flow's home and store.
+#[cfg(feature = "duckdb")]
+fn duck_project(home: &str, store: &str) -> Project {
+    let p = Project::new("name: exactly\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &flow_yml(home, store, ""));
+    p
+}
+
+/// A connection of the test's own (no hygge process holds the file between runs).
+#[cfg(feature = "duckdb")]
+fn duck(db: &Path) -> duckdb::Connection {
+    duckdb::Connection::open(db).unwrap()
+}
+
+/// Parquet home, DuckDB store (incremental: appends in one transaction per run).
+#[cfg(feature = "duckdb")]
+struct DuckStore {
+    p: Project,
+}
+
+#[cfg(feature = "duckdb")]
+impl Subject for DuckStore {
+    fn dir(&self) -> &Path {
+        self.p.path()
+    }
+    fn grow(&mut self, rows: &[(i64, i64)], pair: usize) {
+        write_parquet(
+            &self.p.join(&format!("data/t/part-{pair:04}.parquet")),
+            &[rows_batch(rows)],
+        );
+    }
+    fn destination(&self) -> Vec<i64> {
+        let db = self.p.join("w.duckdb");
+        if !db.exists() {
+            return vec![];
+        }
+        let c = duck(&db);
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if n == 0 {
+            return vec![];
+        }
+        let mut st = c.prepare("SELECT id FROM t ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+    fn checkpoint(&self) -> Option<serde_json::Value> {
+        let db = self.p.join("w.duckdb");
+        if !db.exists() {
+            return None;
+        }
+        // (No state table yet, or no row for `t`: no checkpoint.)
+        let text: Option<String> = duck(&db)
+            .query_row(
+                "SELECT checkpoint FROM _hygge_state WHERE table_name = 't'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        text.map(|t| serde_json::from_str(&t).unwrap())
+    }
+    fn points(&self) -> &'static [&'static str] {
+        &[
+            "flow.publish",
+            "duckdb.write",
+            "duckdb.publish",
+            "journal.append",
+        ]
+    }
+}
+
+/// DuckDB home (an integer watermark, compared in DuckDB), Parquet store.
+#[cfg(feature = "duckdb")]
+struct DuckHome {
+    p: Project,
+}
+
+#[cfg(feature = "duckdb")]
+impl Subject for DuckHome {
+    fn dir(&self) -> &Path {
+        self.p.path()
+    }
+    fn grow(&mut self, rows: &[(i64, i64)], _pair: usize) {
+        let c = duck(&self.p.join("src.duckdb"));
+        c.execute_batch("CREATE TABLE IF NOT EXISTS t (id BIGINT, w BIGINT)")
+            .unwrap();
+        let values: Vec<String> = rows.iter().map(|(id, w)| format!("({id}, {w})")).collect();
+        if !values.is_empty() {
+            c.execute_batch(&format!("INSERT INTO t VALUES {}", values.join(", ")))
+                .unwrap();
+        }
+    }
+    fn destination(&self) -> Vec<i64> {
+        ids(&read_parquet_dir(&self.p.join("lake/t")))
+    }
+    fn checkpoint(&self) -> Option<serde_json::Value> {
+        file_checkpoint(&self.p.join("lake/t"))
+    }
+    fn points(&self) -> &'static [&'static str] {
+        &[
+            "flow.publish",
+            "duckdb.home.batch",
+            "files.publish",
+            "journal.append",
+        ]
+    }
+}
+
+#[cfg(feature = "duckdb")]
+#[test]
+fn kill_9_at_50_random_points_of_incremental_runs_duckdb_store_loses_and_duplicates_nothing() {
+    let p = duck_project("data", "\n  type: duckdb\n  path: w.duckdb");
+    campaign("duckdb store", &mut DuckStore { p }, seed(2031));
+}
+
+#[cfg(feature = "duckdb")]
+#[test]
+fn kill_9_at_50_random_points_of_incremental_runs_duckdb_home_loses_and_duplicates_nothing() {
+    let p = duck_project(
+        "\n  type: duckdb\n  path: src.duckdb\n  batch_size: 7",
+        "lake",
+    );
+    let mut s = DuckHome { p };
+    s.grow(&[], 0);
+    campaign("duckdb home", &mut s, seed(2032));
+}
+
 // ---------------------------------------------------------------------------------------
 // kill -9 campaigns on the cloud stores (Azurite, moto: started by scripts/test.sh)
 // ---------------------------------------------------------------------------------------
