@@ -24,6 +24,25 @@ pub fn key_path(path: &Path) -> PathBuf {
 
 static HELD: Mutex<BTreeSet<(PathBuf, String)>> = Mutex::new(BTreeSet::new());
 
+/// Whether the database file `path`, missing, can be created: its nearest existing
+/// folder must be a writable folder.
+pub fn creatable(path: &Path) -> Result<(), String> {
+    let mut dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    while !dir.as_os_str().is_empty() && !dir.exists() {
+        dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let md = std::fs::metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !md.is_dir() || md.permissions().readonly() {
+        return Err(format!("{} is not a writable folder", dir.display()));
+    }
+    Ok(())
+}
+
 /// One writer per table of a file in this process: held from `open` until the writer
 /// finishes or is dropped. (Across processes, a publish checks that the table's
 /// checkpoint is still the one its run started from, so two processes cannot both load

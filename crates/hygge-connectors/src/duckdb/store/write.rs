@@ -17,7 +17,7 @@
 //! checkpoint are exactly as before. Publishes of one process to one file take turns
 //! (at most `lock_timeout`); the loads themselves run side by side.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use arrow::datatypes::{FieldRef, SchemaRef};
@@ -289,20 +289,7 @@ impl Store for DuckdbStore {
                     .map_err(sql_err)?;
                 return Ok(());
             }
-            let mut dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            while !dir.as_os_str().is_empty() && !dir.exists() {
-                dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-            }
-            let dir = if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            };
-            let md = std::fs::metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            if !md.is_dir() || md.permissions().readonly() {
-                return Err(format!("{} is not a writable folder", dir.display()));
-            }
-            Ok(())
+            crate::embedded::creatable(&path)
         })
         .await?
         .map_err(|e| format!("{label}: {e}").into())
