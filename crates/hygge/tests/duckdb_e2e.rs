@@ -294,7 +294,7 @@ fn an_incremental_duckdb_home_with_a_journal_loads_each_row_once() {
         let c = duck(&db);
         c.execute_batch(
             "CREATE SCHEMA app; CREATE TABLE app.ev AS SELECT i::BIGINT AS id, 'e' || i AS name, \
-             make_timestamp(1767225600000000 + i) AS at FROM range(0, 1000) t(i);",
+             make_timestamp(1767225600000000 + i) AS at, i % 2 = 0 AS flag FROM range(0, 1000) t(i);",
         )
         .unwrap();
     }
@@ -314,7 +314,7 @@ fn an_incremental_duckdb_home_with_a_journal_loads_each_row_once() {
     {
         let c = duck(&db);
         c.execute_batch(
-            "INSERT INTO app.ev SELECT i, 'e' || i, make_timestamp(1767225600000000 + i) FROM range(1000, 1500) t(i);",
+            "INSERT INTO app.ev SELECT i, 'e' || i, make_timestamp(1767225600000000 + i), i % 2 = 0 FROM range(1000, 1500) t(i);",
         )
         .unwrap();
     }

@@ -97,6 +97,30 @@ fn result_schema(c: &Connection, sql: &str) -> Result<SchemaRef, String> {
     bridge::schema_from_duck(&arrow.get_schema())
 }
 
+/// DuckDB's export as hygge hands it on: with `arrow_lossless_conversion` a `BOOLEAN`
+/// comes out as the `arrow.bool8` extension (8-bit integers); it is read as a boolean.
+fn readable(exported: &SchemaRef) -> SchemaRef {
+    let bool8 = |f: &arrow::datatypes::Field| {
+        f.data_type() == &DataType::Int8
+            && f.metadata().get("ARROW:extension:name").map(String::as_str) == Some("arrow.bool8")
+    };
+    if !exported.fields().iter().any(|f| bool8(f)) {
+        return exported.clone();
+    }
+    let fields: Vec<arrow::datatypes::Field> = exported
+        .fields()
+        .iter()
+        .map(|f| {
+            if bool8(f) {
+                arrow::datatypes::Field::new(f.name(), DataType::Boolean, f.is_nullable())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 /// The predicate and its value when DuckDB compares the watermark column exactly as Arrow
 /// does (integers; text, which DuckDB compares byte by byte); otherwise the engine alone
 /// filters.
@@ -160,6 +184,9 @@ fn read_all(
         if !fields.is_empty() && names == cols {
             schema = Arc::new(Schema::new(fields));
         }
+    }
+    if schema == exported {
+        schema = readable(&exported);
     }
     let restoring = schema != exported;
     let pushed = after.and_then(|(w, inclusive)| pushdown(w, inclusive, &schema));
