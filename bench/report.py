@@ -12,7 +12,9 @@ PostgreSQL results (bench_pg.py, mode `pg`) get one section per scenario, with t
 PostgreSQL server's CPU seconds and hygge's ratio to the fastest peer and to the raw
 single-stream psql COPY. Cloud results (bench_cloud.py, mode `cloud`) get one section: per
 target (Azurite, moto) the tools side by side with the emulator's CPU seconds, and hygge's
-peak RSS at two data sizes.
+peak RSS at two data sizes. DuckDB results (bench_duckdb.py, mode `duckdb`) get one section:
+per scenario (Parquet → DuckDB, DuckDB → Parquet) hygge and DuckDB side by side, with
+hygge's ratio to DuckDB.
 Uses only the standard library.
 """
 
@@ -501,13 +503,92 @@ def sqlite_section(result: dict, source: str) -> list[str]:
     return lines
 
 
+def duckdb_section(result: dict, source: str) -> list[str]:
+    v = result["versions"]
+    codec = result.get("compression", "snappy")
+    lines = [
+        f"## DuckDB: Parquet → DuckDB and DuckDB → Parquet, {result['scenarios'][0]['rows']:,} rows",
+        "",
+        "hygge against DuckDB itself (the Python `duckdb` package, the same DuckDB version as the one "
+        "built into hygge), on the generated zstd Parquet data set (4 entities, 8 columns). "
+        "**Parquet → DuckDB**: one fresh database file, a table per entity; hygge: Parquet home → "
+        "`type: duckdb` store (`table: \"{entity}\"`, `run_type: full_drop`), `--concurrency 4` (one "
+        "transaction per entity through DuckDB's appender); DuckDB: `CREATE TABLE \"<e>\" AS SELECT * "
+        "FROM read_parquet('<data>/<e>/*.parquet')` per entity in one process. **DuckDB → Parquet**: the "
+        "source is one DuckDB file built once (untimed) by DuckDB's CTAS from the same Parquet; hygge: "
+        f"`type: duckdb` home (`table: \"{{entity}}\"`, default batch_size) → `type: parquet` store, "
+        f"`compression: {codec}` (the store's default), one file per entity, concurrency 4; DuckDB: "
+        f"`COPY \"<e>\" TO '<out>/<e>.parquet' (FORMAT parquet, COMPRESSION {codec})` per entity in one "
+        "process on the source opened read-only. Both tools use their default threading. Each run is "
+        "one whole process (`/usr/bin/time`) on a deleted output (database file, or folder); it counts "
+        "only if it exits 0 and every entity's output has the input's rows and columns and the same "
+        "fingerprint of the values (sums and null counts, read back with DuckDB; the Parquet outputs' "
+        "rows and columns from their footers).",
+        "",
+        "Reproduce: `bash bench/run_duckdb.sh` (`ROWS`, `RUNS`, `SCENARIOS`: see `bench/README.md`).",
+        "",
+        *header(result, source),
+        f"- DuckDB inside hygge: {v.get('hygge_duckdb') or '?'}; peer: the `duckdb` package "
+        f"{v.get('duckdb') or '?'} (venv `bench/.venv-duckdb`)",
+        "",
+    ]
+    for sc in result["scenarios"]:
+        stats = summarize(sc)
+        h, peer = stats.get("hygge"), stats.get("duckdb")
+        out_label = "database MiB" if sc.get("name") == "load" else "out MiB"
+        lines += [
+            f"### {sc['title']}",
+            "",
+            f"| tool | ok runs | median wall s | min–max s | rows/s | ratio to DuckDB (time) | peak RSS MiB "
+            f"| CPU s (user+sys) | {out_label} |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for tool, s in stats.items():
+            if s["ok"] == 0:
+                lines.append(f"| {tool} | 0/{s['runs']} | FAILED | | | | | | |")
+                continue
+            ratio = f"{s['wall'] / peer['wall']:.2f}" if peer and peer["ok"] else "–"
+            lines.append(
+                f"| {tool} | {s['ok']}/{s['runs']} | {s['wall']:.2f} | {s['wall_min']:.2f}–{s['wall_max']:.2f} "
+                f"| {s['rows_s']:,.0f} | {ratio} | {mib(s['rss_mib'])} | {s['cpu_s']:.1f} | {mib(s['out_mib'])} |"
+            )
+        lines.append("")
+        if h and h["ok"] and peer and peer["ok"]:
+            lines.append(
+                f"**{sc['title']}: hygge / DuckDB: {h['wall'] / peer['wall']:.2f}× the time, "
+                f"{h['rss_mib'] / peer['rss_mib']:.2f}× the peak RSS, {h['cpu_s'] / peer['cpu_s']:.2f}× the CPU.**"
+            )
+            lines.append("")
+        types = {t: s["types"] for t, s in stats.items() if s.get("types")}
+        if types:
+            for tool, ts in types.items():
+                lines.append(f"- {tool} output types: " + ", ".join(f"`{c}` {t}" for c, t in ts.items()))
+            ht, pt = types.get("hygge"), types.get("duckdb")
+            if ht and pt and ht != pt:
+                lines.append(
+                    "- **output types differ**: "
+                    + ", ".join(f"`{c}` hygge {ht.get(c)} / DuckDB {pt.get(c)}"
+                                for c in dict.fromkeys([*pt, *ht]) if ht.get(c) != pt.get(c))
+                )
+            lines.append("")
+        fl = failures(stats)
+        if fl:
+            lines += [*fl, ""]
+    lines += [
+        "Time ratio < 1: hygge is faster. CPU s = user + system of the measured process.",
+        "",
+    ]
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="*", help="result files (default: newest compare, scale, pg and cloud)")
+    p.add_argument("files", nargs="*", help="result files (default: newest compare, scale, pg, cloud, sqlite and duckdb)")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     a = p.parse_args()
     files = a.files or [
-        f for f in (newest("compare"), newest("scale"), newest("pg"), newest("cloud"), newest("sqlite")) if f
+        f for f in (newest("compare"), newest("scale"), newest("pg"), newest("cloud"), newest("sqlite"),
+                   newest("duckdb")) if f
     ]
     if not files:
         raise SystemExit("no results in bench/results/: run bash bench/run.sh first")
@@ -515,7 +596,7 @@ def main() -> None:
     lines = [
         "# hygge benchmark results",
         "",
-        f"Written {now} by `bench/report.py`. Produced by `bash bench/run.sh`, `run_pg.sh`, `run_cloud.sh` and `run_sqlite.sh` (see `bench/README.md`).",
+        f"Written {now} by `bench/report.py`. Produced by `bash bench/run.sh`, `run_pg.sh`, `run_cloud.sh`, `run_sqlite.sh` and `run_duckdb.sh` (see `bench/README.md`).",
         "Timings compare tools only within one invocation: the ratios are the result, the absolute",
         "seconds depend on the machine and on what else it was doing.",
         "",
@@ -531,6 +612,8 @@ def main() -> None:
             lines += cloud_section(result, path)
         elif result["mode"] == "sqlite":
             lines += sqlite_section(result, path)
+        elif result["mode"] == "duckdb":
+            lines += duckdb_section(result, path)
         else:
             lines += compare_section(result, path)
     with open(a.out, "w") as f:
