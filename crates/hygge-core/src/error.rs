@@ -21,6 +21,9 @@ pub enum Error {
     /// A batch did not match the schema the home announced.
     #[error("home produced a batch whose schema differs from the one it announced: {0}")]
     SchemaMismatch(String),
+    /// The source's schema changed in a way the entity's `schema` mode refuses.
+    #[error("schema drift: {0}")]
+    SchemaDrift(String),
     /// Rows read and rows written differ.
     #[error("reconciliation failed: {0}")]
     Reconciliation(String),

@@ -74,6 +74,9 @@ pub struct FlowSpec {
     /// The watermark column (tracked: its maximum over what was written is reported and
     /// committed), and where the previous run left off.
     pub watermark: Option<WatermarkSpec>,
+    /// What to do when the source's schema differs from the entity's baseline (checked
+    /// once the home has given its schema, before anything is written).
+    pub schema: Option<crate::schema::SchemaPolicy>,
 }
 
 impl FlowSpec {
@@ -103,6 +106,7 @@ impl FlowSpec {
             watermark: None,
             committed: None,
             journal_error: None,
+            schema: None,
         }
     }
 }
@@ -130,6 +134,8 @@ type Reached = Option<(Watermark, Option<BoundaryKeys>)>;
 #[derive(Default)]
 struct Progress {
     rows_read: u64,
+    /// The source's schema this run wrote (for the journal's snapshot).
+    schema: Option<arrow::datatypes::SchemaRef>,
     reached: Reached,
     committed: Option<Checkpoint>,
     publish: Option<Publish>,
@@ -199,6 +205,7 @@ pub async fn run_flow_in_slot(
             error: None,
             committed: None,
             journal_error: None,
+            schema: progress.schema.clone(),
             rows_written: written.rows,
             bytes: written.bytes,
             outputs: written.outputs,
@@ -479,6 +486,14 @@ impl Stage<'_> {
                 (schema, Box::pin(s.map(|r| r.map(Item::Rows))))
             }
         };
+        if let Some(policy) = &spec.schema {
+            match policy.check(&schema) {
+                crate::schema::Verdict::Same => {}
+                crate::schema::Verdict::Goes(m) => tracing::warn!("{}: {m}", spec.name),
+                crate::schema::Verdict::Fails(m) => return Err(Error::SchemaDrift(m)),
+            }
+        }
+        progress.schema = Some(schema.clone());
         writer
             .begin(schema.clone(), self.publish)
             .await

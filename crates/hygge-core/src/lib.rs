@@ -17,6 +17,7 @@ pub mod home;
 pub mod progress;
 pub mod reader;
 pub mod report;
+pub mod schema;
 pub mod store;
 pub mod watermark;
 

@@ -71,6 +71,9 @@ pub struct FlowReport {
     /// Set by the CLI when the run published but its journal entry could not be written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
+    /// The source's schema the run wrote (the journal keeps it as the entity's snapshot).
+    #[serde(skip)]
+    pub schema: Option<arrow::datatypes::SchemaRef>,
 }
 
 /// Where an incremental run left off: the maximum of the watermark column over every row

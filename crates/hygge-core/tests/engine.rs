@@ -27,6 +27,7 @@ fn spec(entity: &str, queue_size: usize) -> FlowSpec {
         timeout: None,
         reconcile_strict: true,
         watermark: None,
+        schema: None,
     }
 }
 

@@ -102,6 +102,7 @@ fn spec() -> FlowSpec {
         timeout: None,
         reconcile_strict: true,
         watermark: None,
+        schema: None,
     }
 }
 

@@ -159,6 +159,9 @@ pub struct JournalEntry {
     /// equals the watermark (a JSON array of strings), so the next run can read `>=` and
     /// skip exactly those.
     pub watermark_boundary_keys: Option<String>,
+    /// The source's schema the run wrote (successful runs): the entity's snapshot, a JSON
+    /// list of `{name, type, nullable}` (see `hygge_core::schema::to_json`).
+    pub arrow_schema: Option<String>,
 }
 
 /// What went wrong with a journal; every message names the file (or object URL) and what
@@ -707,7 +710,7 @@ fn finish_key(s: &str) -> Option<chrono::NaiveDateTime> {
     None
 }
 
-/// The schema hygge writes: the original's 18 columns in its order, then hygge's 5.
+/// The schema hygge writes: the original's 18 columns in its order, then hygge's 7.
 pub fn schema() -> SchemaRef {
     let s = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     let i = |name: &str, nullable: bool| Field::new(name, DataType::Int64, nullable);
@@ -736,6 +739,7 @@ pub fn schema() -> SchemaRef {
         s("watermark_arrow_type", true),
         s("watermark_exact", true),
         s("watermark_boundary_keys", true),
+        s("arrow_schema", true),
     ]))
 }
 
@@ -785,6 +789,7 @@ pub(crate) fn to_batch(entries: &[JournalEntry]) -> Result<RecordBatch, arrow::e
         opt(|e| e.watermark_arrow_type.as_deref()),
         opt(|e| e.watermark_exact.as_deref()),
         opt(|e| e.watermark_boundary_keys.as_deref()),
+        opt(|e| e.arrow_schema.as_deref()),
     ];
     RecordBatch::try_new(schema(), columns)
 }
@@ -929,6 +934,7 @@ fn read_entries_unguarded<R: ChunkReader + 'static>(
         let watermark_arrow_type = s("watermark_arrow_type")?;
         let watermark_exact = s("watermark_exact")?;
         let watermark_boundary_keys = s("watermark_boundary_keys")?;
+        let arrow_schema = s("arrow_schema")?;
 
         let req = |c: &Option<StringArray>, row| opt_str(c, row).unwrap_or_default();
         for row in 0..batch.num_rows() {
@@ -960,6 +966,7 @@ fn read_entries_unguarded<R: ChunkReader + 'static>(
                 watermark_arrow_type: opt_str(&watermark_arrow_type, row),
                 watermark_exact: opt_str(&watermark_exact, row),
                 watermark_boundary_keys: opt_str(&watermark_boundary_keys, row),
+                arrow_schema: opt_str(&arrow_schema, row),
             });
         }
     }

@@ -51,6 +51,10 @@ pub struct EntityPlan {
     pub reconcile_strict: bool,
     /// `--full-drop`: a full reload, replacing even where `if_exists: append` is set.
     pub reload: bool,
+    /// `schema: {mode}` (default `warn`).
+    pub schema_mode: hygge_core::schema::SchemaMode,
+    /// `schema: {expected_schema_path}`: the expected schema and the file it came from.
+    pub expected_schema: Option<(arrow::datatypes::SchemaRef, String)>,
     /// Where the original (and hygge before checkpoints) kept the journal of a flow without
     /// entities: inside its store folder. Read when the journal has no entry for it.
     pub journal_legacy: Option<PathBuf>,
@@ -64,6 +68,7 @@ impl EntityPlan {
         position: Option<hygge_core::Position>,
         run_type: RunType,
         reload: bool,
+        last_schema: Option<arrow::datatypes::SchemaRef>,
     ) -> FlowJob {
         FlowJob {
             spec: FlowSpec {
@@ -83,11 +88,54 @@ impl EntityPlan {
                     inclusive: w.boundary != Some(crate::config::model::Boundary::Strict),
                     start: position,
                 }),
+                schema: Some(self.schema_policy(run_type, reload, last_schema)),
             },
             home: self.home.build(),
             store: self.store.build(),
         }
     }
+}
+
+impl EntityPlan {
+    /// The run's schema policy: against `expected_schema_path` when set, else against the
+    /// last run's snapshot (`last`) — except for a run that replaces the destination, which
+    /// takes the new schema whatever it is (only `expected_schema_path` still applies).
+    pub fn schema_policy(
+        &self,
+        run_type: RunType,
+        reload: bool,
+        last: Option<arrow::datatypes::SchemaRef>,
+    ) -> hygge_core::schema::SchemaPolicy {
+        let replaces = run_type == RunType::FullDrop || reload;
+        let (baseline, baseline_from) = match &self.expected_schema {
+            Some((s, path)) => (Some(s.clone()), format!("expected_schema_path {path}")),
+            None if replaces => (None, String::new()),
+            None => (
+                last,
+                "the last run's schema (the journal's snapshot)".to_string(),
+            ),
+        };
+        hygge_core::schema::SchemaPolicy {
+            mode: self.schema_mode,
+            baseline,
+            baseline_from,
+        }
+    }
+}
+
+/// Reads `expected_schema_path` (JSON or YAML, relative to the project).
+fn expected_schema(
+    project: &Project,
+    path: &str,
+) -> Result<(arrow::datatypes::SchemaRef, String), String> {
+    let full = project.root.join(path);
+    let text = std::fs::read_to_string(&full)
+        .map_err(|e| format!("expected_schema_path: cannot read {}: {e}", full.display()))?;
+    let tree = hygge_connectors::tree::parse(&text, &full)
+        .map_err(|(_, m)| format!("expected_schema_path: {}: {m}", full.display()))?;
+    let schema = hygge_core::schema::from_json(&tree.to_json())
+        .map_err(|m| format!("expected_schema_path: {}: {m}", full.display()))?;
+    Ok((std::sync::Arc::new(schema), path.to_string()))
 }
 
 /// Overrides from the command line.
@@ -169,6 +217,15 @@ fn plan_entity(
         .ok()
         .map(JournalAt::Folder)
     });
+    let schema_cfg = settings.schema.clone().unwrap_or_default();
+    let expected = schema_cfg.expected_schema_path.as_deref().and_then(|path| {
+        expected_schema(project, path)
+            .map_err(|msg| {
+                let loc = c.get("schema").map_or(&c.loc, |n| n.key_or_value_loc());
+                diags.error(loc, "schema", msg);
+            })
+            .ok()
+    });
     if run_type == RunType::Incremental && settings.watermark.is_some() && journal_cfg.is_none() {
         no_journal_for_watermark(e, diags);
     }
@@ -198,6 +255,10 @@ fn plan_entity(
         journal,
         reconcile_strict: settings.reconcile != Some(crate::config::model::Reconcile::Warn),
         reload: overrides.run_type == Some(RunType::FullDrop),
+        schema_mode: schema_cfg
+            .mode
+            .unwrap_or(hygge_core::schema::SchemaMode::Warn),
+        expected_schema: expected,
         journal_legacy: journal_cfg.and_then(|j| legacy_journal_dir(j, e, store_path.as_deref())),
     })
 }

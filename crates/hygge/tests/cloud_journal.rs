@@ -256,6 +256,7 @@ fn entry(id: &str, entity: &str) -> JournalEntry {
         watermark_arrow_type: Some("Int64".into()),
         watermark_exact: Some(id.into()),
         watermark_boundary_keys: None,
+        arrow_schema: None,
     }
 }
 

@@ -49,6 +49,7 @@ fn entry(id: &str, flow: &str, entity: &str, finish: &str, status: &str) -> Jour
         watermark_arrow_type: Some(r#"Timestamp(Microsecond, Some("UTC"))"#.to_string()),
         watermark_exact: Some(format!("wm-{id}-exact")),
         watermark_boundary_keys: Some(format!("[\"{id}\"]")),
+        arrow_schema: None,
     }
 }
 
@@ -470,6 +471,7 @@ fn the_file_is_plain_parquet_with_the_documented_columns() {
         ("watermark_arrow_type", S),
         ("watermark_exact", S),
         ("watermark_boundary_keys", S),
+        ("arrow_schema", S),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t))

@@ -136,7 +136,7 @@ fn check_connections(project: &Project, runtime: &Runtime, diags: &Diagnostics, 
 /// fix it.
 async fn check_entities(plans: &[EntityPlan], tally: &mut Tally) {
     for p in plans {
-        let job = p.job(None, p.run_type, false);
+        let job = p.job(None, p.run_type, false, None);
         let home = job.home.check(&p.entity).await;
         let store = p.store.check(&p.entity, &p.name).await;
         let home_waits = home.as_ref().err().is_some_and(data_not_there_yet);

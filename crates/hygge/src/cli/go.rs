@@ -97,7 +97,10 @@ fn starts(plans: &[EntityPlan]) -> Result<Vec<Start>, CliError> {
     plans
         .iter()
         .map(|p| {
-            super::incremental::start(p, &mut journals).map_err(|m| CliError::Journal(vec![m]))
+            let mut s = super::incremental::start(p, &mut journals)
+                .map_err(|m| CliError::Journal(vec![m]))?;
+            s.schema = super::incremental::last_schema(p, &mut journals);
+            Ok(s)
         })
         .collect()
 }
@@ -120,7 +123,7 @@ async fn run_flows(
     let jobs = plans
         .iter()
         .zip(starts)
-        .map(|(p, s)| p.job(s.position.clone(), s.run_type, s.reload))
+        .map(|(p, s)| p.job(s.position.clone(), s.run_type, s.reload, s.schema.clone()))
         .collect();
     let runs: Vec<(EntityPlan, RunType)> = plans
         .iter()

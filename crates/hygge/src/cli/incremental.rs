@@ -41,6 +41,34 @@ pub struct Start {
     pub reload: bool,
     /// Why, for `--dry-run` and logs.
     pub note: String,
+    /// The schema the entity's last successful run wrote (the journal's snapshot), the
+    /// baseline of its schema drift check.
+    pub schema: Option<arrow::datatypes::SchemaRef>,
+}
+
+/// The schema the last successful run of `p` wrote, from its journal (`None` without a
+/// journal or a snapshot; a snapshot that cannot be read is logged and left out).
+pub fn last_schema(p: &EntityPlan, journals: &mut Journals) -> Option<arrow::datatypes::SchemaRef> {
+    let dir = p.journal.as_ref()?;
+    let entries = journals.read(dir).ok()?;
+    let text = entries
+        .iter()
+        .rev()
+        .filter(|e| e.flow == p.flow && e.entity == p.entity && e.status == "success")
+        .find_map(|e| e.arrow_schema.as_deref())?;
+    let parsed = serde_json::from_str(text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| hygge_core::schema::from_json(&v));
+    match parsed {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            tracing::warn!(
+                "{}: the journal's schema snapshot cannot be read ({e}); no drift check this run",
+                p.name
+            );
+            None
+        }
+    }
 }
 
 /// The start of every incremental entity with a watermark and a journal; errors (an
@@ -52,6 +80,7 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
         run_type: p.run_type,
         reload: p.reload,
         note: note.to_string(),
+        schema: None,
     };
     let (Some(wm), Some(dir)) = (&p.watermark, &p.journal) else {
         return Ok(plain(""));
@@ -95,6 +124,7 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
             run_type: RunType::FullDrop,
             reload: true,
             note,
+            schema: None,
         });
     }
     let after = stored(&wm.watermark_column, &last).map_err(|e| {
@@ -132,6 +162,7 @@ pub fn start(p: &EntityPlan, journals: &mut Journals) -> Result<Start, String> {
         position: Some(Position { after, boundary }),
         run_type: p.run_type,
         reload: p.reload,
+        schema: None,
     })
 }
 
@@ -254,6 +285,11 @@ impl JournalObserver {
             watermark_boundary_keys: wm
                 .filter(|w| w.boundary_rows == Some(w.boundary_keys.len() as u64))
                 .map(|w| serde_json::to_string(&w.boundary_keys).expect("strings serialise")),
+            arrow_schema: r
+                .schema
+                .as_ref()
+                .filter(|_| r.status != FlowStatus::Failed)
+                .map(|s| hygge_core::schema::to_json(s)),
         };
         // The runs that published before this one, newest first: the journal records those
         // it lacks (each of them died, or could not write the journal, after publishing).
@@ -404,6 +440,7 @@ impl JournalObserver {
                 .and_then(|w| w.boundary.as_ref())
                 .and_then(|b| b.keys.as_ref())
                 .map(|k| serde_json::to_string(k).expect("strings serialise")),
+            arrow_schema: None,
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct JournalArgs {
     /// out of `journal.parquet` to keep it small), not only the recent runs.
     #[arg(long)]
     pub all: bool,
+    /// Show each entity's schema history instead: the columns of its first snapshot, then
+    /// what changed run by run (newest first).
+    #[arg(long)]
+    pub schema: bool,
 }
 
 /// Prints each selected entity's recent runs; the journals that cannot be read are named
@@ -32,10 +36,12 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> Result<Outcome, CliError> {
         super::go::select(plans, &args.flows, &args.entities).map_err(CliError::CommandLine)?;
     let mut journals = Journals::default();
     let mut unreadable = Vec::new();
-    println!(
-        "{:<32} {:<8} {:<12} {:>12} {:>9}  {:<26} watermark",
-        "entity", "status", "run type", "rows", "seconds", "finished"
-    );
+    if !args.schema {
+        println!(
+            "{:<32} {:<8} {:<12} {:>12} {:>9}  {:<26} watermark",
+            "entity", "status", "run type", "rows", "seconds", "finished"
+        );
+    }
     for p in &plans {
         let Some(dir) = &p.journal else {
             println!("{:<32} (no journal configured)", p.name);
@@ -49,6 +55,7 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> Result<Outcome, CliError> {
             journals.read(dir)
         };
         match entries {
+            Ok(entries) if args.schema => print_schemas(p, entries, args.last),
             Ok(entries) => print_runs(p, entries, args.last),
             Err(e) => unreadable.push(format!("{}: {e}", p.name)),
         }
@@ -57,6 +64,47 @@ pub fn run(cli: &Cli, args: &JournalArgs) -> Result<Outcome, CliError> {
         Ok(Outcome::Succeeded)
     } else {
         Err(CliError::Journal(unreadable))
+    }
+}
+
+/// The entity's schema snapshots (successful runs), newest first: what changed from the
+/// snapshot before, and the whole first one.
+fn print_schemas(p: &EntityPlan, entries: &[JournalEntry], last: usize) {
+    use hygge_core::schema::{diff, from_json, table};
+    let snaps: Vec<(String, arrow::datatypes::Schema)> = entries
+        .iter()
+        .filter(|e| e.flow == p.flow && e.entity == p.entity && e.status == "success")
+        .filter_map(|e| {
+            let v = serde_json::from_str(e.arrow_schema.as_deref()?).ok()?;
+            Some((
+                e.finish_time.chars().take(26).collect(),
+                from_json(&v).ok()?,
+            ))
+        })
+        .collect();
+    println!("{}", p.name);
+    if snaps.is_empty() {
+        println!("  (no schema snapshot yet)");
+    }
+    for i in (0..snaps.len()).rev().take(last) {
+        let (at, schema) = &snaps[i];
+        if i == 0 {
+            println!("  {at}  first snapshot, {} columns:", schema.fields().len());
+            for f in schema.fields() {
+                let null = if f.is_nullable() { "" } else { " not null" };
+                println!("    {}  {}{null}", f.name(), f.data_type());
+            }
+            continue;
+        }
+        let changes = diff(&snaps[i - 1].1, schema);
+        if changes.is_empty() {
+            println!("  {at}  unchanged ({} columns)", schema.fields().len());
+        } else {
+            println!("  {at}  {} change(s):", changes.len());
+            for line in table(&changes).lines() {
+                println!("  {line}");
+            }
+        }
     }
 }
 

@@ -124,6 +124,21 @@ pub enum Reconcile {
     Warn,
 }
 
+/// `schema:` of a flow, its `defaults` or an entity: what a run does when the source's
+/// schema differs from the last run's snapshot (or from `expected_schema_path`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// `strict`, `warn` (default) or `adapt`.
+    #[serde(default)]
+    pub mode: Option<hygge_core::schema::SchemaMode>,
+    /// A JSON or YAML file (relative to the project) with the expected columns
+    /// (`columns: [{name, type, nullable}]`); the source is checked against it instead of
+    /// the last run's snapshot.
+    #[serde(default)]
+    pub expected_schema_path: Option<String>,
+}
+
 /// How rows at the stored watermark are treated.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -164,6 +179,9 @@ pub struct EntitySettings {
     /// `warn` and publish.
     #[serde(default)]
     pub reconcile: Option<Reconcile>,
+    /// Schema drift: `{mode: strict | warn | adapt, expected_schema_path}`.
+    #[serde(default)]
+    pub schema: Option<SchemaConfig>,
     /// Passed through.
     #[serde(default)]
     pub options: Option<serde_json::Map<String, serde_json::Value>>,

@@ -1,0 +1,185 @@
+//! Schema drift through the real binary (Parquet home -> Parquet store, a journal): each
+//! successful run snapshots the source's schema in the journal; the next incremental run
+//! compares the source with it and, by `schema: {mode}`, fails before writing (`strict`),
+//! goes on saying what changed (`warn`, the default), or goes on only for changes nothing
+//! is lost by (`adapt`). A full_drop takes the new schema; `expected_schema_path` checks
+//! against a committed schema instead; `hygge journal --schema` shows the history.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use common::*;
+
+/// `id`, `name` and, with `extra`, a Boolean column `extra`; `id` as Int32 with `narrow`.
+fn rows(start: i64, n: usize, extra: bool, narrow: bool) -> RecordBatch {
+    let ids: Vec<i64> = (start..start + n as i64).collect();
+    let mut fields = vec![
+        Field::new(
+            "id",
+            if narrow {
+                DataType::Int32
+            } else {
+                DataType::Int64
+            },
+            false,
+        ),
+        Field::new("name", DataType::Utf8, true),
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
+        if narrow {
+            Arc::new(Int32Array::from_iter_values(ids.iter().map(|i| *i as i32)))
+        } else {
+            Arc::new(Int64Array::from(ids.clone()))
+        },
+        Arc::new(StringArray::from_iter_values(
+            ids.iter().map(|i| format!("n{i}")),
+        )),
+    ];
+    if extra {
+        fields.push(Field::new("extra", DataType::Boolean, true));
+        cols.push(Arc::new(BooleanArray::from_iter(
+            ids.iter().map(|i| Some(i % 2 == 0)),
+        )));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+}
+
+fn flow(mode: Option<&str>, run_type: &str) -> String {
+    let schema = mode.map_or(String::new(), |m| format!("schema:\n  mode: {m}\n"));
+    format!(
+        "home: data\nstore:\n  type: parquet\n  path: lake\nrun_type: {run_type}\n{schema}entities: [t]\n"
+    )
+}
+
+/// Replaces the source's files with one file of `batch`.
+fn source(p: &Project, name: &str, batch: &RecordBatch) {
+    let _ = std::fs::remove_dir_all(p.join("data/t"));
+    write_parquet(
+        &p.join(&format!("data/t/{name}.parquet")),
+        std::slice::from_ref(batch),
+    );
+}
+
+fn lake_rows(p: &Project) -> usize {
+    read_parquet_dir(&p.join("lake/t"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum()
+}
+
+#[test]
+fn each_mode_meets_an_added_a_narrowed_and_a_committed_schema() {
+    let p = Project::new("name: drift\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &flow(None, "incremental"));
+    source(&p, "p1", &rows(0, 10, false, false));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A column added. strict: the entity fails before writing, saying what changed.
+    source(&p, "p2", &rows(10, 5, true, false));
+    p.write("flows/f/flow.yml", &flow(Some("strict"), "incremental"));
+    let (out, report) = p.go_json(&[]);
+    assert!(!out.status.success());
+    let err = report["report"]["flows"][0]["error"].as_str().unwrap();
+    assert_eq!(
+        err,
+        "schema drift: the source's schema differs from the last run's schema (the journal's snapshot) (1 change; schema mode strict); nothing was written:\n  column  change  detail\n  extra   added   Boolean\nSet `schema: {mode: adapt}` to take additive changes, or update the expected schema"
+    );
+    assert_eq!(lake_rows(&p), 10, "nothing written");
+
+    // warn (the default): goes on, saying so.
+    p.write("flows/f/flow.yml", &flow(None, "incremental"));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("the source's schema differs from the last run's schema (the journal's snapshot) (1 change; schema mode warn):"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(lake_rows(&p), 15);
+
+    // The snapshot moved on: the same schema again is no change, under strict.
+    source(&p, "p3", &rows(15, 5, true, false));
+    p.write("flows/f/flow.yml", &flow(Some("strict"), "incremental"));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(lake_rows(&p), 20);
+
+    // id narrowed to Int32 and `extra` dropped: adapt refuses both, naming them.
+    source(&p, "p4", &rows(20, 5, false, true));
+    p.write("flows/f/flow.yml", &flow(Some("adapt"), "incremental"));
+    let (out, report) = p.go_json(&[]);
+    assert!(!out.status.success());
+    let err = report["report"]["flows"][0]["error"].as_str().unwrap();
+    assert_eq!(
+        err,
+        "schema drift: the source's schema differs from the last run's schema (the journal's snapshot) (2 changes; schema mode adapt); adapt never drops, renames, narrows or changes a column, so nothing was written:\n  column  change        detail\n  id      type changed  Int64 -> Int32\n  extra   removed       Boolean\nRun with --full-drop to replace the destination with the new schema"
+    );
+    assert_eq!(lake_rows(&p), 20);
+
+    // A full reload takes the new schema, and records it.
+    let out = p.run(&["go", "--full-drop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(lake_rows(&p), 5);
+
+    // adapt takes an added column.
+    source(&p, "p5", &rows(25, 5, true, true));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("adapting:"), "{}", text(&out));
+
+    // The history, newest first.
+    let out = p.run(&["journal", "--schema", "--entity", "f.t", "-n", "10"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("first snapshot, 2 columns:\n    id  Int64 not null\n    name  Utf8"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  1 change(s):\n    column  change  detail\n    extra   added   Boolean\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "\n    id      type changed  Int64 -> Int32\n    extra   removed       Boolean\n"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("  unchanged (3 columns)"), "{shown}");
+
+    // expected_schema_path: the source is checked against the committed schema.
+    p.write(
+        "schemas/t.yml",
+        "columns:\n  - {name: id, type: Int32, nullable: false}\n  - {name: name, type: Utf8}\n",
+    );
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: parquet\n  path: lake\nrun_type: incremental\nschema:\n  mode: strict\n  expected_schema_path: schemas/t.yml\nentities: [t]\n",
+    );
+    source(&p, "p6", &rows(30, 5, true, true));
+    let (out, report) = p.go_json(&[]);
+    assert!(!out.status.success());
+    let err = report["report"]["flows"][0]["error"].as_str().unwrap();
+    assert!(
+        err.starts_with("schema drift: the source's schema differs from expected_schema_path schemas/t.yml (1 change; schema mode strict)"),
+        "{err}"
+    );
+    source(&p, "p7", &rows(35, 5, false, true));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A bad expected schema is a configuration error naming the file and the column.
+    p.write("schemas/t.yml", "columns:\n  - {name: id, type: Integer}\n");
+    let out = p.run(&["go"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("column `id`: `Integer` is not an Arrow type"),
+        "{}",
+        text(&out)
+    );
+}
