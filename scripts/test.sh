@@ -70,16 +70,20 @@ ensure_pysqlbridge() {
 ensure_pysqlbridge
 
 # Polars (PyPI), the original hygge's CSV/NDJSON reader: the reference of the differential
-# tests (crates/hygge/tests/polars_differential.rs). A venv of its own (kept between runs);
-# the tests find its python through HYGGE_POLARS_PYTHON and fail (never skip) without it.
+# tests (crates/hygge/tests/polars_differential.rs); with pyarrow and DuckDB, the readers
+# the schema drift test reads an evolved Parquet folder with (schema_drift_e2e.rs). A venv
+# of its own (kept between runs); the tests find its python through HYGGE_POLARS_PYTHON
+# and fail (never skip) without it.
 POLARS_VERSION=2.1.0
+PYARROW_VERSION=26.0.1
+PY_DUCKDB_VERSION=1.5.6
 ensure_polars() {
   [[ -n "${HYGGE_POLARS_PYTHON:-}" ]] && return 0 # the caller points the tests at its own
   local venv="${HYGGE_POLARS_VENV:-$HOME/.cache/hygge/venv-polars}"
   if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c \
-    "import importlib.metadata as m, sys; sys.exit(m.version('polars') != '$POLARS_VERSION')" \
+    "import importlib.metadata as m, sys; sys.exit(m.version('polars') != '$POLARS_VERSION' or m.version('pyarrow') != '$PYARROW_VERSION' or m.version('duckdb') != '$PY_DUCKDB_VERSION')" \
     2>/dev/null; then
-    echo "installing polars==$POLARS_VERSION into $venv" >&2
+    echo "installing polars==$POLARS_VERSION pyarrow==$PYARROW_VERSION duckdb==$PY_DUCKDB_VERSION into $venv" >&2
     rm -rf "$venv"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then # no python3, or no venv/ensurepip
       echo "python3 -m venv failed: installing python3-venv from Debian's packages" >&2
@@ -88,9 +92,10 @@ ensure_polars() {
       rm -rf "$venv"
       python3 -m venv "$venv"
     fi
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "polars==$POLARS_VERSION"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "polars==$POLARS_VERSION" \
+      "pyarrow==$PYARROW_VERSION" "duckdb==$PY_DUCKDB_VERSION"
   fi
-  "$venv/bin/python" -c "import polars" >/dev/null
+  "$venv/bin/python" -c "import polars, pyarrow, duckdb" >/dev/null
   export HYGGE_POLARS_PYTHON="$venv/bin/python"
 }
 ensure_polars

@@ -183,3 +183,48 @@ fn each_mode_meets_an_added_a_narrowed_and_a_committed_schema() {
         text(&out)
     );
 }
+
+/// An incremental Parquet entity whose source gains a column, under `adapt`: DuckDB,
+/// Polars and pyarrow read the whole entity folder as one table with their usual options
+/// for evolving schemas (DuckDB `union_by_name`, Polars `missing_columns="insert"` over the
+/// newest file's schema, a unified pyarrow dataset schema); the old rows are NULL in the
+/// new column.
+#[test]
+fn an_adapted_parquet_entity_reads_as_one_table_in_duckdb_polars_and_pyarrow() {
+    let python = std::env::var("HYGGE_POLARS_PYTHON")
+        .expect("HYGGE_POLARS_PYTHON: a python with polars, pyarrow and duckdb (scripts/test.sh installs it)");
+    let p = Project::new("name: drift\njournal:\n  path: .hygge_journal\n");
+    p.write("flows/f/flow.yml", &flow(Some("adapt"), "incremental"));
+    source(&p, "p1", &rows(0, 10, false, false));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    source(&p, "p2", &rows(10, 5, true, false));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("adapting:"), "{}", text(&out));
+    let script = r#"
+import glob, sys
+import duckdb, polars as pl, pyarrow as pa, pyarrow.dataset as ds, pyarrow.parquet as pq
+files = sorted(glob.glob(sys.argv[1] + "/*.parquet"))
+d = duckdb.sql(f"SELECT count(*), count(extra), count(*) FILTER (WHERE extra IS NULL AND id < 10) FROM read_parquet({files!r}, union_by_name = true)").fetchone()
+print("duckdb", *d)
+newest = pq.read_schema(files[-1])
+p = pl.read_parquet(files, schema=pl.from_arrow(newest.empty_table()).schema, missing_columns="insert")
+print("polars", p.height, p["extra"].count(), p.filter(pl.col("extra").is_null() & (pl.col("id") < 10)).height)
+t = ds.dataset(files, schema=pa.unify_schemas([pq.read_schema(f) for f in files])).to_table()
+extra = t.column("extra")
+old = [e for i, e in zip(t.column("id").to_pylist(), extra.to_pylist()) if i < 10]
+print("pyarrow", t.num_rows, len(extra) - extra.null_count, sum(e is None for e in old))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, p.join("lake/t").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        stdout(&out),
+        "duckdb 15 5 10\npolars 15 5 10\npyarrow 15 5 10\n",
+        "{}",
+        stderr(&out)
+    );
+}
