@@ -79,9 +79,18 @@ fn each_mode_meets_an_added_a_narrowed_and_a_committed_schema() {
     let out = p.run(&["go"]);
     assert!(out.status.success(), "{}", text(&out));
 
-    // A column added. strict: the entity fails before writing, saying what changed.
+    // A column added. strict: the entity fails before writing, saying what changed; the
+    // dry run says so first (from the file's footer).
     source(&p, "p2", &rows(10, 5, true, false));
     p.write("flows/f/flow.yml", &flow(Some("strict"), "incremental"));
+    let out = p.run(&["go", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("    schema: 1 change(s) against the last run's schema (the journal's snapshot) in ")
+            && stdout(&out).contains("(mode strict: the entity would fail before writing):\n      column  change  detail\n      extra   added   Boolean\n"),
+        "{}",
+        stdout(&out)
+    );
     let (out, report) = p.go_json(&[]);
     assert!(!out.status.success());
     let err = report["report"]["flows"][0]["error"].as_str().unwrap();
