@@ -237,6 +237,7 @@ async fn load(h: &Cloud, entity: &str, run_type: RunType, run: &str, ids: std::o
         Publish {
             run_type,
             reload: false,
+            evolve: false,
         },
     )
     .await
@@ -406,6 +407,7 @@ async fn large_files_are_uploaded_in_parts() {
             Publish {
                 run_type: RunType::FullDrop,
                 reload: false,
+                evolve: false,
             },
         )
         .await

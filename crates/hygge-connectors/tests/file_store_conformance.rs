@@ -101,6 +101,7 @@ impl HomeHarness for Files {
             hygge_core::Publish {
                 run_type: hygge_core::RunType::FullDrop,
                 reload: false,
+                evolve: false,
             },
         )
         .await

@@ -94,6 +94,7 @@ async fn write(db: &std::path::Path, entity: &str, input: &RecordBatch) {
         Publish {
             run_type: RunType::FullDrop,
             reload: false,
+            evolve: false,
         },
     )
     .await
@@ -294,6 +295,7 @@ async fn a_changed_column_type_or_if_exists_fail_is_refused_clearly() {
                 Publish {
                     run_type: RunType::Incremental,
                     reload: false,
+                    evolve: false,
                 },
             )
             .await

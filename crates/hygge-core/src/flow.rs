@@ -290,9 +290,14 @@ fn advance(
 /// Settles how the run publishes and where it reads from, given the checkpoint the store
 /// holds (read under the entity's lock).
 fn resolve(spec: &FlowSpec, committed: Option<&Checkpoint>) -> Result<(Publish, Option<Position>)> {
+    let evolve = spec
+        .schema
+        .as_ref()
+        .is_some_and(|s| s.mode == crate::schema::SchemaMode::Adapt);
     let planned = Publish {
         run_type: spec.run_type,
         reload: spec.reload,
+        evolve,
     };
     let Some(w) = &spec.watermark else {
         return Ok((planned, None));
@@ -309,6 +314,7 @@ fn resolve(spec: &FlowSpec, committed: Option<&Checkpoint>) -> Result<(Publish, 
             Publish {
                 run_type: RunType::FullDrop,
                 reload: true,
+                evolve,
             },
             None,
         ))

@@ -60,6 +60,10 @@ pub struct Publish {
     /// changed): the destination is replaced even where the store would otherwise append
     /// (`if_exists: append`), so no row is loaded twice.
     pub reload: bool,
+    /// The entity's schema mode is `adapt`: an append may evolve the destination (add the
+    /// source's new columns, widen a column's type) where the store can do so without
+    /// losing anything; the engine has already refused every other change.
+    pub evolve: bool,
 }
 
 /// What a writer published.

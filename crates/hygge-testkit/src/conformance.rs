@@ -65,6 +65,7 @@ async fn begin(
         Publish {
             run_type,
             reload: false,
+            evolve: false,
         },
     )
     .await

@@ -237,3 +237,71 @@ print("pyarrow", t.num_rows, len(extra) - extra.null_count, sum(e is None for e 
         stderr(&out)
     );
 }
+
+/// `adapt` on a DuckDB table: the source's id widened from Int32 to Int64 and a column
+/// added; the append widens the column and adds the new one (nullable) in its
+/// transaction, old rows NULL in it; a column dropped from the source is refused before
+/// anything is written.
+#[cfg(feature = "duckdb")]
+#[test]
+fn adapt_widens_and_adds_columns_of_a_duckdb_table() {
+    let p = Project::new("name: drift\njournal:\n  path: .hygge_journal\n");
+    let flow = "home: data\nstore:\n  type: duckdb\n  path: w.duckdb\nrun_type: incremental\nschema:\n  mode: adapt\nentities: [t]\n";
+    p.write("flows/f/flow.yml", flow);
+    source(&p, "p1", &rows(0, 10, false, true));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    source(&p, "p2", &rows(10, 5, true, false));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("adapting:"), "{}", text(&out));
+    let db = p.join("w.duckdb");
+    {
+        let c = duckdb::Connection::open(&db).unwrap();
+        let types: Vec<(String, String)> = c
+            .prepare("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 't' ORDER BY column_index")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let names: Vec<(&str, &str)> = types
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("id", "BIGINT"), ("name", "VARCHAR"), ("extra", "BOOLEAN")]
+        );
+        let (n, with_extra, old_null): (i64, i64, i64) = c
+            .query_row(
+                "SELECT count(*), count(extra), count(*) FILTER (WHERE id < 10 AND extra IS NULL) FROM t",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((n, with_extra, old_null), (15, 5, 10));
+    }
+    // The table reads back with the widened type (the recorded fields moved on).
+    p.write(
+        "flows/back/flow.yml",
+        "home:\n  type: duckdb\n  path: w.duckdb\nstore:\n  type: parquet\n  path: back\nentities: [t]\n",
+    );
+    let out = p.run(&["go", "--flow", "back"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let batches = read_parquet_dir(&p.join("back/t"));
+    assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Int64);
+    assert_eq!(ids(&batches).len(), 15);
+
+    // The source loses `extra`: adapt refuses it before anything is written.
+    source(&p, "p3", &rows(15, 5, false, false));
+    let (out, report) = p.go_json(&["--flow", "f"]);
+    assert!(!out.status.success());
+    let err = report["report"]["flows"][0]["error"].as_str().unwrap();
+    assert!(err.contains("  extra   removed  Boolean"), "{err}");
+    let n: i64 = duckdb::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 15);
+}

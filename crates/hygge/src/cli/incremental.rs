@@ -379,6 +379,7 @@ impl JournalObserver {
         let publish = hygge_core::Publish {
             run_type: RunType::Incremental,
             reload: false,
+            evolve: false,
         };
         if let Err(e) = w.begin(batch.schema(), publish).await {
             w.abort().await;

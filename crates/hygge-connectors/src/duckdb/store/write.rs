@@ -237,6 +237,93 @@ fn check_append(
     Ok(())
 }
 
+/// `schema: {mode: adapt}` appending to an existing table: the source's new columns
+/// (after the table's, in order) are added (nullable), and a column hygge recorded is
+/// widened where the source's type holds every old value exactly
+/// (`hygge_core::schema::widens`); anything else is refused as [`check_append`] refuses it.
+/// Runs inside the load's transaction; returns whether the table changed (its columns are
+/// then recorded again at the commit).
+fn evolve_table(
+    c: &Connection,
+    t: &TableName,
+    schema: &SchemaRef,
+    maps: &[Mapping],
+) -> Result<bool, String> {
+    let s = schema_of(t);
+    let cols = table_columns(c, s, &t.table)?;
+    let incoming: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    let names: Vec<&String> = cols.iter().map(|(n, _)| n).collect();
+    if incoming.len() < names.len() || incoming[..names.len()] != names[..] {
+        return Err(format!(
+            "schema adapt adds the source's new columns after the table's, in order: the table has ({}), this run has ({}); nothing was written. Run with --full-drop to replace the table",
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            incoming
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let recorded = recorded_fields(c, s, &t.table)?;
+    let mine =
+        recorded.len() == names.len() && recorded.iter().zip(&names).all(|(f, n)| f.name() == *n);
+    let q = t.quoted()?;
+    let mut changed = false;
+    for (i, (f, m)) in schema.fields().iter().zip(maps).enumerate() {
+        let Some((name, declared)) = cols.get(i) else {
+            c.execute_batch(&format!(
+                "ALTER TABLE {q} ADD COLUMN {} {}",
+                ident(f.name())?,
+                m.sql
+            ))
+            .map_err(sql_err)?;
+            changed = true;
+            continue;
+        };
+        let old = if mine {
+            recorded[i].data_type().clone()
+        } else {
+            f.data_type().clone() // a table hygge did not write: checked by its DuckDB type
+        };
+        if &old != f.data_type() && hygge_core::schema::widens(&old, f.data_type()) {
+            c.execute_batch(&format!(
+                "ALTER TABLE {q} ALTER COLUMN {} SET DATA TYPE {}",
+                ident(name)?,
+                m.sql
+            ))
+            .map_err(sql_err)?;
+            changed = true;
+            continue;
+        }
+        if mine && &old != f.data_type() {
+            return Err(format!(
+                "schema mismatch: column `{name}` is {old} in the table, {} in this run, which adapt does not widen to; nothing was appended",
+                f.data_type()
+            ));
+        }
+        if !mine {
+            let want: String = c
+                .query_row(
+                    &format!("SELECT typeof(CAST(NULL AS {}))", m.sql),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql_err)?;
+            if !want.eq_ignore_ascii_case(declared) {
+                return Err(format!(
+                    "column `{name}` is {declared} in a table hygge did not write, and this run's values are {} (kept as {want}); nothing was appended",
+                    f.data_type()
+                ));
+            }
+        }
+    }
+    Ok(changed)
+}
+
 fn record_columns(c: &Connection, t: &TableName, schema: &SchemaRef) -> Result<(), String> {
     let ct = qualified(schema_of(t), COLUMNS_TABLE)?;
     c.execute(
@@ -387,6 +474,7 @@ impl StoreWriter for DuckdbWriter {
 
     async fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), BoxError> {
         let mode = WriteMode::publishing(self.if_exists, publish);
+        let evolve = publish.evolve;
         let maps = mappings(&schema).map_err(|e| self.fail(format!("{e}; nothing was written")))?;
         let (t, s2, m2) = (self.table.clone(), schema.clone(), maps.clone());
         let created = self
@@ -400,6 +488,7 @@ impl StoreWriter for DuckdbWriter {
                         WriteMode::FailIfExists if exists => {
                             Err("the table exists (if_exists: fail); nothing was written".into())
                         }
+                        WriteMode::Append if exists && evolve => evolve_table(c, &t, &s2, &m2),
                         WriteMode::Append if exists => {
                             check_append(c, &t, &s2, &m2)?;
                             Ok(false)

@@ -407,6 +407,7 @@ impl Run {
             publish: Publish {
                 run_type: target.run_type,
                 reload: false,
+                evolve: false,
             },
             target,
             schema: None,
