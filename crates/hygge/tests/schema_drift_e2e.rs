@@ -305,3 +305,55 @@ fn adapt_widens_and_adds_columns_of_a_duckdb_table() {
         .unwrap();
     assert_eq!(n, 15);
 }
+
+/// `adapt` on a PostgreSQL table: the source gains a column; the publish adds it (nullable)
+/// in its transaction, old rows NULL in it. Under `warn` the same change is refused by the
+/// store (the table lacks the column) and the table is unchanged.
+#[cfg(feature = "postgres")]
+#[test]
+fn adapt_adds_a_column_to_a_postgres_table_and_warn_leaves_it() {
+    let db = hygge_testkit::pg::TestDb::create("drift_adapt");
+    let p = Project::new(&format!(
+        "name: drift\njournal:\n  path: .hygge_journal\nconnections:\n  pg:\n    type: postgres\n    url: \"{}\"\n",
+        db.conn_str()
+    ));
+    let flow = |mode: &str| {
+        format!(
+            "home: data\nstore:\n  type: postgres\n  connection: pg\nrun_type: incremental\nschema:\n  mode: {mode}\nentities: [t]\n"
+        )
+    };
+    p.write("flows/f/flow.yml", &flow("adapt"));
+    source(&p, "p1", &rows(0, 10, false, false));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    source(&p, "p2", &rows(10, 5, true, false));
+    p.write("flows/f/flow.yml", &flow("warn"));
+    let out = p.run(&["go"]);
+    assert!(
+        !out.status.success(),
+        "warn: the store refuses the new column"
+    );
+    assert!(text(&out).contains("extra"), "{}", text(&out));
+    assert_eq!(
+        db.query("SELECT count(*) FROM t")[0][0].as_deref(),
+        Some("10")
+    );
+
+    p.write("flows/f/flow.yml", &flow("adapt"));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let got = db.query(
+        "SELECT count(*), count(extra), count(*) FILTER (WHERE id < 10 AND extra IS NULL) FROM t",
+    );
+    assert_eq!(
+        got[0],
+        vec![
+            Some("15".to_string()),
+            Some("5".to_string()),
+            Some("10".to_string())
+        ]
+    );
+    let ty = db.query("SELECT data_type FROM information_schema.columns WHERE table_name = 't' AND column_name = 'extra'");
+    assert_eq!(ty[0][0].as_deref(), Some("boolean"));
+}

@@ -388,7 +388,29 @@ impl StoreWriter for PgWriter {
                 let insert = format!(
                     "INSERT INTO {quoted} ({column_list}) SELECT {column_list} FROM {stage}"
                 );
-                (stage, vec![insert])
+                let mut fin = vec![];
+                if publish.evolve {
+                    // schema: {mode: adapt}: the source's new columns are added (nullable)
+                    // in the publishing transaction; the INSERT names its columns, so
+                    // their order in the table does not matter.
+                    let have: Vec<String> = c
+                        .query(
+                            "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+                            &[&quoted],
+                        )
+                        .await
+                        .map_err(sql_err)?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                    for (f, def) in schema.fields().iter().zip(&ddl) {
+                        if !have.iter().any(|h| h == f.name()) {
+                            fin.push(format!("ALTER TABLE {quoted} ADD COLUMN {def}"));
+                        }
+                    }
+                }
+                fin.push(insert);
+                (stage, fin)
             }
             (_, exists) => {
                 let stage_name = staging_name(&t.table, &self.run_id);
