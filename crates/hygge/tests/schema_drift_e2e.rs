@@ -357,3 +357,42 @@ fn adapt_adds_a_column_to_a_postgres_table_and_warn_leaves_it() {
     let ty = db.query("SELECT data_type FROM information_schema.columns WHERE table_name = 't' AND column_name = 'extra'");
     assert_eq!(ty[0][0].as_deref(), Some("boolean"));
 }
+
+/// `adapt` on a SQLite table: id widened from Int32 to Int64 and a column added; the new
+/// column is added in the publishing transaction, old rows NULL in it, and the table reads
+/// back with the widened type.
+#[cfg(feature = "sqlite")]
+#[test]
+fn adapt_widens_and_adds_columns_of_a_sqlite_table() {
+    let p = Project::new("name: drift\njournal:\n  path: .hygge_journal\n");
+    p.write(
+        "flows/f/flow.yml",
+        "home: data\nstore:\n  type: sqlite\n  path: w.db\nrun_type: incremental\nschema:\n  mode: adapt\nentities: [t]\n",
+    );
+    source(&p, "p1", &rows(0, 10, false, true));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    source(&p, "p2", &rows(10, 5, true, false));
+    let out = p.run(&["go"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let c = rusqlite::Connection::open(p.join("w.db")).unwrap();
+    let (n, with_extra, old_null): (i64, i64, i64) = c
+        .query_row(
+            "SELECT count(*), count(extra), sum(id < 10 AND extra IS NULL) FROM t",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((n, with_extra, old_null), (15, 5, 10));
+    p.write(
+        "flows/back/flow.yml",
+        "home:\n  type: sqlite\n  path: w.db\n  table: t\nstore:\n  type: parquet\n  path: back\nentities: [t]\n",
+    );
+    let out = p.run(&["go", "--flow", "back"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let batches = read_parquet_dir(&p.join("back/t"));
+    let schema = batches[0].schema();
+    assert_eq!(schema.field(0).data_type(), &DataType::Int64);
+    assert_eq!(schema.field(2).data_type(), &DataType::Boolean);
+    assert_eq!(ids(&batches).len(), 15);
+}

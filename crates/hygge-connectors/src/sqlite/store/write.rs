@@ -186,6 +186,8 @@ struct Stage {
     file: StageFile,
     schema: SchemaRef,
     mode: WriteMode,
+    /// `schema: {mode: adapt}`: an append may add the source's new columns.
+    evolve: bool,
 }
 
 fn sql_err(e: rusqlite::Error) -> String {
@@ -331,6 +333,40 @@ fn check_append(c: &Connection, table: &str, schema: &SchemaRef) -> Result<(), S
     Ok(())
 }
 
+/// For `schema: {mode: adapt}`: the part of `schema` the table already has, which
+/// [`check_append`] then checks (a column hygge recorded may be widened: it is checked as
+/// its recorded type). The source's new columns must come after the table's, in order.
+fn evolved(c: &Connection, table: &str, schema: &SchemaRef) -> Result<SchemaRef, String> {
+    let cols = table_columns(c, "main", table)?;
+    let incoming: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    if incoming.len() < cols.len()
+        || incoming[..cols.len()]
+            .iter()
+            .zip(&cols)
+            .any(|(a, b)| *a != b)
+    {
+        return Err(format!(
+            "schema adapt adds the source's new columns after the table's, in order: the table has ({}), this run has ({}); nothing was written. Run with --full-drop to replace the table",
+            cols.join(", "),
+            incoming
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let recorded = recorded_fields(c, table)?;
+    let fields: Vec<arrow::datatypes::FieldRef> = schema.fields()[..cols.len()]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match recorded.get(i) {
+            Some(r) if hygge_core::schema::widens(r.data_type(), f.data_type()) => r.clone(),
+            _ => f.clone(),
+        })
+        .collect();
+    Ok(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn kind(&self) -> &'static str {
@@ -430,6 +466,7 @@ impl StoreWriter for SqliteWriter {
 
     async fn begin(&mut self, schema: SchemaRef, publish: Publish) -> Result<(), BoxError> {
         let mode = WriteMode::publishing(self.if_exists, publish);
+        let evolve = publish.evolve;
         let conn = self
             .conn
             .take()
@@ -445,6 +482,9 @@ impl StoreWriter for SqliteWriter {
                         return Err(
                             "the table exists (if_exists: fail); nothing was written".into()
                         );
+                    }
+                    WriteMode::Append if exists && evolve => {
+                        check_append(&conn, &table, &evolved(&conn, &table, &s2)?)?
                     }
                     WriteMode::Append if exists => check_append(&conn, &table, &s2)?,
                     _ => {}
@@ -469,6 +509,7 @@ impl StoreWriter for SqliteWriter {
             file: StageFile(stage_path),
             schema,
             mode,
+            evolve,
         });
         Ok(())
     }
@@ -651,6 +692,27 @@ fn load(c: &Connection, table: &str, s: &Stage) -> Result<(), String> {
         Ok(())
     };
     match s.mode {
+        WriteMode::Append if exists && s.evolve => {
+            // schema: {mode: adapt}: the source's new columns (after the table's) are added;
+            // a widened type needs no change of storage here, only its record.
+            let old = evolved(c, table, &s.schema)?;
+            check_append(c, table, &old)?;
+            for f in &s.schema.fields()[old.fields().len()..] {
+                c.execute_batch(&format!(
+                    "ALTER TABLE main.{q} ADD COLUMN {} {}",
+                    ident(f.name())?,
+                    declared(f.data_type())
+                ))
+                .map_err(sql_err)?;
+            }
+            c.execute_batch(&format!(
+                "INSERT INTO main.{q} ({names}) SELECT {names} FROM hygge_stage.data"
+            ))
+            .map_err(sql_err)?;
+            if !recorded_fields(c, table)?.is_empty() {
+                record(c)?;
+            }
+        }
         WriteMode::Append if exists => {
             check_append(c, table, &s.schema)?;
             c.execute_batch(&format!(
