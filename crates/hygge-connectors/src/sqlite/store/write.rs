@@ -333,6 +333,33 @@ fn check_append(c: &Connection, table: &str, schema: &SchemaRef) -> Result<(), S
     Ok(())
 }
 
+/// A widening (`hygge_core::schema::widens`) whose values SQLite stores the same way, so
+/// the rows already in the table read back right as the wider type: integers into a wider
+/// integer kept as INTEGER (not uint64, kept as text), floats, text, blobs, and decimals
+/// (text). A finer time unit or date, or integers into floats, would change how the old
+/// values read: such a column is refused as a changed type.
+fn stored_alike(from: &arrow::datatypes::DataType, to: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType as D;
+    let int = |d: &D| {
+        matches!(
+            d,
+            D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32
+        )
+    };
+    let same_kind = (int(from) && int(to))
+        || matches!(
+            (from, to),
+            (D::Float16 | D::Float32, D::Float32 | D::Float64)
+                | (D::Utf8, D::LargeUtf8 | D::Utf8View)
+                | (D::Binary, D::LargeBinary | D::BinaryView)
+                | (
+                    D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..),
+                    D::Decimal32(..) | D::Decimal64(..) | D::Decimal128(..) | D::Decimal256(..)
+                )
+        );
+    same_kind && hygge_core::schema::widens(from, to)
+}
+
 /// For `schema: {mode: adapt}`: the part of `schema` the table already has, which
 /// [`check_append`] then checks (a column hygge recorded may be widened: it is checked as
 /// its recorded type). The source's new columns must come after the table's, in order.
@@ -360,7 +387,7 @@ fn evolved(c: &Connection, table: &str, schema: &SchemaRef) -> Result<SchemaRef,
         .iter()
         .enumerate()
         .map(|(i, f)| match recorded.get(i) {
-            Some(r) if hygge_core::schema::widens(r.data_type(), f.data_type()) => r.clone(),
+            Some(r) if stored_alike(r.data_type(), f.data_type()) => r.clone(),
             _ => f.clone(),
         })
         .collect();
@@ -744,4 +771,32 @@ fn load(c: &Connection, table: &str, s: &Stage) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod adapt_tests {
+    use super::stored_alike;
+    use arrow::datatypes::{DataType as D, TimeUnit};
+
+    #[test]
+    fn only_widenings_stored_alike_are_taken() {
+        assert!(stored_alike(&D::Int32, &D::Int64));
+        assert!(stored_alike(&D::UInt32, &D::Int64));
+        assert!(stored_alike(&D::Float32, &D::Float64));
+        assert!(stored_alike(&D::Decimal128(10, 2), &D::Decimal128(12, 3)));
+        assert!(
+            !stored_alike(&D::UInt32, &D::UInt64),
+            "uint64 is kept as text"
+        );
+        assert!(
+            !stored_alike(&D::Int32, &D::Float64),
+            "INTEGER values, REAL column"
+        );
+        assert!(!stored_alike(
+            &D::Timestamp(TimeUnit::Second, None),
+            &D::Timestamp(TimeUnit::Millisecond, None)
+        ));
+        assert!(!stored_alike(&D::Date32, &D::Date64));
+        assert!(!stored_alike(&D::Int64, &D::Int32));
+    }
 }
