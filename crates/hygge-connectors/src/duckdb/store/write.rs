@@ -220,19 +220,7 @@ fn check_append(
         return Ok(());
     }
     for (((name, declared), f), m) in cols.iter().zip(schema.fields()).zip(maps) {
-        let want: String = c
-            .query_row(
-                &format!("SELECT typeof(CAST(NULL AS {}))", m.sql),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql_err)?;
-        if !want.eq_ignore_ascii_case(declared) {
-            return Err(format!(
-                "column `{name}` is {declared} in a table hygge did not write, and this run's values are {} (kept as {want}); nothing was appended. Make the column {want}, or let hygge create the table (`if_exists: replace`)",
-                f.data_type()
-            ));
-        }
+        check_foreign_column(c, name, declared, f, m)?;
     }
     Ok(())
 }
@@ -306,22 +294,36 @@ fn evolve_table(
             ));
         }
         if !mine {
-            let want: String = c
-                .query_row(
-                    &format!("SELECT typeof(CAST(NULL AS {}))", m.sql),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(sql_err)?;
-            if !want.eq_ignore_ascii_case(declared) {
-                return Err(format!(
-                    "column `{name}` is {declared} in a table hygge did not write, and this run's values are {} (kept as {want}); nothing was appended",
-                    f.data_type()
-                ));
-            }
+            check_foreign_column(c, name, declared, f, m)?;
         }
     }
     Ok(changed)
+}
+
+/// A column `name`, declared `declared` in a table hygge did not write, must already have
+/// the DuckDB type `f`'s values are kept as (DuckDB would otherwise cast them on insert,
+/// perhaps with a loss).
+fn check_foreign_column(
+    c: &Connection,
+    name: &str,
+    declared: &str,
+    f: &arrow::datatypes::Field,
+    m: &Mapping,
+) -> Result<(), String> {
+    let want: String = c
+        .query_row(
+            &format!("SELECT typeof(CAST(NULL AS {}))", m.sql),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    if !want.eq_ignore_ascii_case(declared) {
+        return Err(format!(
+            "column `{name}` is {declared} in a table hygge did not write, and this run's values are {} (kept as {want}); nothing was appended. Make the column {want}, or let hygge create the table (`if_exists: replace`)",
+            f.data_type()
+        ));
+    }
+    Ok(())
 }
 
 fn record_columns(c: &Connection, t: &TableName, schema: &SchemaRef) -> Result<(), String> {
